@@ -1,0 +1,1 @@
+"""The chat side: message types, the dispatcher, handlers, NLU, channels and HTTP routes."""

@@ -1,0 +1,211 @@
+"""HTTP API v1 (stable contract; see README "HTTP API")."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from bot.dispatcher import UnknownChat
+from bot.errors import ApiError
+from bot.messages import Handled, InboundMessage
+from bot.services import Services
+from escalation import planner
+from tickets.loop import is_active
+from tickets.model import Phase, Ticket, TicketEvent, TicketState
+from tickets.ports import StoredMessage
+
+PAGE = 500
+
+
+class PostMessage(BaseModel):
+    sender: str
+    text: str
+    reply_to: int | None = None
+    client_id: str | None = None
+
+
+class ParseRequest(BaseModel):
+    text: str
+
+
+def build_router(services: Services) -> APIRouter:
+    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), services.api_token.encode()):
+            raise ApiError(401)
+
+    router = APIRouter(prefix="/api/v1")
+    guarded = APIRouter(dependencies=[Depends(authorised)])
+
+    @guarded.get("/directory")
+    async def directory() -> dict[str, Any]:
+        return directory_json(services)
+
+    @guarded.post("/chats/{chat_id}/messages", status_code=201)
+    async def post_message(chat_id: str, body: PostMessage) -> dict[str, Any]:
+        message = InboundMessage(chat_id, body.sender.strip(), body.text, body.reply_to, body.client_id)
+        return handled_json(await dispatch(services, message))
+
+    @guarded.get("/chats/{chat_id}/messages")
+    async def chat_messages(chat_id: str, after: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+        if services.directory().grid_for_chat(chat_id) is None:
+            raise ApiError(404, "未知的群聊 / unknown chat")
+        async with services.uow() as uow:
+            rows = await uow.messages.chat(chat_id, after, PAGE)
+        return {"messages": [message_json(m) for m in rows]}
+
+    @guarded.get("/people/{person_id}/inbox")
+    async def inbox(person_id: str, after: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+        if services.directory().person(person_id) is None:
+            raise ApiError(404, "未知的人员 / unknown person")
+        async with services.uow() as uow:
+            rows = await uow.messages.inbox(person_id, after, PAGE)
+        return {"messages": [message_json(m) for m in rows]}
+
+    @guarded.get("/tickets/{ticket_id}")
+    async def ticket(ticket_id: int) -> dict[str, Any]:
+        async with services.uow() as uow:
+            found = await uow.tickets.get(ticket_id)
+            if found is None:
+                raise ApiError(404, "未知的工单 / unknown ticket")
+            events = await uow.tickets.events(ticket_id)
+        return ticket_json(found, events)
+
+    @guarded.get("/tickets")
+    async def tickets(
+        chat_id: str | None = None,
+        state: TicketState | None = None,
+        type: str | None = None,  # noqa: A002 - the API's field name
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> dict[str, Any]:
+        async with services.uow() as uow:
+            found = await uow.tickets.find(
+                chat_id=chat_id, states=[state] if state else [], ticket_type=type, limit=limit
+            )
+        return {"tickets": [ticket_json(t) for t in found]}
+
+    @guarded.post("/nlu/parse")
+    async def parse(body: ParseRequest) -> dict[str, Any]:
+        check_length(services, body.text)
+        result = await services.nlu.parse(body.text)
+        return {
+            "intent": result.intent,
+            "confidence": round(result.confidence, 4),
+            "entities": [
+                {"entity": e.entity, "start": e.start, "end": e.end, "value": e.value} for e in result.entities
+            ],
+            "source": result.source,
+        }
+
+    router.include_router(guarded)
+    router.add_api_route("/healthz", health_route(services), methods=["GET"])
+    return router
+
+
+def health_route(services: Services) -> Any:
+    async def healthz() -> JSONResponse:
+        database = await services.health.database()
+        nlu = await services.health.nlu()
+        scheduler = services.health.scheduler()
+        ready = database and nlu == "ok" and scheduler
+        status = "ok" if ready else ("degraded" if database and scheduler and nlu == "degraded" else "starting")
+        body = {
+            "status": status,
+            "database": "ok" if database else "down",
+            "nlu": nlu,
+            "scheduler": "ok" if scheduler else "stopped",
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    return healthz
+
+
+def check_length(services: Services, text: str) -> None:
+    if len(text) > services.max_text:
+        raise ApiError(413, f"消息超过 {services.max_text} 字 / text longer than {services.max_text} characters")
+    if not text.strip():
+        raise ApiError(422, "消息不能为空 / text must not be empty")
+
+
+async def dispatch(services: Services, message: InboundMessage) -> Handled:
+    check_length(services, message.text)
+    if not message.sender:
+        raise ApiError(422, "缺少发送人 / sender must not be empty")
+    try:
+        return await services.dispatcher.handle(message)
+    except UnknownChat as exc:
+        raise ApiError(404, "未知的群聊 / unknown chat") from exc
+
+
+def handled_json(handled: Handled) -> dict[str, Any]:
+    return {
+        "message_id": handled.message_id,
+        "replies": [{"message_id": r.message_id, "text": r.text, "ticket_id": r.ticket_id} for r in handled.replies],
+    }
+
+
+def message_json(m: StoredMessage) -> dict[str, Any]:
+    return {
+        "message_id": m.id,
+        "sender": m.sender,
+        "text": m.text,
+        "ticket_id": m.ticket_id,
+        "reply_to": m.reply_to,
+        "created_at": m.created_at.isoformat(),
+    }
+
+
+def directory_json(services: Services) -> dict[str, Any]:
+    d = services.directory()
+    return {
+        "nodes": [
+            {"id": n.id, "name": n.name, "tier": n.tier.value, "parent": n.parent, "chat_id": n.chat_id}
+            for n in d.nodes.values()
+        ],
+        "people": [{"id": p.id, "name": p.name, "role": p.role.value, "node": p.node} for p in d.people.values()],
+        "departments": [{"id": x.id, "name": x.name, "people": list(x.people)} for x in d.departments],
+    }
+
+
+def ticket_json(t: Ticket, events: list[TicketEvent] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": t.id,
+        "type": t.type,
+        "state": t.state.value,
+        "tier": t.tier.value,
+        "grid": t.grid,
+        "chat_id": t.chat_id,
+        "reporter": t.reporter,
+        "assignee": t.assignee,
+        "location": t.location,
+        "text": t.text,
+        "created_at": t.created_at.isoformat(),
+        "deadlines": deadlines_json(t),
+        "rating": t.rating,
+    }
+    if events is not None:
+        body["events"] = [
+            {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "detail": dict(e.detail)} for e in events
+        ]
+    return body
+
+
+def deadlines_json(t: Ticket) -> dict[str, Any]:
+    clock = t.clock
+    nxt = planner.next_due(t)
+    steps = planner.schedule(t)
+    step = steps[clock.step] if nxt is not None and clock.step < len(steps) else None
+    phase_end = clock.started_at + timedelta(seconds=t.policy.duration(clock.phase))
+    return {
+        "policy": t.policy.name,
+        "phase": clock.phase.value,
+        "due_at": phase_end.isoformat() if clock.phase is not Phase.NONE and is_active(t) else None,
+        "next_at": nxt.isoformat() if nxt else None,
+        "next_action": step.action.value if step else None,
+        "next_tier": step.tier.value if step else None,
+    }

@@ -1,0 +1,40 @@
+"""The FastAPI application: API v1, the web chat channel, static files, JSON errors."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from bot import api, errors
+from bot.channels import webchat
+from bot.services import Services
+
+MAX_BODY = 256 * 1024
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    """Refuse oversized bodies before reading them (the 2,000-character text limit is checked later)."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length and (not length.isdigit() or int(length) > MAX_BODY):
+            return JSONResponse({"error": errors.MESSAGES[413]}, status_code=413)
+        return await call_next(request)
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(title="gridbot", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    errors.install(app)
+    app.add_middleware(BodyLimit)
+    app.include_router(api.build_router(services))
+    app.include_router(webchat.build_router(services))
+    app.add_api_route("/healthz", api.health_route(services), methods=["GET"])
+    app.mount("/static", StaticFiles(directory=str(webchat.ADMIN_DIR / "static")), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/chat")
+
+    return app

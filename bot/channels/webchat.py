@@ -1,0 +1,152 @@
+"""The web chat channel: the /chat page and its JSON routes, authenticated by a signed chat token.
+
+A token binds one sender to one chat: `base64(chat_id|sender).hmac`. In demo mode the page may
+mint one for anyone (that is the demo); otherwise an admin hands out invitation links
+(`python run_bot.py chat-link CHAT SENDER`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+
+from bot.api import PAGE, dispatch, handled_json, message_json
+from bot.errors import ApiError
+from bot.messages import BOT_SENDER, InboundMessage
+from bot.services import Services
+from tickets.directory import Role
+
+ADMIN_DIR = Path(__file__).resolve().parents[2] / "admin"
+
+
+class Session(BaseModel):
+    chat_id: str
+    sender: str
+
+
+class ChatPost(BaseModel):
+    text: str
+    reply_to: int | None = None
+    client_id: str | None = None
+
+
+def chat_secret(api_token: str) -> bytes:
+    """The key for chat tokens, derived from the API token so one secret rotates both."""
+    return hashlib.sha256(b"webchat:" + api_token.encode()).digest()
+
+
+def sign(secret: bytes, chat_id: str, sender: str) -> str:
+    payload = base64.urlsafe_b64encode(f"{chat_id}\n{sender}".encode()).decode().rstrip("=")
+    mac = hmac.new(secret, payload.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{payload}.{mac}"
+
+
+def verify(secret: bytes, token: str | None) -> tuple[str, str]:
+    payload, _, mac = (token or "").partition(".")
+    expected = hmac.new(secret, payload.encode(), hashlib.sha256).hexdigest()[:32]
+    if not payload or not hmac.compare_digest(mac, expected):
+        raise ApiError(401, "聊天令牌无效 / invalid chat token")
+    chat_id, _, sender = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().partition("\n")
+    return chat_id, sender
+
+
+def build_router(services: Services) -> APIRouter:
+    router = APIRouter()
+    pages = Jinja2Templates(directory=str(ADMIN_DIR / "templates"))
+
+    def whoami(token: str | None) -> tuple[str, str]:
+        chat_id, sender = verify(services.chat_secret, token)
+        if services.directory().grid_for_chat(chat_id) is None:
+            raise ApiError(404, "未知的群聊 / unknown chat")
+        return chat_id, sender
+
+    def identity(sender: str) -> dict[str, Any]:
+        person = services.directory().person(sender)
+        if person is None:
+            return {"sender": sender, "name": sender, "role": "resident"}
+        return {"sender": sender, "name": person.name, "role": person.role.value}
+
+    @router.get("/chat", response_class=HTMLResponse)
+    async def page(request: Request) -> HTMLResponse:
+        return pages.TemplateResponse(request, "chat.html", {"demo": services.demo, "static_url": "/static"})
+
+    @router.get("/chat/api/rooms")
+    async def rooms() -> dict[str, Any]:
+        d = services.directory()
+        grids = [n for n in d.nodes.values() if n.chat_id]
+        staff = [p for p in d.people.values() if p.role is not Role.WORKER]
+        return {
+            "demo": services.demo,
+            "rooms": [
+                {
+                    "chat_id": g.chat_id,
+                    "name": g.name,
+                    "path": " / ".join(n.name for n in reversed(d.chain(g.id)[1:])),
+                    "members": [{"id": w.id, "name": w.name, "role": "worker"} for w in d.workers_of(g.id)],
+                }
+                for g in grids
+            ],
+            "staff": [{"id": p.id, "name": p.name, "role": p.role.value, "node": p.node} for p in staff],
+        }
+
+    @router.post("/chat/api/session")
+    async def session(body: Session) -> dict[str, Any]:
+        if not services.demo:
+            raise ApiError(403, "需要邀请链接才能加入群聊 / an invitation link is needed (demo mode is off)")
+        sender = body.sender.strip()[:64]
+        if services.directory().grid_for_chat(body.chat_id) is None:
+            raise ApiError(404, "未知的群聊 / unknown chat")
+        if not sender or sender == BOT_SENDER:
+            raise ApiError(422, "请填写名字 / a name is needed")
+        return {"token": sign(services.chat_secret, body.chat_id, sender), **identity(sender)}
+
+    @router.get("/chat/api/me")
+    async def me(x_chat_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        chat_id, sender = whoami(x_chat_token)
+        return {"token": x_chat_token, "chat_id": chat_id, **identity(sender)}
+
+    @router.get("/chat/api/messages")
+    async def transcript(
+        after: Annotated[int, Query(ge=0)] = 0, x_chat_token: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        chat_id, sender = whoami(x_chat_token)
+        async with services.uow() as uow:
+            rows = await uow.messages.chat(chat_id, after, PAGE)
+        return {"messages": [_decorate(services, message_json(m), sender) for m in rows]}
+
+    @router.post("/chat/api/messages", status_code=201)
+    async def post(body: ChatPost, x_chat_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        chat_id, sender = whoami(x_chat_token)
+        client_id = body.client_id or uuid.uuid4().hex
+        return handled_json(
+            await dispatch(services, InboundMessage(chat_id, sender, body.text, body.reply_to, client_id))
+        )
+
+    @router.get("/chat/api/inbox")
+    async def inbox(
+        after: Annotated[int, Query(ge=0)] = 0, x_chat_token: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        _, sender = whoami(x_chat_token)
+        if services.directory().person(sender) is None:
+            return {"messages": []}
+        async with services.uow() as uow:
+            rows = await uow.messages.inbox(sender, after, PAGE)
+        return {"messages": [_decorate(services, message_json(m), sender) for m in rows]}
+
+    return router
+
+
+def _decorate(services: Services, row: dict[str, Any], me: str) -> dict[str, Any]:
+    person = services.directory().person(row["sender"])
+    bot = row["sender"] == BOT_SENDER
+    name = "网格通机器人" if bot else (person.name if person else row["sender"])
+    return {**row, "sender_name": name, "mine": row["sender"] == me, "bot": bot}

@@ -1,0 +1,145 @@
+"""The one error boundary: store the message, interpret it, act in one transaction, report back.
+
+1. The inbound row is committed before anything else (nothing is lost; a repeated
+   client_id returns the first answer).
+2. NLU runs outside any transaction.
+3. The handler's ticket changes, timeline events and outbox rows commit together, or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.handlers.context import Conflict, Context, Handler
+from bot.interpret import route
+from bot.messages import Handled, InboundMessage, Reply
+from bot.nlu.port import Nlu, Parse
+from bot.render import Renderer
+from escalation.policy import PolicyBook
+from tickets.directory import Directory, Node
+from tickets.model import Refused, Ticket
+from tickets.ports import Delivery, Direction, NewMessage, Notifier, StoredMessage, UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+class UnknownChat(LookupError):
+    pass
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        nlu: Nlu,
+        handlers: Mapping[str, Handler],
+        notifier: Notifier,
+        renderer: Renderer,
+        directory: Callable[[], Directory],
+        policies: Callable[[], PolicyBook],
+        now: Callable[[], datetime],
+        on_commit: Callable[[list[Ticket]], None] = lambda tickets: None,
+    ) -> None:
+        self._uow = uow
+        self._nlu = nlu
+        self._handlers = handlers
+        self._notifier = notifier
+        self._renderer = renderer
+        self._directory = directory
+        self._policies = policies
+        self._now = now
+        self._on_commit = on_commit
+
+    async def handle(self, message: InboundMessage) -> Handled:
+        directory = self._directory()
+        grid = directory.grid_for_chat(message.chat_id)
+        if grid is None:
+            raise UnknownChat(message.chat_id)
+        stored, done = await self._store(message)
+        if done is not None:
+            return done
+        parse = await self._nlu.parse(message.text)
+        for attempt in range(3):
+            try:
+                return await self._act(message, stored, parse, grid, directory)
+            except Conflict:
+                log.info("message %s: ticket changed concurrently, retrying (%d)", stored.id, attempt + 1)
+            except Exception as exc:
+                await self._mark_failed(stored, exc)
+                raise
+        raise RuntimeError(f"message {stored.id}: gave up after repeated conflicts")
+
+    async def _store(self, message: InboundMessage) -> tuple[StoredMessage, Handled | None]:
+        """Commit the inbound row; if this client_id was seen, return the earlier answer instead."""
+        try:
+            async with self._uow() as uow:
+                if message.client_id:
+                    earlier = await uow.messages.by_client_id(message.chat_id, message.client_id)
+                    if earlier is not None:
+                        return earlier, await self._earlier_answer(uow, earlier)
+                stored = await uow.messages.add(_inbound(message), self._now())
+            return stored, None
+        except IntegrityError:  # the same client_id raced us; the winner's row is there now
+            async with self._uow() as uow:
+                assert message.client_id is not None
+                earlier = await uow.messages.by_client_id(message.chat_id, message.client_id)
+                assert earlier is not None
+                return earlier, await self._earlier_answer(uow, earlier)
+
+    @staticmethod
+    async def _earlier_answer(uow: UnitOfWork, earlier: StoredMessage) -> Handled | None:
+        if earlier.status is not Delivery.HANDLED:
+            return None  # stored but never handled (crash, failure): handle it now
+        return Handled(earlier.id, _replies(earlier.chat_id, await uow.messages.caused_by(earlier.id)))
+
+    async def _act(
+        self, message: InboundMessage, stored: StoredMessage, parse: Parse, grid: Node, directory: Directory
+    ) -> Handled:
+        sender = directory.person(message.sender)
+        async with self._uow() as uow:
+            replied = await uow.messages.get(message.reply_to) if message.reply_to else None
+            key = route(parse, message.text, sender, replied is not None and replied.ticket_id is not None)
+            ctx = Context(
+                message=message, stored=stored, parse=parse, grid=grid, sender=sender,
+                directory=directory, policies=self._policies(), now=self._now(), uow=uow,
+                notifier=self._notifier, render=self._renderer.render,
+            )  # fmt: skip
+            try:
+                await self._handlers[key](ctx)
+            except Refused as refused:
+                await ctx.refuse(refused)
+            await uow.messages.set_status(stored.id, Delivery.HANDLED, intent=parse.intent)
+        log.info("message %s in %s: %s (%s %.2f) → %s", stored.id, message.chat_id, parse.intent,
+                 parse.source, parse.confidence, key)  # fmt: skip
+        self._on_commit(ctx.changed)
+        return Handled(stored.id, _replies(message.chat_id, ctx.written))
+
+    async def _mark_failed(self, stored: StoredMessage, exc: Exception) -> None:
+        log.exception("message %s: handling failed; kept as failed for a retry", stored.id)
+        try:
+            async with self._uow() as uow:
+                await uow.messages.set_status(stored.id, Delivery.FAILED, error=repr(exc)[:500])
+        except Exception:
+            log.exception("message %s: could not even mark it failed", stored.id)
+
+
+def _inbound(message: InboundMessage) -> NewMessage:
+    return NewMessage(
+        direction=Direction.IN,
+        sender=message.sender,
+        text=message.text,
+        status=Delivery.RECEIVED,
+        chat_id=message.chat_id,
+        reply_to=message.reply_to,
+        client_id=message.client_id,
+        channel=message.channel,
+    )
+
+
+def _replies(chat_id: str | None, written: list[StoredMessage]) -> tuple[Reply, ...]:
+    return tuple(Reply(m.id, m.text, m.ticket_id) for m in written if m.chat_id == chat_id and m.person_id is None)

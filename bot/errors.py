@@ -1,0 +1,46 @@
+"""Every HTTP error is JSON `{"error": "中文 / English"}`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+MESSAGES = {
+    400: "请求无效 / bad request",
+    401: "未授权：缺少或错误的令牌 / unauthorized: missing or wrong token",
+    403: "禁止访问 / forbidden",
+    404: "未找到 / not found",
+    405: "不支持的方法 / method not allowed",
+    413: "内容过长 / payload too large",
+    422: "请求格式错误 / malformed request",
+    500: "服务器内部错误，消息已保存 / internal error, the message was kept",
+    503: "服务暂不可用 / service unavailable",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str | None = None) -> None:
+        super().__init__(error or MESSAGES.get(status, "error"))
+        self.status = status
+        self.error = error or MESSAGES.get(status, "error")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.error}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return JSONResponse({"error": MESSAGES[422], "detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": MESSAGES.get(exc.status_code, str(exc.detail))}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": MESSAGES[500]}, status_code=500)

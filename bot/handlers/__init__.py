@@ -1,0 +1,30 @@
+"""The explicit handler registry: route key (see bot.interpret.route) → handler."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.handlers import report, resident, worker
+from bot.handlers.context import Context, Handler
+
+
+async def ignore(ctx: Context) -> None:
+    """Chitchat and noise: no reply, no ticket (the message is still stored)."""
+    return None
+
+
+def build_registry() -> Mapping[str, Handler]:
+    return {
+        "report": report.report,
+        "worker_accept": worker.accept,
+        "worker_progress": worker.progress,
+        "worker_resolve": worker.resolve,
+        "escalate_request": worker.whistle,
+        "rate": resident.rate,
+        "confirm_resolved": resident.confirm,
+        "reject_resolution": resident.reject,
+        "cancel_report": resident.cancel,
+        "ask_status": resident.status,
+        "consult": resident.consult,
+        "ignore": ignore,
+    }

@@ -1,0 +1,35 @@
+"""The NLU port: text in, intent + entities out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Entity:
+    entity: str
+    start: int
+    end: int
+    value: str
+
+
+@dataclass(frozen=True)
+class Parse:
+    intent: str
+    confidence: float
+    entities: tuple[Entity, ...] = field(default=())
+    source: str = "rules"  # "rasa" or "rules"
+
+    def values(self, name: str) -> list[str]:
+        return [e.value for e in self.entities if e.entity == name]
+
+
+class NluUnavailable(Exception):
+    """The NLU backend could not answer (down, timed out, malformed reply)."""
+
+
+class Nlu(Protocol):
+    async def parse(self, text: str) -> Parse: ...
+
+    async def ready(self) -> bool: ...

@@ -1,0 +1,57 @@
+"""Rasa over HTTP: `POST /model/parse` with a tight timeout, errors mapped to NluUnavailable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bot.nlu.port import Entity, NluUnavailable, Parse
+
+
+class RasaNlu:
+    def __init__(self, base_url: str, timeout_s: float = 2.0, client: httpx.AsyncClient | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = client or httpx.AsyncClient(timeout=timeout_s)
+
+    async def parse(self, text: str) -> Parse:
+        try:
+            response = await self._client.post(f"{self.base_url}/model/parse", json={"text": text})
+            response.raise_for_status()
+            return _to_parse(text, response.json())
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            raise NluUnavailable(f"rasa at {self.base_url}: {exc!r}") from exc
+
+    async def ready(self) -> bool:
+        try:
+            response = await self._client.get(f"{self.base_url}/status")
+            return response.status_code == 200 and bool(response.json().get("model_file"))
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _to_parse(text: str, data: dict[str, Any]) -> Parse:
+    intent = data.get("intent") or {}
+    name = intent.get("name")
+    if not name:
+        raise ValueError("rasa reply without an intent")
+    entities = tuple(
+        Entity(str(e["entity"]), int(e["start"]), int(e["end"]), text[int(e["start"]) : int(e["end"])])
+        for e in data.get("entities") or []
+    )
+    return Parse(str(name), float(intent.get("confidence") or 0.0), _dedupe(entities), "rasa")
+
+
+def _dedupe(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
+    """Several extractors may find the same span; keep the first of each (entity, start, end)."""
+    seen: set[tuple[str, int, int]] = set()
+    out = []
+    for e in entities:
+        key = (e.entity, e.start, e.end)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return tuple(out)

@@ -1,0 +1,117 @@
+"""Render notices into the Chinese texts of config/templates.yaml."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from tickets.directory import Directory
+from tickets.model import Notice
+
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+
+KNOWN_FIELDS = frozenset(
+    [
+        "ticket_id",
+        "type_name",
+        "location",
+        "location_part",
+        "text",
+        "note",
+        "rating",
+        "due",
+        "reporter_name",
+        "worker_name",
+        "actor_name",
+        "grid_name",
+        "tier_name",
+        "state_name",
+        "phase_name",
+        "lines",
+    ]
+)
+
+
+class TemplateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Templates:
+    messages: Mapping[str, str]
+    names: Mapping[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> Templates:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            templates = cls(dict(data["messages"]), dict(data.get("names") or {}))
+        except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+            raise TemplateError(f"{path}: {exc}") from exc
+        templates.check(path)
+        return templates
+
+    def check(self, where: Path | str = "templates") -> None:
+        for key, text in self.messages.items():
+            fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+            unknown = fields - KNOWN_FIELDS
+            if unknown:
+                raise TemplateError(f"{where}: template {key!r} uses unknown placeholders {sorted(unknown)}")
+
+    def name(self, group: str, key: str) -> str:
+        return str((self.names.get(group) or {}).get(key, key))
+
+
+class Renderer:
+    def __init__(self, templates: Templates, directory: Callable[[], Directory]) -> None:
+        self.templates = templates
+        self._directory = directory
+
+    def render(self, key: str, params: Mapping[str, object]) -> str:
+        template = self.templates.messages.get(key)
+        if template is None:
+            raise TemplateError(f"no template named {key!r} in templates.yaml")
+        return template.format_map(self.fields(params))
+
+    def notice(self, notice: Notice) -> str:
+        return self.render(notice.template, notice.params)
+
+    def person_name(self, person_id: object) -> str:
+        person = self._directory().person(str(person_id))
+        return person.name if person else str(person_id)
+
+    def fields(self, params: Mapping[str, object]) -> dict[str, object]:
+        t = self.templates
+        location = str(params.get("location") or "")
+        out: dict[str, object] = {k: "" for k in KNOWN_FIELDS}
+        out.update({k: _display(v) for k, v in params.items()})
+        out.update(
+            type_name=t.name("type", str(params.get("type", ""))),
+            tier_name=t.name("tier", str(params.get("tier", ""))),
+            state_name=t.name("state", str(params.get("state", ""))),
+            phase_name=t.name("phase", str(params.get("phase", ""))),
+            location=location or t.names.get("no_location", ""),
+            location_part=f"（{location}）" if location else "",
+            reporter_name=self.person_name(params.get("reporter", "")),
+            worker_name=self.person_name(params.get("worker", "")) if params.get("worker") else "",
+            actor_name=self.person_name(params.get("actor", "")) if params.get("actor") else "",
+            grid_name=self._grid_name(params),
+        )
+        return out
+
+    def _grid_name(self, params: Mapping[str, object]) -> str:
+        node = self._directory().nodes.get(str(params.get("grid", "")))
+        return node.name if node else ""
+
+
+def _display(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(DISPLAY_TZ).strftime("%m月%d日 %H:%M:%S")
+    return value

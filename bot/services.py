@@ -1,0 +1,33 @@
+"""What the HTTP layer needs, built by the composition root (run_bot.py) and passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.dispatcher import Dispatcher
+from bot.nlu.port import Nlu
+from bot.render import Renderer
+from tickets.directory import Directory
+from tickets.ports import UnitOfWorkFactory
+
+
+@dataclass
+class Health:
+    database: Callable[[], Awaitable[bool]]
+    nlu: Callable[[], Awaitable[str]]  # "ok" | "degraded" (keyword fallback) | "starting"
+    scheduler: Callable[[], bool]
+
+
+@dataclass
+class Services:
+    dispatcher: Dispatcher
+    uow: UnitOfWorkFactory
+    nlu: Nlu
+    renderer: Renderer
+    directory: Callable[[], Directory]
+    health: Health
+    api_token: str
+    chat_secret: bytes
+    demo: bool
+    max_text: int = 2000

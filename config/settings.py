@@ -1,0 +1,40 @@
+"""Settings from the environment (prefix GRIDBOT_) with embedded defaults for a single process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "config"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDBOT_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{ROOT / 'var' / 'gridbot.db'}",
+        description="SQLAlchemy URL; postgresql://… selects PostgreSQL (asyncpg).",
+    )
+    redis_url: str | None = Field(default=None, description="Unset: in-process adapters (one process).")
+    api_token: str | None = Field(default=None, description="Bearer token for /api/v1; unset: generated into var/.")
+    directory: Path = Field(default=CONFIG / "grids.demo.yaml", description="Grid file imported when the DB has none.")
+    policies: Path = Field(default=CONFIG / "policies" / "default.yaml")
+    templates: Path = Field(default=CONFIG / "templates.yaml")
+    keywords: Path = Field(default=CONFIG / "keywords.yaml")
+    nlu_url: str | None = Field(default=None, description="An external Rasa server; unset: start our own.")
+    nlu_timeout_s: float = 2.0
+    nlu_threshold: float = Field(default=0.45, description="Below this Rasa confidence the keyword rules decide.")
+    demo: bool = Field(default=False, description="Let the web chat page speak as anyone.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    var_dir: Path = ROOT / "var"
+    model_cache: Path = Field(default=Path.home() / ".cache" / "gridbot" / "models")
+    rasa_bin: Path = ROOT / ".venv-rasa" / "bin" / "rasa"
+    rasa_port: int = Field(default=0, description="Loopback port of our Rasa child; 0 picks a free one.")
+    audit_interval_s: float = Field(default=10.0, description="How often overdue steps missed by timers are fired.")
+    outbox_interval_s: float = 0.5
+    max_text: int = 2000
+    log_level: str = "INFO"

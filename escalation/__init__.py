@@ -1,0 +1,1 @@
+"""SLA policies and the escalation ladder: pure planning (`planner`) and the timer engine (`engine`)."""

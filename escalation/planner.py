@@ -1,0 +1,106 @@
+"""Pure step planning: what happens when, for a ticket's running clock.
+
+The schedule is a function of (policy snapshot, phase, phase start, base tier), so the
+database only stores the clock and the index of the next step; a restart recomputes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from tickets.directory import Directory
+from tickets.loop import escalation_pings, is_active, notice_params
+from tickets.model import Notice, Outcome, Phase, Ticket, TicketEvent, Tier, tier_rank
+
+
+class Action(StrEnum):
+    NAG = "nag"
+    ESCALATE = "escalate"
+
+
+@dataclass(frozen=True)
+class Step:
+    at: datetime
+    action: Action
+    tier: Tier
+
+
+def schedule(ticket: Ticket) -> list[Step]:
+    clock, policy = ticket.clock, ticket.policy
+    if clock.phase is Phase.NONE:
+        return []
+    duration = policy.duration(clock.phase)
+    start = clock.started_at
+    steps = [Step(start + timedelta(seconds=duration * f), Action.NAG, clock.base_tier) for f in sorted(policy.nag_at)]
+    at = start + timedelta(seconds=duration)
+    for rung in policy.ladder:
+        if tier_rank(rung.tier) <= tier_rank(clock.base_tier):
+            continue
+        steps.append(Step(at, Action.ESCALATE, rung.tier))
+        at += timedelta(seconds=rung.ack_s)
+    return steps
+
+
+def next_due(ticket: Ticket) -> datetime | None:
+    if not is_active(ticket):
+        return None
+    steps = schedule(ticket)
+    return steps[ticket.clock.step].at if ticket.clock.step < len(steps) else None
+
+
+def fire(ticket: Ticket, token: int | None, directory: Directory, now: datetime) -> Outcome | None:
+    """Carry out every step that is due, or None when nothing is (or the token is stale).
+
+    After downtime several steps may be due at once: every escalation still happens (each
+    tier must hear of it) but a nag that a later due step supersedes is skipped.
+    """
+    if token is not None and token != ticket.clock.token:
+        return None
+    if not is_active(ticket):
+        return None
+    steps = schedule(ticket)[ticket.clock.step :]
+    due = [s for s in steps if s.at <= now]
+    if not due:
+        return None
+    events: list[TicketEvent] = []
+    notices: list[Notice] = []
+    current = ticket
+    for i, step in enumerate(due):
+        superseded = i < len(due) - 1
+        if step.action is Action.NAG and superseded:
+            continue
+        current, step_events, step_notices = _apply(current, step, directory, now)
+        events += step_events
+        notices += step_notices
+    clock = replace(ticket.clock, step=ticket.clock.step + len(due), token=ticket.clock.token + 1)
+    current = current.evolve(clock=clock)
+    return Outcome(current, tuple(events), tuple(notices))
+
+
+def _apply(
+    ticket: Ticket, step: Step, directory: Directory, now: datetime
+) -> tuple[Ticket, list[TicketEvent], list[Notice]]:
+    phase = ticket.clock.phase.value
+    if step.action is Action.NAG:
+        who = [ticket.assignee] if ticket.assignee else [p.id for p in directory.workers_of(ticket.grid)]
+        detail = {"phase": phase, "due": _phase_end(ticket)}
+        notices = [
+            Notice("worker_nag", person_id=pid, ticket_id=ticket.id, params=notice_params(ticket, **detail))
+            for pid in who
+        ]
+        return ticket, [TicketEvent("nagged", "system", now, {"phase": phase, "to": who})], notices
+    escalated = ticket.evolve(tier=step.tier)
+    notices = escalation_pings(escalated, directory, "officer_escalated", phase=phase)
+    if ticket.assignee:
+        notices.append(
+            Notice("worker_escalated", person_id=ticket.assignee, ticket_id=ticket.id, params=notice_params(escalated))
+        )
+    to = [n.person_id for n in notices if n.template == "officer_escalated"]
+    event = TicketEvent("escalated", "system", now, {"tier": step.tier.value, "phase": phase, "to": to})
+    return escalated, [event], notices
+
+
+def _phase_end(ticket: Ticket) -> datetime:
+    return ticket.clock.started_at + timedelta(seconds=ticket.policy.duration(ticket.clock.phase))

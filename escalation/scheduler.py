@@ -1,0 +1,84 @@
+"""APScheduler as a trigger only: one date job per ticket plus a periodic audit.
+
+Jobs run only in the leader process (see `Leader`); every job is idempotent because the
+engine fences each step with the ticket's clock token.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Protocol
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from escalation.engine import EscalationEngine, StaleClock
+
+log = logging.getLogger(__name__)
+
+
+class Leader(Protocol):
+    async def is_leader(self) -> bool: ...
+
+    async def resign(self) -> None: ...
+
+
+class AlwaysLeader:
+    """The single-process default: this process is the only scheduler."""
+
+    async def is_leader(self) -> bool:
+        return True
+
+    async def resign(self) -> None:
+        return None
+
+
+class SchedulerTrigger:
+    def __init__(self, engine: EscalationEngine, leader: Leader, audit_interval_s: float) -> None:
+        self._engine = engine
+        self._leader = leader
+        self._audit_interval_s = audit_interval_s
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        engine.trigger = self
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
+    def start(self) -> None:
+        self._scheduler.add_job(
+            self._audit, "interval", seconds=self._audit_interval_s, id="audit", max_instances=1, coalesce=True
+        )
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def arm(self, ticket_id: int, at: datetime, token: int) -> None:
+        self._scheduler.add_job(
+            self._fire,
+            "date",
+            run_date=at,
+            args=(ticket_id, token),
+            id=f"ticket-{ticket_id}",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    async def _fire(self, ticket_id: int, token: int) -> None:
+        if not await self._leader.is_leader():
+            return
+        try:
+            await self._engine.fire(ticket_id, token)
+        except StaleClock:
+            log.info("ticket %s: stale timer ignored", ticket_id)
+        except Exception:
+            log.exception("ticket %s: escalation step failed; the audit will retry", ticket_id)
+
+    async def _audit(self) -> None:
+        try:
+            if await self._leader.is_leader():
+                await self._engine.audit()
+        except Exception:
+            log.exception("escalation audit failed; retrying next interval")

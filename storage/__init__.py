@@ -1,0 +1,1 @@
+"""Adapters for persistence: SQLAlchemy (SQLite/PostgreSQL), Redis, and in-process versions."""

@@ -1,0 +1,300 @@
+"""SQL repositories behind the core's ports, one transaction per unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage import tables as t
+from tickets.model import (
+    ACTIVE_STATES,
+    Clock,
+    LadderStep,
+    Phase,
+    SlaPolicy,
+    Ticket,
+    TicketEvent,
+    TicketState,
+    Tier,
+)
+from tickets.ports import Delivery, Direction, NewMessage, StoredMessage
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+        self._tx: Any = None
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._engine.connect()
+        self._tx = await self._conn.begin()
+        self.tickets = SqlTicketStore(self._conn)
+        self.messages = SqlMessageStore(self._conn)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._conn is not None
+        try:
+            if exc_type is None:
+                await self._tx.commit()
+            else:
+                await self._tx.rollback()
+        finally:
+            await self._conn.close()
+            self._conn = None
+
+    @property
+    def connection(self) -> AsyncConnection:
+        assert self._conn is not None, "unit of work not entered"
+        return self._conn
+
+
+class SqlTicketStore:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._c = conn
+
+    async def next_id(self) -> int:
+        if self._c.dialect.name == "postgresql":
+            seq = await self._c.execute(text("SELECT nextval(pg_get_serial_sequence('tickets', 'id'))"))
+            return int(seq.scalar_one())
+        current = await self._c.execute(select(func.coalesce(func.max(t.tickets.c.id), 0)))
+        return int(current.scalar_one()) + 1
+
+    async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
+        query = select(t.tickets).where(t.tickets.c.id == ticket_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._c.execute(query)).mappings().first()
+        return _ticket(row) if row else None
+
+    async def insert(self, ticket: Ticket, next_due_at: datetime | None) -> None:
+        await self._c.execute(t.tickets.insert().values(id=ticket.id, **_ticket_row(ticket, next_due_at)))
+
+    async def update(self, ticket: Ticket, next_due_at: datetime | None, expected_token: int) -> bool:
+        result = await self._c.execute(
+            update(t.tickets)
+            .where(t.tickets.c.id == ticket.id, t.tickets.c.clock_token == expected_token)
+            .values(**_ticket_row(ticket, next_due_at))
+        )
+        return bool(result.rowcount == 1)
+
+    async def add_events(self, ticket_id: int, events: Sequence[TicketEvent]) -> None:
+        if not events:
+            return
+        rows = [
+            {"ticket_id": ticket_id, "at": e.at, "kind": e.kind, "actor": e.actor, "detail": dict(e.detail)}
+            for e in events
+        ]
+        await self._c.execute(t.ticket_events.insert(), rows)
+
+    async def events(self, ticket_id: int) -> list[TicketEvent]:
+        query = select(t.ticket_events).where(t.ticket_events.c.ticket_id == ticket_id).order_by(t.ticket_events.c.id)
+        rows = (await self._c.execute(query)).mappings().all()
+        return [TicketEvent(r["kind"], r["actor"], r["at"], r["detail"]) for r in rows]
+
+    async def due(self, now: datetime, limit: int) -> list[int]:
+        query = (
+            select(t.tickets.c.id).where(t.tickets.c.next_due_at <= now).order_by(t.tickets.c.next_due_at).limit(limit)
+        )
+        return [int(i) for i in (await self._c.execute(query)).scalars()]
+
+    async def scheduled(self) -> list[tuple[int, datetime]]:
+        query = select(t.tickets.c.id, t.tickets.c.next_due_at).where(t.tickets.c.next_due_at.is_not(None))
+        return [(int(r[0]), r[1]) for r in await self._c.execute(query)]
+
+    async def find(
+        self,
+        *,
+        chat_id: str | None = None,
+        reporter: str | None = None,
+        assignee: str | None = None,
+        states: Sequence[TicketState] = (),
+        ticket_type: str | None = None,
+        limit: int = 200,
+    ) -> list[Ticket]:
+        c = t.tickets.c
+        query = select(t.tickets).order_by(c.id.desc()).limit(limit)
+        for column, value in (
+            (c.chat_id, chat_id),
+            (c.reporter, reporter),
+            (c.assignee, assignee),
+            (c.type, ticket_type),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if states:
+            query = query.where(c.state.in_([s.value for s in states]))
+        return [_ticket(r) for r in (await self._c.execute(query)).mappings()]
+
+
+class SqlMessageStore:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._c = conn
+
+    async def add(self, message: NewMessage, now: datetime) -> StoredMessage:
+        values = {
+            "direction": message.direction.value,
+            "channel": message.channel,
+            "chat_id": message.chat_id,
+            "person_id": message.person_id,
+            "sender": message.sender,
+            "text": message.text,
+            "ticket_id": message.ticket_id,
+            "reply_to": message.reply_to,
+            "client_id": message.client_id,
+            "cause_id": message.cause_id,
+            "status": message.status.value,
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now if message.status is Delivery.PENDING else None,
+        }
+        result = await self._c.execute(t.messages.insert().values(**values).returning(t.messages.c.id))
+        return _message({**values, "id": result.scalar_one()})
+
+    async def get(self, message_id: int) -> StoredMessage | None:
+        return await self._one(t.messages.c.id == message_id)
+
+    async def by_client_id(self, chat_id: str, client_id: str) -> StoredMessage | None:
+        return await self._one((t.messages.c.chat_id == chat_id) & (t.messages.c.client_id == client_id))
+
+    async def caused_by(self, cause_id: int) -> list[StoredMessage]:
+        query = select(t.messages).where(t.messages.c.cause_id == cause_id).order_by(t.messages.c.id)
+        return [_message(r) for r in (await self._c.execute(query)).mappings()]
+
+    async def set_status(
+        self, message_id: int, status: Delivery, *, error: str | None = None, intent: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {"status": status.value, "error": error}
+        if intent is not None:
+            values["intent"] = intent
+        await self._c.execute(update(t.messages).where(t.messages.c.id == message_id).values(**values))
+
+    async def due_outbound(self, now: datetime, limit: int) -> list[StoredMessage]:
+        c = t.messages.c
+        query = (
+            select(t.messages)
+            .where(c.status == Delivery.PENDING.value, c.next_attempt_at <= now)
+            .order_by(c.id)
+            .limit(limit)
+        )
+        return [_message(r) for r in (await self._c.execute(query)).mappings()]
+
+    async def record_failure(self, message_id: int, error: str, retry_at: datetime | None) -> None:
+        """One failed delivery attempt; no `retry_at` means give up (dead letter)."""
+        c = t.messages.c
+        status = Delivery.PENDING if retry_at else Delivery.DEAD
+        await self._c.execute(
+            update(t.messages)
+            .where(c.id == message_id)
+            .values(status=status.value, error=error, attempts=c.attempts + 1, next_attempt_at=retry_at)
+        )
+
+    async def chat(self, chat_id: str, after: int, limit: int) -> list[StoredMessage]:
+        return await self._many((t.messages.c.chat_id == chat_id) & (t.messages.c.person_id.is_(None)), after, limit)
+
+    async def inbox(self, person_id: str, after: int, limit: int) -> list[StoredMessage]:
+        return await self._many(t.messages.c.person_id == person_id, after, limit)
+
+    async def _one(self, where: Any) -> StoredMessage | None:
+        row = (await self._c.execute(select(t.messages).where(where))).mappings().first()
+        return _message(row) if row else None
+
+    async def _many(self, where: Any, after: int, limit: int) -> list[StoredMessage]:
+        query = select(t.messages).where(where, t.messages.c.id > after).order_by(t.messages.c.id).limit(limit)
+        return [_message(r) for r in (await self._c.execute(query)).mappings()]
+
+
+def policy_to_json(policy: SlaPolicy) -> dict[str, Any]:
+    return {
+        "name": policy.name,
+        "accept_s": policy.accept_s,
+        "resolve_s": policy.resolve_s,
+        "nag_at": list(policy.nag_at),
+        "ladder": [{"tier": s.tier.value, "ack_s": s.ack_s} for s in policy.ladder],
+    }
+
+
+def policy_from_json(data: dict[str, Any]) -> SlaPolicy:
+    return SlaPolicy(
+        name=data["name"],
+        accept_s=int(data["accept_s"]),
+        resolve_s=int(data["resolve_s"]),
+        nag_at=tuple(float(f) for f in data["nag_at"]),
+        ladder=tuple(LadderStep(Tier(s["tier"]), int(s["ack_s"])) for s in data["ladder"]),
+    )
+
+
+def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
+    return {
+        "type": ticket.type,
+        "state": ticket.state.value,
+        "tier": ticket.tier.value,
+        "grid": ticket.grid,
+        "chat_id": ticket.chat_id,
+        "reporter": ticket.reporter,
+        "assignee": ticket.assignee,
+        "location": ticket.location,
+        "text": ticket.text,
+        "created_at": ticket.created_at,
+        "rating": ticket.rating,
+        "policy": policy_to_json(ticket.policy),
+        "clock_phase": ticket.clock.phase.value,
+        "clock_started_at": ticket.clock.started_at,
+        "clock_base_tier": ticket.clock.base_tier.value,
+        "clock_step": ticket.clock.step,
+        "clock_token": ticket.clock.token,
+        "next_due_at": next_due_at if TicketState(ticket.state) in ACTIVE_STATES else None,
+    }
+
+
+def _ticket(row: RowMapping) -> Ticket:
+    return Ticket(
+        id=int(row["id"]),
+        type=row["type"],
+        state=TicketState(row["state"]),
+        tier=Tier(row["tier"]),
+        grid=row["grid"],
+        chat_id=row["chat_id"],
+        reporter=row["reporter"],
+        assignee=row["assignee"],
+        location=row["location"],
+        text=row["text"],
+        created_at=row["created_at"],
+        policy=policy_from_json(row["policy"]),
+        clock=Clock(
+            phase=Phase(row["clock_phase"]),
+            started_at=row["clock_started_at"],
+            base_tier=Tier(row["clock_base_tier"]),
+            step=int(row["clock_step"]),
+            token=int(row["clock_token"]),
+        ),
+        rating=row["rating"],
+    )
+
+
+def _message(row: Any) -> StoredMessage:
+    return StoredMessage(
+        id=int(row["id"]),
+        direction=Direction(row["direction"]),
+        sender=row["sender"],
+        text=row["text"],
+        created_at=row["created_at"],
+        status=Delivery(row["status"]),
+        chat_id=row["chat_id"],
+        person_id=row["person_id"],
+        ticket_id=row["ticket_id"],
+        reply_to=row["reply_to"],
+        client_id=row["client_id"],
+        cause_id=row["cause_id"],
+        channel=row["channel"],
+        attempts=int(row["attempts"] or 0),
+    )

@@ -1,0 +1,141 @@
+"""SQLAlchemy Core tables. Alembic migrations under storage/migrations must match this metadata."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite would otherwise return naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# BigInteger ids: a province-wide platform outgrows 2^31 messages.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+grid_nodes = Table(
+    "grid_nodes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("parent", String(64), nullable=True),
+    Column("chat_id", String(128), nullable=True, unique=True),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("node", String(64), nullable=True),
+)
+
+departments = Table(
+    "departments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("people", JSON, nullable=False),
+    Column("types", JSON, nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("type", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("grid", String(64), nullable=False),
+    Column("chat_id", String(128), nullable=False),
+    Column("reporter", String(128), nullable=False),
+    Column("assignee", String(64), nullable=True),
+    Column("location", String(500), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("rating", Integer, nullable=True),
+    Column("policy", JSON, nullable=False),
+    Column("clock_phase", String(16), nullable=False),
+    Column("clock_started_at", UtcDateTime(), nullable=False),
+    Column("clock_base_tier", String(16), nullable=False),
+    Column("clock_step", Integer, nullable=False),
+    Column("clock_token", Integer, nullable=False),
+    Column("next_due_at", UtcDateTime(), nullable=True),
+    Index("ix_tickets_next_due_at", "next_due_at"),
+    Index("ix_tickets_chat_state", "chat_id", "state"),
+    Index("ix_tickets_reporter", "reporter"),
+)
+
+ticket_events = Table(
+    "ticket_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index("ix_ticket_events_ticket", "ticket_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("direction", String(4), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("chat_id", String(128), nullable=True),
+    Column("person_id", String(128), nullable=True),
+    Column("sender", String(128), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("ticket_id", Id, nullable=True),
+    Column("reply_to", Id, nullable=True),
+    Column("client_id", String(128), nullable=True),
+    Column("cause_id", Id, nullable=True),
+    Column("intent", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("chat_id", "client_id", name="uq_messages_chat_client"),
+    Index("ix_messages_chat", "chat_id", "id"),
+    Index("ix_messages_person", "person_id", "id"),
+    Index("ix_messages_cause", "cause_id"),
+    Index("ix_messages_outbox", "status", "next_attempt_at"),
+)

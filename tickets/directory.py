@@ -1,0 +1,131 @@
+"""The four-level grid, the people who serve in it, and who is responsible at each tier."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from tickets.model import Tier
+
+
+class Role(StrEnum):
+    WORKER = "worker"
+    OFFICER = "officer"
+    ADMIN = "admin"
+
+
+NODE_TIERS = (Tier.DISTRICT, Tier.TOWNSHIP, Tier.COMMUNITY, Tier.GRID)
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    name: str
+    tier: Tier
+    parent: str | None
+    chat_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    role: Role
+    node: str | None
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    name: str
+    people: tuple[str, ...]
+    types: tuple[str, ...] = ()  # incident types it handles; empty = any
+
+
+class DirectoryError(ValueError):
+    pass
+
+
+class Directory:
+    """An immutable, validated view of the grid tree. Lookups are dict-based and O(depth)."""
+
+    def __init__(
+        self,
+        nodes: Iterable[Node],
+        people: Iterable[Person],
+        departments: Iterable[Department] = (),
+    ) -> None:
+        self.nodes: Mapping[str, Node] = MappingProxyType({n.id: n for n in nodes})
+        self.people: Mapping[str, Person] = MappingProxyType({p.id: p for p in people})
+        self.departments: tuple[Department, ...] = tuple(departments)
+        self._by_chat = MappingProxyType({n.chat_id: n for n in self.nodes.values() if n.chat_id})
+        _validate(self)
+
+    def grid_for_chat(self, chat_id: str) -> Node | None:
+        return self._by_chat.get(chat_id)
+
+    def person(self, person_id: str) -> Person | None:
+        return self.people.get(person_id)
+
+    def chain(self, node_id: str) -> list[Node]:
+        """The node and its ancestors, bottom-up."""
+        out: list[Node] = []
+        current: str | None = node_id
+        while current is not None:
+            node = self.nodes[current]
+            out.append(node)
+            current = node.parent
+        return out
+
+    def ancestor_at(self, node_id: str, tier: Tier) -> Node | None:
+        return next((n for n in self.chain(node_id) if n.tier is tier), None)
+
+    def workers_of(self, grid_id: str) -> list[Person]:
+        return [p for p in self.people.values() if p.role is Role.WORKER and p.node == grid_id]
+
+    def officers_for(self, grid_id: str, tier: Tier, ticket_type: str = "") -> list[Person]:
+        """Who is pinged when a case of this grid reaches `tier`."""
+        if tier is Tier.DEPARTMENT:
+            return [self.people[pid] for d in self.departments_for(ticket_type) for pid in d.people]
+        node = self.ancestor_at(grid_id, tier)
+        if node is None:
+            return []
+        role = Role.WORKER if tier is Tier.GRID else Role.OFFICER
+        return [p for p in self.people.values() if p.role is role and p.node == node.id]
+
+    def departments_for(self, ticket_type: str) -> list[Department]:
+        specific = [d for d in self.departments if ticket_type in d.types]
+        return specific or [d for d in self.departments if not d.types]
+
+    def serves(self, person_id: str, grid_id: str) -> bool:
+        """May this person act on cases of this grid (its worker, an officer above it, an admin)?"""
+        person = self.people.get(person_id)
+        if person is None:
+            return False
+        if person.role is Role.ADMIN:
+            return True
+        if person.role is Role.WORKER:
+            return person.node == grid_id
+        return any(n.id == person.node for n in self.chain(grid_id))
+
+
+def _validate(directory: Directory) -> None:
+    for node in directory.nodes.values():
+        if node.tier not in NODE_TIERS:
+            raise DirectoryError(f"node {node.id}: tier must be one of {[t.value for t in NODE_TIERS]}")
+        if node.parent is not None and node.parent not in directory.nodes:
+            raise DirectoryError(f"node {node.id}: unknown parent {node.parent}")
+        if node.tier is Tier.GRID and not node.chat_id:
+            raise DirectoryError(f"micro-grid {node.id} needs a chat_id")
+    chats = [n.chat_id for n in directory.nodes.values() if n.chat_id]
+    if len(chats) != len(set(chats)):
+        raise DirectoryError("a chat_id is used by two micro-grids")
+    for person in directory.people.values():
+        if person.node is not None and person.node not in directory.nodes:
+            raise DirectoryError(f"person {person.id}: unknown node {person.node}")
+    for dept in directory.departments:
+        for pid in dept.people:
+            if pid not in directory.people:
+                raise DirectoryError(f"department {dept.id}: unknown person {pid}")
