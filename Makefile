@@ -1,0 +1,43 @@
+# gridbot: `make run` serves the demo, `make test` runs every test. Both set up what they need.
+SHELL := /bin/bash
+PY_BOT  := $(shell scripts/find-python.sh 3.11 bot)
+PY_RASA := $(shell scripts/find-python.sh 3.10 Rasa)
+PIP_FLAGS := --disable-pip-version-check -q
+
+.PHONY: setup run test lint unit model clean-venvs
+
+setup: .venv/.installed .venv-rasa/.installed model
+
+.venv/.installed: requirements.txt requirements-dev.txt
+	@test -n "$(PY_BOT)" || { echo "Python 3.11 is required"; exit 1; }
+	$(PY_BOT) -m venv .venv
+	.venv/bin/pip install $(PIP_FLAGS) -r requirements-dev.txt
+	touch $@
+
+.venv-rasa/.installed: requirements-rasa.txt constraints-rasa.txt
+	@test -n "$(PY_RASA)" || { echo "Python 3.10 is required for Rasa"; exit 1; }
+	$(PY_RASA) -m venv .venv-rasa
+	.venv-rasa/bin/pip install $(PIP_FLAGS) -r requirements-rasa.txt -c constraints-rasa.txt
+	touch $@
+
+# Trains only when bot/nlu/project changed (models are cached by data hash in ~/.cache/gridbot).
+model: .venv/.installed .venv-rasa/.installed
+	.venv/bin/python run_bot.py nlu train
+
+run: setup
+	GRIDBOT_DEMO=$${GRIDBOT_DEMO:-true} .venv/bin/python run_bot.py serve
+
+lint: .venv/.installed
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports
+
+test: setup lint
+	.venv/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: .venv/.installed
+	.venv/bin/pytest -p no:cacheprovider tests/unit
+
+clean-venvs:
+	rm -rf .venv .venv-rasa

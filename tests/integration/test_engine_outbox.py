@@ -1,0 +1,130 @@
+"""The escalation engine and the outbox worker on real databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.outbox import ChannelError, OutboxNotifier, OutboxWorker, WebChannel
+from bot.render import Renderer, Templates
+from config.directory import load_directory_file
+from config.settings import CONFIG
+from escalation import planner
+from escalation.engine import EscalationEngine
+from storage.database import create_engine
+from storage.migrate import upgrade
+from storage.sql import SqlUnitOfWork
+from tests.unit.factories import FAST, T0
+from tickets import loop
+from tickets.model import Tier
+from tickets.ports import Delivery, Direction, NewMessage, StoredMessage
+
+DEMO = load_directory_file(CONFIG / "grids.demo.yaml")
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    await asyncio.to_thread(upgrade, db_url)
+    eng = create_engine(db_url)
+    yield eng
+    await eng.dispose()
+
+
+def notifier() -> OutboxNotifier:
+    return OutboxNotifier(Renderer(Templates.load(CONFIG / "templates.yaml"), lambda: DEMO), lambda c, p: "web")
+
+
+async def open_one(engine: AsyncEngine) -> int:
+    async with SqlUnitOfWork(engine) as uow:
+        tid = await uow.tickets.next_id()
+        outcome = loop.open_ticket(
+            ticket_id=tid, ticket_type="report_water", grid="yg-1", chat_id="yg-1", reporter="张阿姨",
+            assignee="w-yg-1", location="5号楼", text="5号楼漏水", policy=FAST, now=T0,
+        )  # fmt: skip
+        await uow.tickets.insert(outcome.ticket, planner.next_due(outcome.ticket))
+    return tid
+
+
+async def test_engine_fires_persists_and_fences(engine: AsyncEngine) -> None:
+    tid = await open_one(engine)
+    clock = Clock(T0 + timedelta(seconds=4))
+    esc = EscalationEngine(lambda: SqlUnitOfWork(engine), notifier(), lambda: DEMO, clock)
+    assert await esc.fire(tid, token=0) is False  # a stale timer does nothing
+    assert await esc.audit() == 1
+    assert await esc.audit() == 0  # the same step never fires twice
+    async with SqlUnitOfWork(engine) as uow:
+        ticket = await uow.tickets.get(tid)
+        kinds = [e.kind for e in await uow.tickets.events(tid)]
+        inbox = await uow.messages.inbox("o-yangguang", 0, 10)
+    assert ticket is not None and ticket.tier is Tier.COMMUNITY
+    assert kinds == ["escalated"]  # the nag at 2 s was superseded by the escalation at 4 s
+    assert len(inbox) == 1 and "超时" in inbox[0].text
+
+
+async def test_concurrent_audits_fire_each_step_once(engine: AsyncEngine) -> None:
+    tid = await open_one(engine)
+    clock = Clock(T0 + timedelta(seconds=5))
+    engines = [EscalationEngine(lambda: SqlUnitOfWork(engine), notifier(), lambda: DEMO, clock) for _ in range(4)]
+    await asyncio.gather(*(e.audit() for e in engines), return_exceptions=True)
+    async with SqlUnitOfWork(engine) as uow:
+        assert [e.kind for e in await uow.tickets.events(tid)] == ["escalated"]
+        assert len(await uow.messages.inbox("o-yangguang", 0, 10)) == 1
+
+
+class Flaky:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.sent: list[int] = []
+
+    async def send(self, message: StoredMessage) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ChannelError("platform down")
+        self.sent.append(message.id)
+
+
+async def queue(engine: AsyncEngine, channel: str) -> int:
+    async with SqlUnitOfWork(engine) as uow:
+        row = await uow.messages.add(
+            NewMessage(Direction.OUT, "gridbot", "hi", Delivery.PENDING, chat_id="yg-1", channel=channel), T0
+        )
+    return row.id
+
+
+async def test_outbox_retries_with_backoff_then_delivers(engine: AsyncEngine) -> None:
+    mid = await queue(engine, "flaky")
+    clock, flaky = Clock(T0), Flaky(failures=2)
+    worker = OutboxWorker(lambda: SqlUnitOfWork(engine), {"flaky": flaky, "web": WebChannel()}, clock)
+    assert await worker.deliver_due() == 0
+    assert await worker.deliver_due() == 0  # backing off: not due yet
+    clock.now += timedelta(seconds=2)
+    assert await worker.deliver_due() == 0  # second failure
+    clock.now += timedelta(seconds=5)
+    assert await worker.deliver_due() == 1
+    async with SqlUnitOfWork(engine) as uow:
+        row = await uow.messages.get(mid)
+    assert row is not None and row.status is Delivery.SENT and row.attempts == 2 and flaky.sent == [mid]
+
+
+async def test_outbox_dead_letters_after_max_attempts(engine: AsyncEngine) -> None:
+    mid = await queue(engine, "flaky")
+    clock = Clock(T0)
+    worker = OutboxWorker(lambda: SqlUnitOfWork(engine), {"flaky": Flaky(failures=99)}, clock, max_attempts=3)
+    for _ in range(3):
+        await worker.deliver_due()
+        clock.now += timedelta(minutes=5)
+    async with SqlUnitOfWork(engine) as uow:
+        row = await uow.messages.get(mid)
+    assert row is not None and row.status is Delivery.DEAD and row.attempts == 3

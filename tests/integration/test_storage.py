@@ -1,0 +1,108 @@
+"""The SQL adapters on real SQLite and real PostgreSQL, migrated by Alembic."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config.directory import load_directory_file
+from config.settings import CONFIG
+from escalation import planner
+from storage.database import create_engine
+from storage.directory import load_directory, save_directory
+from storage.migrate import alembic_config, upgrade
+from storage.sql import SqlUnitOfWork
+from storage.tables import metadata
+from tests.unit.factories import T0, new_ticket
+from tickets import loop
+from tickets.model import TicketEvent, TicketState
+from tickets.ports import Delivery, Direction, NewMessage
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    await asyncio.to_thread(upgrade, db_url)
+    eng = create_engine(db_url)
+    yield eng
+    await eng.dispose()
+
+
+async def test_migrations_match_the_tables_and_downgrade_cleanly(engine: AsyncEngine, db_url: str) -> None:
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), metadata))
+    assert diff == []
+    await asyncio.to_thread(command.downgrade, alembic_config(db_url), "base")
+    await asyncio.to_thread(upgrade, db_url)
+
+
+async def test_ticket_round_trip_with_events(engine: AsyncEngine) -> None:
+    ticket = new_ticket()
+    async with SqlUnitOfWork(engine) as uow:
+        ticket = ticket.evolve(id=await uow.tickets.next_id())
+        await uow.tickets.insert(ticket, planner.next_due(ticket))
+        await uow.tickets.add_events(ticket.id, [TicketEvent("reported", "张阿姨", T0, {"text": "垃圾"})])
+    async with SqlUnitOfWork(engine) as uow:
+        loaded = await uow.tickets.get(ticket.id)
+        events = await uow.tickets.events(ticket.id)
+    assert loaded == ticket
+    assert [(e.kind, e.actor, e.at, dict(e.detail)) for e in events] == [("reported", "张阿姨", T0, {"text": "垃圾"})]
+
+
+async def test_update_is_fenced_by_the_clock_token(engine: AsyncEngine) -> None:
+    ticket = new_ticket()
+    async with SqlUnitOfWork(engine) as uow:
+        ticket = ticket.evolve(id=await uow.tickets.next_id())
+        await uow.tickets.insert(ticket, planner.next_due(ticket))
+    accepted = loop.accept(ticket, "w1", T0).ticket
+    async with SqlUnitOfWork(engine) as uow:
+        assert await uow.tickets.update(accepted, planner.next_due(accepted), expected_token=ticket.clock.token)
+    async with SqlUnitOfWork(engine) as uow:  # a second writer planned from the old token loses
+        assert not await uow.tickets.update(accepted, None, expected_token=ticket.clock.token)
+        assert (await uow.tickets.get(ticket.id)).state is TicketState.ACCEPTED  # type: ignore[union-attr]
+
+
+async def test_due_returns_only_tickets_past_their_deadline(engine: AsyncEngine) -> None:
+    async with SqlUnitOfWork(engine) as uow:
+        for offset in (0, 100):
+            t = new_ticket(now=T0 + timedelta(seconds=offset))
+            t = t.evolve(id=await uow.tickets.next_id())
+            await uow.tickets.insert(t, planner.next_due(t))
+        closed = loop.resolve(new_ticket(), "w1", "", T0).ticket
+        closed = closed.evolve(id=await uow.tickets.next_id())
+        await uow.tickets.insert(closed, planner.next_due(closed))
+    async with SqlUnitOfWork(engine) as uow:
+        assert await uow.tickets.due(T0 + timedelta(seconds=3), 10) == [1]
+        assert sorted(await uow.tickets.due(T0 + timedelta(seconds=500), 10)) == [1, 2]
+        assert len(await uow.tickets.scheduled()) == 2
+
+
+async def test_client_id_is_unique_per_chat_and_rollback_leaves_nothing(engine: AsyncEngine) -> None:
+    msg = NewMessage(Direction.IN, "张阿姨", "你好", Delivery.RECEIVED, chat_id="c1", client_id="abc")
+    async with SqlUnitOfWork(engine) as uow:
+        first = await uow.messages.add(msg, T0)
+    with pytest.raises(IntegrityError):
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.messages.add(NewMessage(Direction.OUT, "gridbot", "x", Delivery.PENDING, chat_id="c1"), T0)
+            await uow.messages.add(msg, T0)
+    async with SqlUnitOfWork(engine) as uow:
+        assert [m.id for m in await uow.messages.chat("c1", 0, 10)] == [first.id]  # the bot row rolled back
+        assert (await uow.messages.by_client_id("c1", "abc")) == first
+
+
+async def test_directory_round_trip(engine: AsyncEngine) -> None:
+    assert await load_directory(engine) is None
+    demo = load_directory_file(CONFIG / "grids.demo.yaml")
+    await save_directory(engine, demo)
+    await save_directory(engine, demo)  # importing again replaces, never duplicates
+    loaded = await load_directory(engine)
+    assert loaded is not None
+    assert loaded.nodes == demo.nodes and loaded.people == demo.people
+    assert loaded.departments == demo.departments

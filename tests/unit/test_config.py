@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import pytest
+
+from bot.nlu.rules import RulesNlu, extract_entities
+from bot.render import Renderer, TemplateError, Templates
+from config.directory import GridFileError, load_directory_file, parse_directory
+from config.policies import load_policies, parse_duration, parse_policies
+from config.settings import CONFIG
+from escalation.policy import PolicyError
+from tickets.directory import Role
+from tickets.model import Tier
+
+TAXONOMY_INTENTS = {
+    *(f"report_{t}" for t in (
+        "sanitation illegal_parking public_facility water power_gas noise dispute fire_safety "
+        "public_security property illegal_construction street_order greenery public_health livelihood"
+    ).split()),
+    "consult", "chitchat", "ask_status", "cancel_report", "worker_accept", "worker_progress",
+    "worker_resolve", "escalate_request", "confirm_resolved", "reject_resolution",
+}  # fmt: skip
+
+
+def test_demo_grid_has_the_promised_shape() -> None:
+    d = load_directory_file(CONFIG / "grids.demo.yaml")
+    tiers = [n.tier for n in d.nodes.values()]
+    assert [tiers.count(t) for t in (Tier.DISTRICT, Tier.TOWNSHIP, Tier.COMMUNITY, Tier.GRID)] == [1, 2, 4, 8]
+    for grid in (n for n in d.nodes.values() if n.tier is Tier.GRID):
+        assert d.workers_of(grid.id), grid.id
+        for tier in (Tier.COMMUNITY, Tier.TOWNSHIP, Tier.DISTRICT, Tier.DEPARTMENT):
+            assert d.officers_for(grid.id, tier), (grid.id, tier)
+    assert len(d.departments) == 1
+    assert any(p.role is Role.ADMIN for p in d.people.values())
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "district"),
+        ({"district": {"id": "d", "name": "D", "townships": [{"id": "t", "name": "T", "communities": [
+            {"id": "c", "name": "C", "grids": [{"id": "g", "name": "G"}]}]}]}}, "chat_id"),
+        ({"district": {"id": "d", "name": "D", "officers": [{"id": "x", "name": "a"}, {"id": "x", "name": "b"}]}},
+         "twice"),
+    ],
+)  # fmt: skip
+def test_bad_grid_files_say_what_is_wrong(data: object, message: str) -> None:
+    with pytest.raises((GridFileError, ValueError), match=message):
+        parse_directory(data)
+
+
+def test_policy_files_load_and_validate() -> None:
+    fast = load_policies(CONFIG / "policies" / "fast.yaml").default
+    assert (fast.accept_s, fast.resolve_s, fast.nag_at) == (4, 8, (0.5,))
+    assert [s.ack_s for s in fast.ladder] == [4, 4, 4, 4]
+    book = load_policies(CONFIG / "policies" / "default.yaml")
+    assert book.for_type("report_fire_safety").accept_s < book.default.accept_s
+    assert parse_duration("2h") == 7200 and parse_duration(90) == 90
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [({"accept": "soon"}, "duration"), ({"nag_at": [1.5]}, "fractions"), ({"ladder": []}, "ladder"),
+     ({"ladder": [{"tier": "grid", "ack": "1h"}]}, "above the grid")],
+)  # fmt: skip
+def test_bad_policies_are_rejected(override: dict[str, object], message: str) -> None:
+    base = {"accept": "1h", "resolve": "1d", "nag_at": [0.5], "ladder": [{"tier": "community", "ack": "1h"}]}
+    with pytest.raises(PolicyError, match=message):
+        parse_policies({"default": {**base, **override}})
+
+
+def test_templates_render_every_key_with_names() -> None:
+    templates = Templates.load(CONFIG / "templates.yaml")
+    d = load_directory_file(CONFIG / "grids.demo.yaml")
+    renderer = Renderer(templates, lambda: d)
+    params = {"ticket_id": 3, "type": "report_water", "location": "5号楼", "reporter": "张阿姨",
+              "worker": "w-yg-1", "actor": "w-yg-1", "tier": "community", "state": "accepted", "grid": "yg-1",
+              "phase": "accept", "text": "漏水", "note": "n", "rating": 5, "lines": ""}  # fmt: skip
+    for key in templates.messages:
+        assert "{" not in renderer.render(key, params), key
+    assert "李建国" in renderer.render("ticket_accepted", params)
+    assert "供排水" in renderer.render("ticket_opened", params)
+
+
+def test_a_template_with_an_unknown_placeholder_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "t.yaml"
+    bad.write_text("messages:\n  x: '{nope}'\n", encoding="utf-8")
+    with pytest.raises(TemplateError, match="nope"):
+        Templates.load(bad)
+
+
+def test_keyword_rules_cover_every_intent_and_parse() -> None:
+    rules = RulesNlu.from_file(CONFIG / "keywords.yaml")
+    assert {r.intent for r in rules.rules} <= TAXONOMY_INTENTS
+    assert rules.parse_sync("楼道里有人给电动车充电").intent == "report_fire_safety"
+    assert rules.parse_sync("今天天气不错").intent == "chitchat"
+
+
+def test_structured_entities() -> None:
+    found = {(e.entity, e.value) for e in extract_entities("#12 3号楼2单元502 电话13812345678")}
+    assert {("ticket_id", "#12"), ("building", "3号楼"), ("unit", "2单元"), ("phone", "13812345678")} <= found
