@@ -776,6 +776,7 @@
     els.inboxTab.setAttribute('aria-selected', String(inbox));
     show(els.chatPanel, !inbox);
     show(els.inboxPanel, inbox);
+    els.text.placeholder = inbox ? '发送到群聊…' : '输入消息，轻触消息可回复';
     if (inbox) {
       // clear "unread" marks from the previous visit, then mark everything seen
       var olds = els.inbox.querySelectorAll('.msg.unread');
@@ -807,8 +808,10 @@
   function autoGrow() {
     var t = els.text;
     t.style.height = 'auto';
-    var h = Math.min(t.scrollHeight, 140);
-    t.style.height = h + 'px';
+    var border = t.offsetHeight - t.clientHeight; // border-box: add borders back
+    var want = t.scrollHeight + border;
+    t.style.height = Math.min(want, 140) + 'px';
+    t.style.overflowY = want > 140 ? 'auto' : 'hidden';
   }
 
   function setSending(on) {

@@ -12,10 +12,7 @@ from tickets.directory import Role
 from tickets.model import Tier
 
 TAXONOMY_INTENTS = {
-    *(f"report_{t}" for t in (
-        "sanitation illegal_parking public_facility water power_gas noise dispute fire_safety "
-        "public_security property illegal_construction street_order greenery public_health livelihood"
-    ).split()),
+    *(f"report_{t}" for t in ["sanitation", "illegal_parking", "public_facility", "water", "power_gas", "noise", "dispute", "fire_safety", "public_security", "property", "illegal_construction", "street_order", "greenery", "public_health", "livelihood"]),
     "consult", "chitchat", "ask_status", "cancel_report", "worker_accept", "worker_progress",
     "worker_resolve", "escalate_request", "confirm_resolved", "reject_resolution",
 }  # fmt: skip

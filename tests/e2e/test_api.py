@@ -1,0 +1,138 @@
+"""API v1 contract and bad input, against a real bot process (SQLite, real Rasa)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import API_TOKEN, BotProcess
+from tests.e2e.helpers import Api
+
+
+@pytest.fixture(scope="module")
+def bot(rasa_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+    tmp: Path = tmp_path_factory.mktemp("api")
+    process = BotProcess(
+        {"GRIDBOT_DATABASE_URL": f"sqlite:///{tmp / 'api.db'}", "GRIDBOT_NLU_URL": rasa_url,
+         "GRIDBOT_VAR_DIR": str(tmp / "var")},
+        tmp / "bot.log",
+    )  # fmt: skip
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def api(bot: BotProcess) -> Api:
+    return Api(bot.url)
+
+
+def error_of(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) >= {"error"} and " / " in body["error"], body  # Chinese / English
+    return str(body["error"])
+
+
+def test_healthz_needs_no_token_and_reports_each_part(bot: BotProcess) -> None:
+    for path in ("/healthz", "/api/v1/healthz"):
+        response = httpx.get(bot.url + path)
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok", "database": "ok", "nlu": "ok", "scheduler": "ok"}
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": API_TOKEN}])
+def test_missing_or_wrong_token_is_401(bot: BotProcess, headers: dict[str, str]) -> None:
+    error_of(httpx.get(f"{bot.url}/api/v1/directory", headers=headers), 401)
+    error_of(httpx.post(f"{bot.url}/api/v1/chats/yg-1/messages", headers=headers, json={}), 401)
+
+
+def test_directory_shape(api: Api) -> None:
+    d = api.http.get("/directory").json()
+    assert set(d) == {"nodes", "people", "departments"}
+    grids = [n for n in d["nodes"] if n["tier"] == "grid"]
+    assert len(grids) == 8 and all(n["chat_id"] for n in grids)
+    assert {n["tier"] for n in d["nodes"]} == {"district", "township", "community", "grid"}
+    assert {p["role"] for p in d["people"]} == {"worker", "officer", "admin"}
+    assert d["departments"][0]["people"]
+
+
+def test_unknown_things_are_404(api: Api) -> None:
+    error_of(api.http.post("/chats/nope/messages", json={"sender": "a", "text": "路灯坏了"}), 404)
+    error_of(api.http.get("/chats/nope/messages"), 404)
+    error_of(api.http.get("/tickets/999999"), 404)
+    error_of(api.http.get("/people/nobody/inbox"), 404)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"sender": "a"}, {"text": "x"}, {"sender": "a", "text": 5}, {"sender": "a", "text": "x", "reply_to": "x"},
+     {"sender": "a", "text": "   "}, {"sender": "", "text": "路灯坏了"}],
+)  # fmt: skip
+def test_malformed_bodies_are_422_and_store_nothing(api: Api, body: dict[str, object]) -> None:
+    before = len(api.chat("yg-2"))
+    error_of(api.http.post("/chats/yg-2/messages", json=body), 422)
+    assert len(api.chat("yg-2")) == before
+
+
+def test_not_json_is_422(api: Api) -> None:
+    error_of(
+        api.http.post("/chats/yg-2/messages", content=b"<xml/>", headers={"content-type": "application/json"}), 422
+    )
+
+
+def test_oversized_text_is_413_and_stores_nothing(api: Api) -> None:
+    before = len(api.chat("yg-2"))
+    error_of(api.http.post("/chats/yg-2/messages", json={"sender": "a", "text": "漏" * 2001}), 413)
+    error_of(api.http.post("/chats/yg-2/messages", json={"sender": "a", "text": "x" * 300_000}), 413)
+    error_of(api.http.post("/nlu/parse", json={"text": "漏" * 2001}), 413)
+    assert len(api.chat("yg-2")) == before
+    assert api.say("yg-2", "a", "漏" * 2000)["message_id"]  # exactly at the limit is fine
+
+
+def test_a_repeated_client_id_returns_the_first_answer_and_changes_nothing(api: Api) -> None:
+    first = api.say("df-1", "杨阿姨", "村口的井盖不见了，很危险", client_id="c-123")
+    again = api.say("df-1", "杨阿姨", "村口的井盖不见了，很危险", client_id="c-123")
+    assert again == first
+    tickets = api.http.get("/tickets", params={"chat_id": "df-1"}).json()["tickets"]
+    assert len(tickets) == 1
+    assert len([m for m in api.chat("df-1") if m["sender"] == "杨阿姨"]) == 1
+
+
+def test_nlu_parse_is_what_the_bot_uses(api: Api) -> None:
+    result = api.http.post("/nlu/parse", json={"text": "5号楼2单元门口的路灯不亮了"}).json()
+    assert set(result) == {"intent", "confidence", "entities", "source"}
+    assert result["source"] == "rasa"
+    assert result["intent"] == "report_public_facility"
+    for e in result["entities"]:
+        assert "5号楼2单元门口的路灯不亮了"[e["start"] : e["end"]] == e["value"]
+
+
+def test_ticket_listing_filters(api: Api) -> None:
+    tid = api.say("xh-2", "林先生", "滨河小区门口有人乱停车，把消防通道都堵了")["replies"][0]["ticket_id"]
+    listed = api.http.get("/tickets", params={"chat_id": "xh-2", "state": "reported"}).json()["tickets"]
+    assert [t["id"] for t in listed] == [tid]
+    assert api.http.get("/tickets", params={"state": "bogus"}).status_code == 422
+    ticket = api.ticket(tid)
+    assert set(ticket) >= {"id", "type", "state", "tier", "grid", "chat_id", "reporter", "assignee", "location",
+                           "created_at", "deadlines", "rating", "events"}  # fmt: skip
+    assert ticket["deadlines"]["next_at"] and ticket["deadlines"]["phase"] == "accept"
+
+
+def test_a_resident_cannot_act_as_worker_and_a_stranger_cannot_rate(api: Api) -> None:
+    sent = api.say("hh-2", "刘阿姨", "楼上邻居天天半夜装修，吵得睡不着")
+    tid = sent["replies"][0]["ticket_id"]
+    api.say("hh-2", "路人甲", f"#{tid} 已处理")  # a resident saying it does nothing
+    assert api.ticket(tid)["state"] == "reported"
+    refused = api.say("hh-2", "w-yg-1", f"#{tid} 已处理")  # another grid's worker is refused, politely
+    assert api.ticket(tid)["state"] == "reported"
+    assert refused["replies"] and "网格员" in refused["replies"][0]["text"]
+
+
+def test_web_chat_without_demo_needs_an_invitation(bot: BotProcess) -> None:
+    error_of(httpx.post(f"{bot.url}/chat/api/session", json={"chat_id": "yg-1", "sender": "x"}), 403)
+    error_of(httpx.get(f"{bot.url}/chat/api/messages", headers={"X-Chat-Token": "Zm9v.forged"}), 401)
+    assert httpx.get(f"{bot.url}/chat").status_code == 200
