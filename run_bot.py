@@ -33,22 +33,23 @@ from bot.nlu.chain import FallbackNlu
 from bot.nlu.port import Nlu
 from bot.nlu.rasa_client import RasaNlu
 from bot.nlu.rasa_process import RasaProcess
-from bot.nlu.rules import RulesNlu
-from bot.nlu.training import ensure_model
+from bot.nlu.rules import RulesError, RulesNlu
+from bot.nlu.training import TrainingError, ensure_model
 from bot.outbox import OutboxNotifier, OutboxWorker, WebChannel
-from bot.render import Renderer, Templates
+from bot.render import Renderer, TemplateError, Templates
 from bot.services import Health, Services
-from config.directory import load_directory_file
+from config.directory import GridFileError, load_directory_file
 from config.policies import load_policies
 from config.settings import Settings
 from escalation.engine import EscalationEngine
+from escalation.policy import PolicyError
 from escalation.scheduler import AlwaysLeader, Leader, SchedulerTrigger
 from storage.database import create_engine
 from storage.directory import load_directory, save_directory
 from storage.migrate import upgrade
 from storage.redis_leader import RedisLeader
 from storage.sql import SqlUnitOfWork
-from tickets.directory import Directory
+from tickets.directory import Directory, DirectoryError
 from tickets.model import Ticket
 
 log = logging.getLogger("gridbot")
@@ -223,7 +224,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+CONFIG_ERRORS = (GridFileError, PolicyError, TemplateError, RulesError, TrainingError, DirectoryError)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except CONFIG_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

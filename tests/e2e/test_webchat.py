@@ -22,7 +22,8 @@ def test_demo_web_chat_round_trip(rasa_url: str, bot_factory: Callable[..., Any]
     resident = web.post("/session", json={"chat_id": "xh-1", "sender": "黄阿姨"}).json()
     assert resident["role"] == "resident"
     headers = {"X-Chat-Token": resident["token"]}
-    sent = web.post("/messages", headers=headers, json={"text": "新河家园2栋楼下水管爆了，水流了一地", "client_id": "w1"})
+    body = {"text": "新河家园2栋楼下水管爆了，水流了一地", "client_id": "w1"}
+    sent = web.post("/messages", headers=headers, json=body)
     assert sent.status_code == 201
     ticket_id = sent.json()["replies"][0]["ticket_id"]
     transcript = web.get("/messages", headers=headers).json()["messages"]

@@ -11,11 +11,15 @@ from escalation.policy import PolicyError
 from tickets.directory import Role
 from tickets.model import Tier
 
-TAXONOMY_INTENTS = {
-    *(f"report_{t}" for t in ["sanitation", "illegal_parking", "public_facility", "water", "power_gas", "noise", "dispute", "fire_safety", "public_security", "property", "illegal_construction", "street_order", "greenery", "public_health", "livelihood"]),
-    "consult", "chitchat", "ask_status", "cancel_report", "worker_accept", "worker_progress",
-    "worker_resolve", "escalate_request", "confirm_resolved", "reject_resolution",
-}  # fmt: skip
+REPORT_TYPES = (
+    "sanitation illegal_parking public_facility water power_gas noise dispute fire_safety "
+    "public_security property illegal_construction street_order greenery public_health livelihood"
+)
+OTHER_INTENTS = (
+    "consult chitchat ask_status cancel_report worker_accept worker_progress worker_resolve "
+    "escalate_request confirm_resolved reject_resolution"
+)
+TAXONOMY_INTENTS = {f"report_{t}" for t in REPORT_TYPES.split()} | set(OTHER_INTENTS.split())
 
 
 def test_demo_grid_has_the_promised_shape() -> None:
