@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -53,7 +54,8 @@ def ensure_model(rasa_bin: Path, cache: Path, project: Path = PROJECT) -> Path:
         "--out", str(cache),
         "--fixed-model-name", target.name.removesuffix(".tar.gz"),
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    env = {**os.environ, "RASA_CACHE_DIRECTORY": str(cache / "rasa-cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0 or not target.exists():
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
         raise TrainingError(f"rasa train failed (exit {result.returncode}):\n{tail}")
