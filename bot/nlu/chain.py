@@ -25,8 +25,10 @@ class FallbackNlu:
         parsed = _with_structured_entities(text, parsed)
         if parsed.confidence >= self.threshold:
             return parsed
+        # Unsure: the keyword rules decide the intent (no keyword hit = chitchat, so no ticket).
+        # Measured on ../shared/eval/dev.csv: ticket F1 0.85 this way vs 0.70 trusting Rasa's guess.
         fallback = self.rules.parse_sync(text)
-        return fallback if fallback.intent != self.rules.default_intent else parsed
+        return Parse(fallback.intent, fallback.confidence, parsed.entities, "rules")
 
     async def ready(self) -> bool:
         return await self.primary.ready()
