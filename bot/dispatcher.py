@@ -12,8 +12,6 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.handlers.context import Conflict, Context, Handler
 from bot.interpret import route
 from bot.messages import Handled, InboundMessage, Reply
@@ -22,7 +20,16 @@ from bot.render import Renderer
 from escalation.policy import PolicyBook
 from tickets.directory import Directory, Node
 from tickets.model import Refused, Ticket
-from tickets.ports import Delivery, Direction, NewMessage, Notifier, StoredMessage, UnitOfWork, UnitOfWorkFactory
+from tickets.ports import (
+    Delivery,
+    Direction,
+    DuplicateMessage,
+    NewMessage,
+    Notifier,
+    StoredMessage,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +91,7 @@ class Dispatcher:
                         return earlier, await self._earlier_answer(uow, earlier)
                 stored = await uow.messages.add(_inbound(message), self._now())
             return stored, None
-        except IntegrityError:  # the same client_id raced us; the winner's row is there now
+        except DuplicateMessage:  # the same client_id raced us; the winner's row is there now
             async with self._uow() as uow:
                 assert message.client_id is not None
                 earlier = await uow.messages.by_client_id(message.chat_id, message.client_id)
@@ -102,6 +109,11 @@ class Dispatcher:
     ) -> Handled:
         sender = directory.person(message.sender)
         async with self._uow() as uow:
+            # Lock the inbound row: a concurrent retry of the same client_id waits here and then
+            # finds it handled, so one message never opens two tickets.
+            current = await uow.messages.get(stored.id, for_update=True)
+            if current is not None and current.status is Delivery.HANDLED:
+                return Handled(current.id, _replies(current.chat_id, await uow.messages.caused_by(current.id)))
             replied = await uow.messages.get(message.reply_to) if message.reply_to else None
             key = route(parse, message.text, sender, replied is not None and replied.ticket_id is not None)
             ctx = Context(

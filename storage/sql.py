@@ -9,6 +9,7 @@ from typing import Any, Self
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import tables as t
@@ -23,7 +24,7 @@ from tickets.model import (
     TicketState,
     Tier,
 )
-from tickets.ports import Delivery, Direction, NewMessage, StoredMessage
+from tickets.ports import Delivery, Direction, DuplicateMessage, NewMessage, StoredMessage
 
 
 class SqlUnitOfWork:
@@ -157,11 +158,18 @@ class SqlMessageStore:
             "created_at": now,
             "next_attempt_at": now if message.status is Delivery.PENDING else None,
         }
-        result = await self._c.execute(t.messages.insert().values(**values).returning(t.messages.c.id))
+        try:
+            result = await self._c.execute(t.messages.insert().values(**values).returning(t.messages.c.id))
+        except IntegrityError as exc:
+            raise DuplicateMessage(f"{message.chat_id}/{message.client_id}") from exc
         return _message({**values, "id": result.scalar_one()})
 
-    async def get(self, message_id: int) -> StoredMessage | None:
-        return await self._one(t.messages.c.id == message_id)
+    async def get(self, message_id: int, *, for_update: bool = False) -> StoredMessage | None:
+        query = select(t.messages).where(t.messages.c.id == message_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._c.execute(query)).mappings().first()
+        return _message(row) if row else None
 
     async def by_client_id(self, chat_id: str, client_id: str) -> StoredMessage | None:
         return await self._one((t.messages.c.chat_id == chat_id) & (t.messages.c.client_id == client_id))

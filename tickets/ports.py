@@ -12,6 +12,10 @@ from typing import Protocol, Self
 from tickets.model import Notice, Ticket, TicketEvent, TicketState
 
 
+class DuplicateMessage(Exception):
+    """A message with this (chat, client_id) is already stored; the transaction is rolled back."""
+
+
 class Direction(StrEnum):
     IN = "in"
     OUT = "out"
@@ -95,7 +99,7 @@ class TicketStore(Protocol):
 class MessageStore(Protocol):
     async def add(self, message: NewMessage, now: datetime) -> StoredMessage: ...
 
-    async def get(self, message_id: int) -> StoredMessage | None: ...
+    async def get(self, message_id: int, *, for_update: bool = False) -> StoredMessage | None: ...
 
     async def by_client_id(self, chat_id: str, client_id: str) -> StoredMessage | None: ...
 

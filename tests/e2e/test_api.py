@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -136,3 +137,19 @@ def test_web_chat_without_demo_needs_an_invitation(bot: BotProcess) -> None:
     error_of(httpx.post(f"{bot.url}/chat/api/session", json={"chat_id": "yg-1", "sender": "x"}), 403)
     error_of(httpx.get(f"{bot.url}/chat/api/messages", headers={"X-Chat-Token": "Zm9v.forged"}), 401)
     assert httpx.get(f"{bot.url}/chat").status_code == 200
+
+
+def test_concurrent_retries_of_one_client_id_store_one_message(api: Api, bot: BotProcess) -> None:
+    body = {"sender": "周奶奶", "text": "楼下的健身器材坏了，螺丝都掉了", "client_id": "race-1"}
+
+    def post(_: int) -> httpx.Response:
+        return httpx.post(
+            f"{bot.url}/api/v1/chats/hh-1/messages", json=body, headers={"Authorization": f"Bearer {API_TOKEN}"}
+        )
+
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(post, range(6)))
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["message_id"] for r in responses}) == 1
+    assert len([m for m in api.chat("hh-1") if m["sender"] == "周奶奶"]) == 1
+    assert len(api.http.get("/tickets", params={"chat_id": "hh-1"}).json()["tickets"]) == 1

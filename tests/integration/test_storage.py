@@ -10,7 +10,6 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.directory import load_directory_file
@@ -24,7 +23,7 @@ from storage.tables import metadata
 from tests.unit.factories import T0, new_ticket
 from tickets import loop
 from tickets.model import TicketEvent, TicketState
-from tickets.ports import Delivery, Direction, NewMessage
+from tickets.ports import Delivery, Direction, DuplicateMessage, NewMessage
 
 
 @pytest.fixture
@@ -88,7 +87,7 @@ async def test_client_id_is_unique_per_chat_and_rollback_leaves_nothing(engine: 
     msg = NewMessage(Direction.IN, "张阿姨", "你好", Delivery.RECEIVED, chat_id="c1", client_id="abc")
     async with SqlUnitOfWork(engine) as uow:
         first = await uow.messages.add(msg, T0)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DuplicateMessage):
         async with SqlUnitOfWork(engine) as uow:
             await uow.messages.add(NewMessage(Direction.OUT, "gridbot", "x", Delivery.PENDING, chat_id="c1"), T0)
             await uow.messages.add(msg, T0)
