@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.outbox import ChannelError, OutboxNotifier, OutboxWorker, WebChannel
@@ -15,8 +13,6 @@ from config.directory import load_directory_file
 from config.settings import CONFIG
 from escalation import planner
 from escalation.engine import EscalationEngine
-from storage.database import create_engine
-from storage.migrate import upgrade
 from storage.sql import SqlUnitOfWork
 from tests.unit.factories import FAST, T0
 from tickets import loop
@@ -32,14 +28,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    await asyncio.to_thread(upgrade, db_url)
-    eng = create_engine(db_url)
-    yield eng
-    await eng.dispose()
 
 
 def notifier() -> OutboxNotifier:

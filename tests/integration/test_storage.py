@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from config.directory import load_directory_file
 from config.settings import CONFIG
 from escalation import planner
-from storage.database import create_engine
 from storage.directory import load_directory, save_directory
 from storage.migrate import alembic_config, upgrade
 from storage.sql import SqlUnitOfWork
@@ -24,14 +22,6 @@ from tests.unit.factories import T0, new_ticket
 from tickets import loop
 from tickets.model import TicketEvent, TicketState
 from tickets.ports import Delivery, Direction, DuplicateMessage, NewMessage
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    await asyncio.to_thread(upgrade, db_url)
-    eng = create_engine(db_url)
-    yield eng
-    await eng.dispose()
 
 
 async def test_migrations_match_the_tables_and_downgrade_cleanly(engine: AsyncEngine, db_url: str) -> None:
