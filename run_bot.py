@@ -239,7 +239,8 @@ def run(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    for noisy in ("apscheduler", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     command = args.command or "serve"
     if command == "serve":
         asyncio.run(serve(settings))

@@ -8,19 +8,20 @@ from tickets import loop
 LOCATION_ENTITIES = ("location", "building", "unit", "room")
 
 
-async def report(ctx: Context) -> None:
+async def report(ctx: Context, ticket_type: str | None = None) -> None:
+    ticket_type = ticket_type or ctx.parse.intent
     workers = ctx.directory.workers_of(ctx.grid.id)
     ticket_id = await ctx.uow.tickets.next_id()
     outcome = loop.open_ticket(
         ticket_id=ticket_id,
-        ticket_type=ctx.parse.intent,
+        ticket_type=ticket_type,
         grid=ctx.grid.id,
         chat_id=ctx.message.chat_id,
         reporter=ctx.actor,
         assignee=workers[0].id if workers else None,
         location=location_of(ctx),
         text=ctx.message.text,
-        policy=ctx.policies.for_type(ctx.parse.intent),
+        policy=ctx.policies.for_type(ticket_type),
         now=ctx.now,
     )
     await ctx.apply(outcome, before=None)

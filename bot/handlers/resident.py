@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.handlers.context import Context
 from bot.handlers.lookup import for_reporter
+from bot.handlers.report import report
 from bot.interpret import parse_rating
 from tickets import loop
 from tickets.model import ACTIVE_STATES, OPEN_STATES, Notice, TicketState
@@ -28,7 +29,7 @@ async def rate(ctx: Context) -> None:
 async def confirm(ctx: Context) -> None:
     ticket = await for_reporter(ctx, FEEDBACK_STATES)
     if ticket is None:
-        await ctx.say("nothing_to_rate")
+        await nothing_to_follow_up(ctx)
         return
     await ctx.apply(loop.confirm(ticket, ctx.actor, ctx.now), before=ticket)
 
@@ -36,9 +37,16 @@ async def confirm(ctx: Context) -> None:
 async def reject(ctx: Context) -> None:
     ticket = await for_reporter(ctx, (TicketState.RESOLVED, TicketState.CLOSED))
     if ticket is None:
-        await ctx.say("nothing_to_rate")
+        await nothing_to_follow_up(ctx)
         return
     await ctx.apply(loop.reject(ticket, ctx.actor, ctx.message.text.strip()[:500], ctx.now), before=ticket)
+
+
+async def nothing_to_follow_up(ctx: Context) -> None:
+    """A follow-up (又坏了, 修好了) from a resident with no ticket to follow: if it also reads like
+    an incident (`6号楼电梯又坏了`), it is a new report; otherwise it is chatter and gets no reply."""
+    if ctx.parse.report_hint:
+        await report(ctx, ctx.parse.report_hint)
 
 
 async def cancel(ctx: Context) -> None:

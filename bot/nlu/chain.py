@@ -28,7 +28,8 @@ class FallbackNlu:
         # Unsure: the keyword rules decide the intent (no keyword hit = chitchat, so no ticket).
         # Measured on ../shared/eval/dev.csv: ticket F1 0.85 this way vs 0.70 trusting Rasa's guess.
         fallback = self.rules.parse_sync(text)
-        return Parse(fallback.intent, fallback.confidence, parsed.entities, "rules")
+        hint = fallback.report_hint or parsed.report_hint
+        return Parse(fallback.intent, fallback.confidence, parsed.entities, "rules", hint)
 
     async def ready(self) -> bool:
         return await self.primary.ready()
@@ -41,4 +42,4 @@ def _with_structured_entities(text: str, parsed: Parse) -> Parse:
     if not extra:
         return parsed
     merged = tuple(sorted(parsed.entities + extra, key=lambda e: e.start))
-    return Parse(parsed.intent, parsed.confidence, merged, parsed.source)
+    return Parse(parsed.intent, parsed.confidence, merged, parsed.source, parsed.report_hint)

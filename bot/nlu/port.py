@@ -20,6 +20,7 @@ class Parse:
     confidence: float
     entities: tuple[Entity, ...] = field(default=())
     source: str = "rules"  # "rasa" or "rules"
+    report_hint: str | None = None  # the likeliest report_* intent, even when another one won
 
     def values(self, name: str) -> list[str]:
         return [e.value for e in self.entities if e.entity == name]

@@ -8,6 +8,8 @@ import httpx
 
 from bot.nlu.port import Entity, NluUnavailable, Parse
 
+HINT_MIN = 0.1  # a report type ranked below this is no hint at all
+
 
 class RasaNlu:
     def __init__(self, base_url: str, timeout_s: float = 2.0, client: httpx.AsyncClient | None = None) -> None:
@@ -42,7 +44,9 @@ def _to_parse(text: str, data: dict[str, Any]) -> Parse:
         Entity(str(e["entity"]), int(e["start"]), int(e["end"]), text[int(e["start"]) : int(e["end"])])
         for e in data.get("entities") or []
     )
-    return Parse(str(name), float(intent.get("confidence") or 0.0), _dedupe(entities), "rasa")
+    ranking = [r for r in data.get("intent_ranking") or [] if str(r.get("name", "")).startswith("report_")]
+    hint = str(ranking[0]["name"]) if ranking and float(ranking[0].get("confidence") or 0) >= HINT_MIN else None
+    return Parse(str(name), float(intent.get("confidence") or 0.0), _dedupe(entities), "rasa", hint)
 
 
 def _dedupe(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:

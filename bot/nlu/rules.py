@@ -63,7 +63,10 @@ class RulesNlu:
             if hits > best_hits:
                 best, best_hits = rule, hits
         intent = best.intent if best else self.default_intent
-        return Parse(intent, RULES_CONFIDENCE if best else 0.3, extract_entities(text), "rules")
+        reports = [(r.hits(text), -i, r.intent) for i, r in enumerate(self.rules) if r.intent.startswith("report_")]
+        top = max(reports, default=(0, 0, None))
+        hint = top[2] if top[0] > 0 else None
+        return Parse(intent, RULES_CONFIDENCE if best else 0.3, extract_entities(text), "rules", hint)
 
     async def ready(self) -> bool:
         return True

@@ -153,3 +153,10 @@ def test_concurrent_retries_of_one_client_id_store_one_message(api: Api, bot: Bo
     assert len({r.json()["message_id"] for r in responses}) == 1
     assert len([m for m in api.chat("hh-1") if m["sender"] == "周奶奶"]) == 1
     assert len(api.http.get("/tickets", params={"chat_id": "hh-1"}).json()["tickets"]) == 1
+
+
+def test_a_follow_up_without_a_ticket_is_a_new_report_or_silence(api: Api) -> None:
+    sent = api.say("df-2", "孙奶奶", "6号楼电梯又坏了，困了好几个老人在上面下不来")
+    assert len(sent["replies"]) == 1 and sent["replies"][0]["ticket_id"]
+    assert api.ticket(sent["replies"][0]["ticket_id"])["type"] == "report_property"
+    assert api.say("df-2", "钱大爷", "修好了，谢谢谢谢")["replies"] == []

@@ -99,3 +99,11 @@ def test_keyword_rules_cover_every_intent_and_parse() -> None:
 def test_structured_entities() -> None:
     found = {(e.entity, e.value) for e in extract_entities("#12 3号楼2单元502 电话13812345678")}
     assert {("ticket_id", "#12"), ("building", "3号楼"), ("unit", "2单元"), ("phone", "13812345678")} <= found
+
+
+def test_keyword_rules_give_a_report_hint_even_when_a_follow_up_wins() -> None:
+    rules = RulesNlu.from_file(CONFIG / "keywords.yaml")
+    parsed = rules.parse_sync("6号楼电梯又坏了")
+    assert parsed.intent == "reject_resolution"
+    assert parsed.report_hint == "report_property"
+    assert rules.parse_sync("#12 已处理").report_hint is None
