@@ -43,6 +43,7 @@ class OutboxNotifier:
                 chat_id=notice.chat_id,
                 person_id=notice.person_id,
                 ticket_id=notice.ticket_id,
+                reply_to=cause_id if notice.chat_id else None,  # threads the bot's answer in the group
                 cause_id=cause_id,
                 channel=self._channel_of(notice.chat_id, notice.person_id),
             )

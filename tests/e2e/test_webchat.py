@@ -29,6 +29,7 @@ def test_demo_web_chat_round_trip(rasa_url: str, bot_factory: Callable[..., Any]
     transcript = web.get("/messages", headers=headers).json()["messages"]
     assert [m["mine"] for m in transcript] == [True, False]
     assert transcript[1]["bot"] and transcript[1]["ticket_id"] == ticket_id
+    assert transcript[1]["reply_to"] == transcript[0]["message_id"]
     assert web.get("/inbox", headers=headers).json() == {"messages": []}
 
     worker = web.post("/session", json={"chat_id": "xh-1", "sender": "w-xh-1"}).json()
