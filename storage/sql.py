@@ -53,11 +53,6 @@ class SqlUnitOfWork:
             await self._conn.close()
             self._conn = None
 
-    @property
-    def connection(self) -> AsyncConnection:
-        assert self._conn is not None, "unit of work not entered"
-        return self._conn
-
 
 class SqlTicketStore:
     def __init__(self, conn: AsyncConnection) -> None:
