@@ -1,7 +1,10 @@
 """gridbot's composition root and CLI. It builds every part from settings and wires them; no logic.
 
 python run_bot.py [serve]            run the bot (HTTP on GRIDBOT_PORT, default 127.0.0.1:8000)
-python run_bot.py nlu train          train the Rasa model if its data changed
+python run_bot.py nlu train          validate config/intents and train its model if it changed
+python run_bot.py nlu eval --data F  score the NLU stack on a labelled CSV (--json OUT)
+python run_bot.py nlu versions       list model versions, their scores and gate verdicts
+python run_bot.py nlu activate V     make version V active (restores its intent files)
 python run_bot.py db upgrade         apply database migrations
 python run_bot.py grids import FILE  replace the grid directory with FILE
 python run_bot.py chat-link CHAT SENDER   print a web chat invitation link
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import sys
@@ -29,12 +33,15 @@ from bot.app import create_app
 from bot.channels.webchat import chat_secret, sign
 from bot.dispatcher import Dispatcher
 from bot.handlers import build_registry
+from bot.nlu.catalog import Catalog, IntentError, IntentFiles, load_catalog
 from bot.nlu.chain import FallbackNlu
+from bot.nlu.evaluate import ApiNlu, EvalDataError, evaluate, read_rows, report
 from bot.nlu.port import Nlu
 from bot.nlu.rasa_client import RasaNlu
-from bot.nlu.rasa_process import RasaProcess
-from bot.nlu.rules import RulesError, RulesNlu
-from bot.nlu.training import TrainingError, ensure_model
+from bot.nlu.rasa_process import RasaProcess, free_port
+from bot.nlu.rules import RulesNlu
+from bot.nlu.training import TrainingError, ensure_model, prepare, train
+from bot.nlu.versions import Live, ModelManager, Registry, VersionRecord
 from bot.outbox import OutboxNotifier, OutboxWorker, WebChannel
 from bot.render import Renderer, TemplateError, Templates
 from bot.services import Health, Services
@@ -109,13 +116,70 @@ class Runtime:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
-async def start_nlu(settings: Settings) -> tuple[RasaNlu, RasaProcess | None]:
+@dataclass
+class NluParts:
+    rasa: RasaNlu
+    process: RasaProcess | None
+    catalog: Catalog
+    pending: bool  # the intent files differ from the active version: retrain (gated) in the background
+
+
+def registry_of(settings: Settings) -> Registry:
+    return Registry(settings.var_dir / "nlu", settings.model_cache)
+
+
+async def start_nlu(settings: Settings, registry: Registry) -> NluParts:
+    """Serve the active version at once; with none yet, train the intent files first (no gate to pass)."""
+    build = prepare(settings.intents, settings.nlu_pipeline, settings.model_cache)
+    active = registry.active()
+    if active and active != build.version:
+        model, catalog, pending = registry.model(active), load_catalog(registry.intents(active)), True
+        log.info("serving NLU version %s; config/intents changed (%s): retraining in the background", active,
+                 build.version)  # fmt: skip
+    else:
+        seconds = await train(build, settings.rasa_bin)
+        registry.snapshot(build.version, settings.intents)
+        if registry.get(build.version) is None:
+            registry.save(VersionRecord(build.version, build.pipeline, utcnow().isoformat(timespec="seconds"),
+                                        build.examples, "active", round(seconds, 1)))  # fmt: skip
+        registry.set_active(build.version)
+        model, catalog, pending = build.model, build.catalog, False
     if settings.nlu_url:
-        return RasaNlu(settings.nlu_url, settings.nlu_timeout_s), None
-    model = await asyncio.to_thread(ensure_model, settings.rasa_bin, settings.model_cache)
+        return NluParts(RasaNlu(settings.nlu_url, settings.nlu_timeout_s), None, catalog, pending)
     process = RasaProcess(settings.rasa_bin, model, settings.rasa_port, settings.var_dir / "rasa.log")
     await process.start()
-    return RasaNlu(process.url, settings.nlu_timeout_s), process
+    return NluParts(RasaNlu(process.url, settings.nlu_timeout_s), process, catalog, pending)
+
+
+def model_manager(settings: Settings, registry: Registry, parts: NluParts, nlu: FallbackNlu) -> ModelManager:
+    async def load_model(model: Path) -> None:
+        await parts.rasa.load_model(model)
+        if parts.process:
+            parts.process.model = model  # a restart after a crash loads the active model
+
+    async def candidate(model: Path, catalog: Catalog) -> tuple[Nlu, Any]:
+        return await candidate_stack(settings, model, catalog)
+
+    live = Live(load_model, lambda catalog: nlu.use(RulesNlu(catalog)), candidate, nlu)
+    return ModelManager(registry, settings.intents, settings.nlu_pipeline, settings.rasa_bin,
+                        settings.nlu_test_data, live)  # fmt: skip
+
+
+async def candidate_stack(settings: Settings, model: Path, catalog: Catalog) -> tuple[Nlu, Any]:
+    """A throw-away Rasa server for `model` and the stack around it, for evaluation."""
+    log_file = settings.var_dir / "rasa-candidate.log"
+    process = RasaProcess(settings.rasa_bin, model, free_port(), log_file)
+    await process.start()
+    if not await process.wait_ready():
+        await process.stop()
+        raise TrainingError(f"the candidate Rasa server did not start; see {log_file}")
+    rasa = RasaNlu(process.url, max(settings.nlu_timeout_s, 10.0))
+
+    async def stop() -> None:
+        await rasa.aclose()
+        await process.stop()
+
+    return FallbackNlu(rasa, RulesNlu(catalog), settings.nlu_threshold), stop
 
 
 async def build(settings: Settings) -> tuple[Services, Runtime]:
@@ -123,9 +187,12 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     engine = create_engine(settings.database_url)
     directory = await directory_from_db(engine, settings)
     policies = load_policies(settings.policies)
-    renderer = Renderer(Templates.load(settings.templates), lambda: directory)
-    rasa, process = await start_nlu(settings)
-    nlu: Nlu = FallbackNlu(rasa, RulesNlu.from_file(settings.keywords), settings.nlu_threshold)
+    templates = Templates.load(settings.templates)
+    registry = registry_of(settings)
+    parts = await start_nlu(settings, registry)
+    nlu = FallbackNlu(parts.rasa, RulesNlu(parts.catalog), settings.nlu_threshold)
+    models = model_manager(settings, registry, parts, nlu)
+    renderer = Renderer(templates, lambda: directory, lambda ticket_type: nlu.catalog.display_name(ticket_type))
 
     def uow() -> SqlUnitOfWork:
         return SqlUnitOfWork(engine)
@@ -144,20 +211,31 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
 
     dispatcher = Dispatcher(
         uow=uow, nlu=nlu, handlers=build_registry(), notifier=notifier, renderer=renderer,
-        directory=lambda: directory, policies=lambda: policies, now=utcnow, on_commit=committed,
+        directory=lambda: directory, policies=lambda: policies, catalog=lambda: nlu.catalog, now=utcnow,
+        on_commit=committed,
     )  # fmt: skip
-    health = Health(database=lambda: database_ok(engine), nlu=NluHealth(rasa), scheduler=lambda: scheduler.running)
+    health = Health(
+        database=lambda: database_ok(engine), nlu=NluHealth(parts.rasa), scheduler=lambda: scheduler.running
+    )
     token = api_token(settings)
     services = Services(
         dispatcher=dispatcher, uow=uow, nlu=nlu, renderer=renderer, directory=lambda: directory,
         health=health, api_token=token, chat_secret=chat_secret(token),
-        demo=settings.demo, max_text=settings.max_text,
+        demo=settings.demo, max_text=settings.max_text, models=models, intents=IntentFiles(settings.intents),
     )  # fmt: skip
-    runtime = Runtime(engine, scheduler, outbox, leader, process, redis)
+    runtime = Runtime(engine, scheduler, outbox, leader, parts.process, redis)
     scheduler.start()
     await escalation.rearm_all()
     runtime.tasks.append(asyncio.create_task(outbox.run(settings.outbox_interval_s), name="outbox"))
+    if parts.pending and parts.process:
+        runtime.tasks.append(asyncio.create_task(retrain_when_ready(parts.process, models), name="nlu-pending"))
     return services, runtime
+
+
+async def retrain_when_ready(process: RasaProcess, models: ModelManager) -> None:
+    if await process.wait_ready():
+        models.start()
+        await models.wait()
 
 
 async def database_ok(engine: AsyncEngine) -> bool:
@@ -208,12 +286,75 @@ async def import_grids(settings: Settings, path: Path) -> None:
     print("restart running bots to pick up the new directory")
 
 
+async def nlu_command(settings: Settings, args: argparse.Namespace) -> int:
+    registry = registry_of(settings)
+    if args.action == "train":
+        build = await ensure_model(settings.intents, settings.nlu_pipeline, settings.model_cache, settings.rasa_bin,
+                                   lambda phase, detail: print(f"[{phase}] {detail}"[:200], flush=True))  # fmt: skip
+        registry.snapshot(build.version, settings.intents)
+        if registry.get(build.version) is None:
+            registry.save(VersionRecord(build.version, build.pipeline, utcnow().isoformat(timespec="seconds"),
+                                        build.examples))  # fmt: skip
+        print(f"version {build.version}: {build.model}")
+    elif args.action == "eval":
+        await nlu_eval(settings, registry, args)
+    elif args.action == "versions":
+        active = registry.active()
+        for r in registry.all():
+            gate = (r.verdict or {}).get("reason", "")
+            mark = "*" if r.version == active else " "
+            print(f"{mark} {r.version}  {r.created_at}  {r.status:8s} {r.pipeline:7s} {r.examples:5d} examples  {gate}")
+    elif args.action == "activate":
+        if registry.get(args.version) is None or not registry.model(args.version).exists():
+            print(f"error: no trained version {args.version!r} (see `nlu versions`)", file=sys.stderr)
+            return 2
+        registry.restore(args.version, settings.intents)
+        registry.set_active(args.version)
+        print(f"version {args.version} is active and config/intents restored; a running bot picks it up on restart,"
+              f" or at once with POST /api/v1/nlu/models/{args.version}/activate")  # fmt: skip
+    return 0
+
+
+async def nlu_eval(settings: Settings, registry: Registry, args: argparse.Namespace) -> None:
+    rows = read_rows(args.data, args.all_rows)
+    build = prepare(settings.intents, settings.nlu_pipeline, settings.model_cache)
+    version = registry.active() or build.version
+    catalog = load_catalog(registry.intents(version)) if registry.active() else build.catalog
+    keywords = await evaluate(RulesNlu(catalog), rows, catalog.is_report)
+    if args.bot:
+        stack_nlu: Any = ApiNlu(args.bot, args.token or api_token(settings))
+        stop: Any = stack_nlu.aclose
+        title = f"bot at {args.bot}"
+    else:
+        if version == build.version:
+            await train(build, settings.rasa_bin)
+        stack_nlu, stop = await candidate_stack(settings, registry.model(version), catalog)
+        title = f"NLU version {version} ({settings.nlu_pipeline})"
+    try:
+        scores = await evaluate(stack_nlu, rows, catalog.is_report)
+    finally:
+        await stop()
+    print(report(scores, keywords, title))
+    if args.json:
+        body = {"data": str(args.data), "version": version, "stack": scores.to_json(), "keywords": keywords.to_json()}
+        args.json.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+        print(f"\nscores written to {args.json}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run_bot.py", description="gridbot: incident bot for grid governance")
     sub = p.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the bot (default)")
     nlu = sub.add_parser("nlu", help="NLU model").add_subparsers(dest="action", required=True)
-    nlu.add_parser("train", help="train the Rasa model if its data changed")
+    nlu.add_parser("train", help="validate config/intents and train its model if it changed")
+    ev = nlu.add_parser("eval", help="score the NLU stack on a labelled CSV (text,label[,entities])")
+    ev.add_argument("--data", type=Path, required=True)
+    ev.add_argument("--json", type=Path, help="also write the scores as JSON")
+    ev.add_argument("--all-rows", action="store_true", help="include confidence=low rows")
+    ev.add_argument("--bot", help="parse through a running bot's /api/v1/nlu/parse (URL) instead")
+    ev.add_argument("--token", help="API token for --bot (default: var/api_token)")
+    nlu.add_parser("versions", help="list model versions, scores and gate verdicts")
+    nlu.add_parser("activate", help="make a version active (restores its intent files)").add_argument("version")
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="apply migrations")
     grids = sub.add_parser("grids", help="grid directory").add_subparsers(dest="action", required=True)
@@ -224,7 +365,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-CONFIG_ERRORS = (GridFileError, PolicyError, TemplateError, RulesError, TrainingError, DirectoryError)
+CONFIG_ERRORS = (GridFileError, PolicyError, TemplateError, IntentError, TrainingError, DirectoryError, EvalDataError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,7 +386,7 @@ def run(argv: list[str] | None = None) -> int:
     if command == "serve":
         asyncio.run(serve(settings))
     elif command == "nlu":
-        print(ensure_model(settings.rasa_bin, settings.model_cache))
+        return asyncio.run(nlu_command(settings, args))
     elif command == "db":
         upgrade(settings.database_url)
         print("database is at the latest migration")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from bot.api_nlu import build_nlu_router
 from bot.dispatcher import UnknownChat
 from bot.errors import ApiError
 from bot.messages import Handled, InboundMessage
@@ -103,6 +104,7 @@ def build_router(services: Services) -> APIRouter:
         }
 
     router.include_router(guarded)
+    router.include_router(build_nlu_router(services, authorised))
     router.add_api_route("/healthz", health_route(services), methods=["GET"])
     return router
 

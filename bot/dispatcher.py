@@ -15,6 +15,7 @@ from datetime import datetime
 from bot.handlers.context import Conflict, Context, Handler
 from bot.interpret import route
 from bot.messages import Handled, InboundMessage, Reply
+from bot.nlu.catalog import Catalog
 from bot.nlu.port import Nlu, Parse
 from bot.render import Renderer
 from escalation.policy import PolicyBook
@@ -49,6 +50,7 @@ class Dispatcher:
         renderer: Renderer,
         directory: Callable[[], Directory],
         policies: Callable[[], PolicyBook],
+        catalog: Callable[[], Catalog],
         now: Callable[[], datetime],
         on_commit: Callable[[list[Ticket]], None] = lambda tickets: None,
     ) -> None:
@@ -59,6 +61,7 @@ class Dispatcher:
         self._renderer = renderer
         self._directory = directory
         self._policies = policies
+        self._catalog = catalog
         self._now = now
         self._on_commit = on_commit
 
@@ -115,10 +118,12 @@ class Dispatcher:
             if current is not None and current.status is Delivery.HANDLED:
                 return Handled(current.id, _replies(current.chat_id, await uow.messages.caused_by(current.id)))
             replied = await uow.messages.get(message.reply_to) if message.reply_to else None
-            key = route(parse, message.text, sender, replied is not None and replied.ticket_id is not None)
+            catalog = self._catalog()
+            replies = replied is not None and replied.ticket_id is not None
+            key = route(parse, message.text, sender, replies, catalog.is_report)
             ctx = Context(
-                message=message, stored=stored, parse=parse, grid=grid, sender=sender,
-                directory=directory, policies=self._policies(), now=self._now(), uow=uow,
+                message=message, stored=stored, parse=parse, grid=grid, sender=sender, directory=directory,
+                policies=self._policies(), catalog=catalog, now=self._now(), uow=uow,
                 notifier=self._notifier, render=self._renderer.render,
             )  # fmt: skip
             try:

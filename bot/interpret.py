@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from bot.nlu.port import Parse
 from tickets.directory import Person, Role
@@ -43,20 +44,26 @@ def is_staff(person: Person | None) -> bool:
     return person is not None and person.role in (Role.WORKER, Role.OFFICER, Role.ADMIN)
 
 
-def route(parse: Parse, text: str, sender: Person | None, replies_to_ticket: bool) -> str:
-    """The handler key for this message; `ignore` means stay silent (chitchat, noise)."""
+def route(
+    parse: Parse,
+    text: str,
+    sender: Person | None,
+    replies_to_ticket: bool,
+    is_report: Callable[[str], bool] = lambda intent: intent.startswith("report_"),
+) -> str:
+    """The handler key for this message; `ignore` means stay silent (chitchat, `other`, noise)."""
     intent = parse.intent
     if is_staff(sender):
         if intent in WORKER_INTENTS:
             return intent
         if replies_to_ticket and _ACK.match(text.strip()):
             return "worker_accept"  # 收到 replying to the bot's ticket post
-        if intent.startswith("report_"):
+        if is_report(intent):
             return "report"
         return "ignore"
     if parse_rating(text) is not None:
         return "rate"
-    if intent.startswith("report_"):
+    if is_report(intent):
         return "report"
     if intent in RESIDENT_INTENTS:
         return intent

@@ -70,9 +70,15 @@ class Templates:
 
 
 class Renderer:
-    def __init__(self, templates: Templates, directory: Callable[[], Directory]) -> None:
+    def __init__(
+        self,
+        templates: Templates,
+        directory: Callable[[], Directory],
+        type_name: Callable[[str], str | None] = lambda ticket_type: None,
+    ) -> None:
         self.templates = templates
         self._directory = directory
+        self._type_name = type_name  # display names from the active intent catalog
 
     def render(self, key: str, params: Mapping[str, object]) -> str:
         template = self.templates.messages.get(key)
@@ -93,7 +99,7 @@ class Renderer:
         out: dict[str, object] = {k: "" for k in KNOWN_FIELDS}
         out.update({k: _display(v) for k, v in params.items()})
         out.update(
-            type_name=t.name("type", str(params.get("type", ""))),
+            type_name=self._type_name(str(params.get("type", ""))) or t.name("type", str(params.get("type", ""))),
             tier_name=t.name("tier", str(params.get("tier", ""))),
             state_name=t.name("state", str(params.get("state", ""))),
             phase_name=t.name("phase", str(params.get("phase", ""))),

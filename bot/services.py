@@ -6,7 +6,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.dispatcher import Dispatcher
+from bot.nlu.catalog import IntentFiles
 from bot.nlu.port import Nlu
+from bot.nlu.versions import ModelManager
 from bot.render import Renderer
 from tickets.directory import Directory
 from tickets.ports import UnitOfWorkFactory
@@ -31,3 +33,5 @@ class Services:
     chat_secret: bytes
     demo: bool
     max_text: int = 2000
+    models: ModelManager | None = None  # NLU versions and the gated retrain
+    intents: IntentFiles | None = None  # the admin-edited intent files

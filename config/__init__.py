@@ -1,1 +1,1 @@
-"""Typed settings and loaders for the admin-owned YAML files (grid directory, policies, templates, keywords)."""
+"""Typed settings and loaders for the admin-owned YAML files (grid directory, policies, templates)."""

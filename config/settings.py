@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     directory: Path = Field(default=CONFIG / "grids.demo.yaml", description="Grid file imported when the DB has none.")
     policies: Path = Field(default=CONFIG / "policies" / "default.yaml")
     templates: Path = Field(default=CONFIG / "templates.yaml")
-    keywords: Path = Field(default=CONFIG / "keywords.yaml")
+    intents: Path = Field(default=CONFIG / "intents", description="One YAML file per intent (+ _shared.yaml).")
+    nlu_pipeline: str = Field(default="logreg", description="A pipeline of bot/nlu/pipelines/ (logreg, words, diet).")
+    nlu_test_data: Path = Field(default=CONFIG / "nlu_test.csv", description="Held-out rows the retrain gate uses.")
     nlu_url: str | None = Field(default=None, description="An external Rasa server; unset: start our own.")
     nlu_timeout_s: float = 2.0
     nlu_threshold: float = Field(default=0.45, description="Below this Rasa confidence the keyword rules decide.")

@@ -249,6 +249,7 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         "text": ticket.text,
         "created_at": ticket.created_at,
         "rating": ticket.rating,
+        "urgent": ticket.urgent,
         "policy": policy_to_json(ticket.policy),
         "clock_phase": ticket.clock.phase.value,
         "clock_started_at": ticket.clock.started_at,
@@ -281,6 +282,7 @@ def _ticket(row: RowMapping) -> Ticket:
             token=int(row["clock_token"]),
         ),
         rating=row["rating"],
+        urgent=bool(row["urgent"]),
     )
 
 

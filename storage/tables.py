@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -89,6 +91,7 @@ tickets = Table(
     Column("text", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("rating", Integer, nullable=True),
+    Column("urgent", Boolean, nullable=False, server_default=false()),
     Column("policy", JSON, nullable=False),
     Column("clock_phase", String(16), nullable=False),
     Column("clock_started_at", UtcDateTime(), nullable=False),

@@ -90,8 +90,8 @@ async def rasa_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[st
     settings = Settings()
     if not settings.rasa_bin.exists():
         pytest.fail(f"{settings.rasa_bin} missing: run `make setup` (the Rasa tests need it)")
-    model = await asyncio.to_thread(ensure_model, settings.rasa_bin, settings.model_cache)
-    process = RasaProcess(settings.rasa_bin, model, 0, tmp_path_factory.mktemp("rasa") / "rasa.log")
+    build = await ensure_model(settings.intents, settings.nlu_pipeline, settings.model_cache, settings.rasa_bin)
+    process = RasaProcess(settings.rasa_bin, build.model, 0, tmp_path_factory.mktemp("rasa") / "rasa.log")
     await process.start()
     if not await process.wait_ready():
         await process.stop()

@@ -40,7 +40,10 @@ def open_ticket(
     text: str,
     policy: SlaPolicy,
     now: datetime,
+    urgent: bool = False,
+    directory: Directory | None = None,
 ) -> Outcome:
+    """A new case. An urgent one also pings the officers of every tier of its ladder at once."""
     ticket = Ticket(
         id=ticket_id,
         type=ticket_type,
@@ -55,11 +58,15 @@ def open_ticket(
         created_at=now,
         policy=policy,
         clock=Clock(phase=Phase.ACCEPT, started_at=now, base_tier=Tier.GRID, token=1),
+        urgent=urgent,
     )
-    notices = [_chat("ticket_opened", ticket)]
+    notices = [_chat("urgent_opened" if urgent else "ticket_opened", ticket)]
     if assignee:
         notices.append(_dm("worker_new_ticket", assignee, ticket))
-    event = TicketEvent("reported", reporter, now, {"text": text, "location": location, "policy": policy.name})
+    if urgent and directory is not None:
+        notices += urgent_pings(ticket, directory)
+    detail = {"text": text, "location": location, "policy": policy.name, "urgent": urgent}
+    event = TicketEvent("reported", reporter, now, detail)
     return Outcome(ticket, (event,), tuple(notices))
 
 
@@ -187,6 +194,15 @@ def whistle(ticket: Ticket, actor: str, reason: str, directory: Directory, now: 
 def escalation_pings(ticket: Ticket, directory: Directory, template: str, **extra: object) -> list[Notice]:
     officers = directory.officers_for(ticket.grid, ticket.tier, ticket.type)
     return [_dm(template, p.id, ticket, **extra) for p in officers]
+
+
+def urgent_pings(ticket: Ticket, directory: Directory) -> list[Notice]:
+    """Every officer on every tier of the ladder, each once."""
+    seen: dict[str, Notice] = {}
+    for step in ticket.policy.ladder:
+        for person in directory.officers_for(ticket.grid, step.tier, ticket.type):
+            seen.setdefault(person.id, _dm("officer_urgent", person.id, ticket, tier=step.tier.value))
+    return list(seen.values())
 
 
 def _chat(template: str, ticket: Ticket, **extra: object) -> Notice:

@@ -113,6 +113,7 @@ class Ticket:
     policy: SlaPolicy
     clock: Clock
     rating: int | None = None
+    urgent: bool = False  # an emergency (着火, 煤气泄漏 …): every tier was pinged at once
 
     def evolve(self, **changes: object) -> Ticket:
         return replace(self, **changes)  # type: ignore[arg-type]

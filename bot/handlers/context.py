@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.messages import InboundMessage
+from bot.nlu.catalog import Catalog
 from bot.nlu.port import Parse
 from escalation import planner
 from escalation.policy import PolicyBook
@@ -28,6 +29,7 @@ class Context:
     sender: Person | None
     directory: Directory
     policies: PolicyBook
+    catalog: Catalog
     now: datetime
     uow: UnitOfWork
     notifier: Notifier

@@ -8,8 +8,14 @@ from tickets import loop
 LOCATION_ENTITIES = ("location", "building", "unit", "room")
 
 
+URGENT_POLICY = "urgent"  # a `types.urgent` entry of the policy file, if any, applies to urgent cases
+
+
 async def report(ctx: Context, ticket_type: str | None = None) -> None:
     ticket_type = ticket_type or ctx.parse.intent
+    spec = ctx.catalog.ticket(ticket_type)
+    urgent = ctx.parse.urgent or spec.severity == "urgent"
+    policy_key = URGENT_POLICY if urgent and URGENT_POLICY in ctx.policies.by_type else spec.policy or ticket_type
     workers = ctx.directory.workers_of(ctx.grid.id)
     ticket_id = await ctx.uow.tickets.next_id()
     outcome = loop.open_ticket(
@@ -21,8 +27,10 @@ async def report(ctx: Context, ticket_type: str | None = None) -> None:
         assignee=workers[0].id if workers else None,
         location=location_of(ctx),
         text=ctx.message.text,
-        policy=ctx.policies.for_type(ticket_type),
+        policy=ctx.policies.for_type(policy_key),
         now=ctx.now,
+        urgent=urgent,
+        directory=ctx.directory,
     )
     await ctx.apply(outcome, before=None)
 

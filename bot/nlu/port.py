@@ -19,8 +19,9 @@ class Parse:
     intent: str
     confidence: float
     entities: tuple[Entity, ...] = field(default=())
-    source: str = "rules"  # "rasa" or "rules"
-    report_hint: str | None = None  # the likeliest report_* intent, even when another one won
+    source: str = "rules"  # "rasa", "rules" or "emergency"
+    report_hint: str | None = None  # the likeliest report intent, even when another one won
+    urgent: bool = False  # an emergency phrase (着火, 煤气泄漏 …): open as urgent, ping every tier at once
 
     def values(self, name: str) -> list[str]:
         return [e.value for e in self.entities if e.entity == name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,19 @@ class RasaNlu:
             return _to_parse(text, response.json())
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             raise NluUnavailable(f"rasa at {self.base_url}: {exc!r}") from exc
+
+    async def load_model(self, model: Path, timeout_s: float = 300.0) -> None:
+        """Hot-swap the server's model (`PUT /model`); the server keeps answering with the old one until then."""
+        try:
+            response = await self._client.put(
+                f"{self.base_url}/model", json={"model_file": str(model)}, timeout=timeout_s
+            )
+        except httpx.HTTPError as exc:
+            raise NluUnavailable(f"rasa at {self.base_url}: loading {model.name} failed: {exc!r}") from exc
+        if response.status_code != 204:
+            raise NluUnavailable(
+                f"rasa at {self.base_url}: loading {model.name}: {response.status_code} {response.text[:300]}"
+            )
 
     async def ready(self) -> bool:
         try:

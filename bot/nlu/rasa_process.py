@@ -19,6 +19,8 @@ import httpx
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 180.0
+# Quiet, and offline: telemetry would try to reach the internet.
+RASA_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
 
 
 def free_port() -> int:
@@ -85,7 +87,7 @@ class RasaProcess:
     async def _spawn(self) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         out = self.log_file.open("ab")
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+        env = {**os.environ, **RASA_ENV}
         self._proc = await asyncio.create_subprocess_exec(
             str(self.rasa_bin), "run", "--enable-api",
             "--model", str(self.model),

@@ -1,4 +1,4 @@
-"""Keyword/regex NLU from config/keywords.yaml: the fallback when Rasa is down or unsure.
+"""Keyword/regex NLU from the intent files: the fallback when Rasa is down or unsure.
 
 Also extracts the structured entities that never need a model (ticket ids, phones,
 buildings, units, rooms), so the fallback still knows `#12` and `3号楼`.
@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import yaml
-
+from bot.nlu.catalog import Catalog, IntentSpec
 from bot.nlu.port import Entity, Parse
 
 RULES_CONFIDENCE = 0.6
@@ -26,10 +23,6 @@ ENTITY_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
-class RulesError(ValueError):
-    pass
-
-
 @dataclass(frozen=True)
 class Rule:
     intent: str
@@ -39,19 +32,21 @@ class Rule:
     def hits(self, text: str) -> int:
         return sum(k in text for k in self.keywords) + sum(bool(r.search(text)) for r in self.regexes)
 
+    @classmethod
+    def of(cls, spec: IntentSpec) -> Rule:
+        variants = [v for values in spec.synonyms.values() for v in values]
+        keywords = tuple(dict.fromkeys([*spec.keywords, *variants]))
+        return cls(spec.intent, keywords, tuple(re.compile(r) for r in spec.regexes))
+
 
 class RulesNlu:
-    def __init__(self, rules: list[Rule], default_intent: str = "chitchat") -> None:
-        self.rules = rules
-        self.default_intent = default_intent
+    """Keyword votes from the intent files; the intent with most hits wins, ties go to the lower priority."""
 
-    @classmethod
-    def from_file(cls, path: Path) -> RulesNlu:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            return cls(parse_rules(data))
-        except (OSError, yaml.YAMLError, re.error, KeyError, TypeError) as exc:
-            raise RulesError(f"{path}: {exc}") from exc
+    def __init__(self, catalog: Catalog, default_intent: str = "chitchat") -> None:
+        self.catalog = catalog
+        self.rules = [Rule.of(spec) for spec in catalog.ordered()]
+        self.default_intent = default_intent
+        self._emergency = [(spec.intent, spec.emergency) for spec in catalog.ordered() if spec.emergency]
 
     async def parse(self, text: str) -> Parse:
         return self.parse_sync(text)
@@ -63,26 +58,20 @@ class RulesNlu:
             if hits > best_hits:
                 best, best_hits = rule, hits
         intent = best.intent if best else self.default_intent
-        reports = [(r.hits(text), -i, r.intent) for i, r in enumerate(self.rules) if r.intent.startswith("report_")]
+        reports = [(r.hits(text), -i, r.intent) for i, r in enumerate(self.rules) if self.catalog.is_report(r.intent)]
         top = max(reports, default=(0, 0, None))
         hint = top[2] if top[0] > 0 else None
         return Parse(intent, RULES_CONFIDENCE if best else 0.3, extract_entities(text), "rules", hint)
 
+    def emergency(self, text: str) -> str | None:
+        """The intent whose emergency phrase the text contains (着火, 煤气泄漏 …), if any."""
+        for intent, phrases in self._emergency:
+            if any(p in text for p in phrases):
+                return intent
+        return None
+
     async def ready(self) -> bool:
         return True
-
-
-def parse_rules(data: Any) -> list[Rule]:
-    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
-        raise RulesError("keywords file needs a `rules:` list")
-    return [
-        Rule(
-            intent=str(r["intent"]),
-            keywords=tuple(str(k) for k in r.get("keywords") or ()),
-            regexes=tuple(re.compile(str(x)) for x in r.get("regexes") or ()),
-        )
-        for r in data["rules"]
-    ]
 
 
 def extract_entities(text: str) -> tuple[Entity, ...]:

@@ -1,63 +1,110 @@
-"""Train the Rasa NLU model only when its training data changed: models are keyed by a hash.
+"""Build a model version from the intent files: validate, generate the Rasa project, `rasa data
+validate`, `rasa train nlu`. A version is named by the hash of its generated project, so
+unchanged data never retrains and the model cache is shared by every checkout on the machine.
 
-The cache lives outside the work tree (~/.cache/gridbot/models by default) so fresh clones
-of the same data reuse one trained model.
+Layout under the model cache (~/.cache/gridbot/models by default):
+    projects/<version>/        the generated Rasa project
+    nlu-<version>.tar.gz       the trained model
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import logging
 import os
-import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+from bot.nlu.catalog import Catalog, load_catalog
+from bot.nlu.generate import files_hash, project_files, write_project
+from bot.nlu.rasa_process import RASA_ENV
 
 log = logging.getLogger(__name__)
 
-PROJECT = Path(__file__).resolve().parent / "project"
-ROOT = PROJECT.parents[2]
+Progress = Callable[[str, str], None]  # (phase, detail)
 
 
-def data_hash(project: Path = PROJECT) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in project.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(project)).encode())
-        digest.update(path.read_bytes())
-    digest.update((ROOT / "requirements-rasa.txt").read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def model_path(cache: Path, project: Path = PROJECT) -> Path:
-    return cache / f"nlu-{data_hash(project)}.tar.gz"
+def quiet(phase: str, detail: str) -> None:
+    log.info("nlu %s: %s", phase, detail)
 
 
 class TrainingError(RuntimeError):
     pass
 
 
-def ensure_model(rasa_bin: Path, cache: Path, project: Path = PROJECT) -> Path:
-    """Return the model for the current data, training it first if it is not cached."""
-    target = model_path(cache, project)
-    if target.exists():
-        return target
-    if not rasa_bin.exists():
+@dataclass(frozen=True)
+class Build:
+    version: str
+    project: Path
+    model: Path
+    catalog: Catalog
+    pipeline: str
+    examples: int
+
+    @property
+    def trained(self) -> bool:
+        return self.model.exists()
+
+
+def prepare(intents: Path, pipeline: str, cache: Path) -> Build:
+    """Validate the intent files and generate the project (fast, no Rasa). Raises IntentError."""
+    catalog = load_catalog(intents)
+    try:
+        files = project_files(catalog, pipeline)
+    except FileNotFoundError as exc:
+        raise TrainingError(str(exc)) from exc
+    version = files_hash(files)
+    project = write_project(files, cache / "projects" / version)
+    examples = sum(len(s.examples) for s in catalog.intents.values())
+    return Build(version, project, cache / f"nlu-{version}.tar.gz", catalog, pipeline, examples)
+
+
+async def train(build: Build, rasa_bin: Path, progress: Progress = quiet) -> float:
+    """Train the build's model unless it exists; returns the seconds spent (0 when cached)."""
+    if build.trained:
+        progress("cached", f"model {build.version} already trained")
+        return 0.0
+    if not await asyncio.to_thread(rasa_bin.exists):
         raise TrainingError(f"{rasa_bin} not found: run `make setup` to create the Rasa environment")
-    cache.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    log.info("training NLU model %s (data changed or first run)…", target.name)
-    command = [
-        str(rasa_bin), "train", "nlu",
-        "--config", str(project / "config.yml"),
-        "--domain", str(project / "domain.yml"),
-        "--nlu", str(project / "data"),
-        "--out", str(cache),
-        "--fixed-model-name", target.name.removesuffix(".tar.gz"),
-    ]  # fmt: skip
-    env = {**os.environ, "RASA_CACHE_DIRECTORY": str(cache / "rasa-cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0 or not target.exists():
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
-        raise TrainingError(f"rasa train failed (exit {result.returncode}):\n{tail}")
-    log.info("trained %s in %.0f s", target.name, time.monotonic() - started)
-    return target
+    progress("validating", "rasa data validate")
+    await _rasa(rasa_bin, build, ["data", "validate", "--data", "data", "--domain", "domain.yml",
+                                  "--config", "config.yml", "--fail-on-warnings"], progress, "validating")  # fmt: skip
+    progress("training", f"rasa train nlu ({build.examples} examples, pipeline {build.pipeline})")
+    out = build.model.parent
+    await _rasa(rasa_bin, build, ["train", "nlu", "--config", "config.yml", "--domain", "domain.yml",
+                                  "--nlu", "data", "--out", str(out),
+                                  "--fixed-model-name", build.model.name.removesuffix(".tar.gz")],
+                progress, "training")  # fmt: skip
+    if not build.model.exists():
+        raise TrainingError(f"rasa train finished without writing {build.model}")
+    seconds = time.monotonic() - started
+    log.info("trained %s in %.0f s", build.model.name, seconds)
+    return seconds
+
+
+async def ensure_model(intents: Path, pipeline: str, cache: Path, rasa_bin: Path, progress: Progress = quiet) -> Build:
+    build = prepare(intents, pipeline, cache)
+    await train(build, rasa_bin, progress)
+    return build
+
+
+async def _rasa(rasa_bin: Path, build: Build, args: list[str], progress: Progress, phase: str) -> None:
+    cache = build.model.parent / "rasa-cache"
+    env = {**os.environ, **RASA_ENV, "RASA_CACHE_DIRECTORY": str(cache)}
+    proc = await asyncio.create_subprocess_exec(
+        str(rasa_bin), *args, cwd=build.project, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    tail: list[str] = []
+    async for raw in proc.stdout:
+        line = raw.decode("utf-8", "replace").rstrip()
+        if line:
+            tail = [*tail[-39:], line]
+            progress(phase, line[-300:])
+    code = await proc.wait()
+    if code != 0:
+        raise TrainingError(f"rasa {' '.join(args[:2])} failed (exit {code}) for {build.project}:\n" + "\n".join(tail))

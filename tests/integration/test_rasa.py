@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.nlu.catalog import load_catalog
 from bot.nlu.chain import FallbackNlu
 from bot.nlu.rasa_client import RasaNlu
 from bot.nlu.rasa_process import RasaProcess
@@ -35,7 +36,8 @@ async def test_rasa_parses_the_taxonomy(rasa_url: str) -> None:
 
 
 async def test_dead_rasa_falls_back_to_keyword_rules() -> None:
-    nlu = FallbackNlu(RasaNlu("http://127.0.0.1:9", timeout_s=0.5), RulesNlu.from_file(CONFIG / "keywords.yaml"), 0.45)
+    rules = RulesNlu(load_catalog(CONFIG / "intents"))
+    nlu = FallbackNlu(RasaNlu("http://127.0.0.1:9", timeout_s=0.5), rules, 0.45)
     parsed = await nlu.parse("#12 已处理")
     assert (parsed.intent, parsed.source) == ("worker_resolve", "rules")
     assert [e.value for e in parsed.entities if e.entity == "ticket_id"] == ["#12"]
@@ -45,8 +47,8 @@ async def test_dead_rasa_falls_back_to_keyword_rules() -> None:
 @pytest.mark.slow
 async def test_the_supervisor_restarts_a_killed_rasa(tmp_path: Path) -> None:
     settings = Settings()
-    model = await asyncio.to_thread(ensure_model, settings.rasa_bin, settings.model_cache)
-    process = RasaProcess(settings.rasa_bin, model, 0, tmp_path / "rasa.log")
+    build = await ensure_model(settings.intents, settings.nlu_pipeline, settings.model_cache, settings.rasa_bin)
+    process = RasaProcess(settings.rasa_bin, build.model, 0, tmp_path / "rasa.log")
     await process.start()
     try:
         assert await process.wait_ready()

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.nlu.catalog import load_catalog
 from bot.nlu.rules import RulesNlu, extract_entities
 from bot.render import Renderer, TemplateError, Templates
 from config.directory import GridFileError, load_directory_file, parse_directory
@@ -90,8 +91,8 @@ def test_a_template_with_an_unknown_placeholder_is_refused(tmp_path: Path) -> No
 
 
 def test_keyword_rules_cover_every_intent_and_parse() -> None:
-    rules = RulesNlu.from_file(CONFIG / "keywords.yaml")
-    assert {r.intent for r in rules.rules} <= TAXONOMY_INTENTS
+    rules = RulesNlu(load_catalog(CONFIG / "intents"))
+    assert {r.intent for r in rules.rules} <= TAXONOMY_INTENTS | {"other"}
     assert rules.parse_sync("楼道里有人给电动车充电").intent == "report_fire_safety"
     assert rules.parse_sync("今天天气不错").intent == "chitchat"
 
@@ -102,7 +103,7 @@ def test_structured_entities() -> None:
 
 
 def test_keyword_rules_give_a_report_hint_even_when_a_follow_up_wins() -> None:
-    rules = RulesNlu.from_file(CONFIG / "keywords.yaml")
+    rules = RulesNlu(load_catalog(CONFIG / "intents"))
     parsed = rules.parse_sync("6号楼电梯又坏了")
     assert parsed.intent == "reject_resolution"
     assert parsed.report_hint == "report_property"

@@ -102,3 +102,17 @@ def test_cancel_stops_the_clock() -> None:
     outcome = loop.cancel(new_ticket(), "张阿姨", T0)
     assert outcome.ticket.state is TicketState.CANCELLED
     assert outcome.ticket.clock.phase is Phase.NONE
+
+
+def test_an_urgent_ticket_pings_the_officers_of_every_tier_at_once() -> None:
+    d = directory()
+    outcome = loop.open_ticket(
+        ticket_id=1, ticket_type="report_fire_safety", grid="g1", chat_id="chat-1", reporter="r", assignee="w1",
+        location="", text="着火了", policy=new_ticket().policy, now=T0, urgent=True, directory=d,
+    )  # fmt: skip
+    assert outcome.ticket.urgent
+    assert outcome.notices[0].template == "urgent_opened"
+    pinged = {n.person_id for n in outcome.notices if n.template == "officer_urgent"}
+    expected = {p.id for s in outcome.ticket.policy.ladder for p in d.officers_for("g1", s.tier, "report_fire_safety")}
+    assert pinged == expected and len(pinged) >= 2
+    assert outcome.events[0].detail["urgent"] is True

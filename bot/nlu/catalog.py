@@ -1,0 +1,361 @@
+"""The intent catalog: one YAML file per intent under config/intents/, plus `_shared.yaml`.
+
+An intent file holds what admins edit: the Chinese display name, training examples, keywords,
+regexes, synonyms, emergency phrases, and — for incident reports — what a report means
+operationally (`ticket:` severity, policy, department). Everything the NLU needs is generated
+from these files (see `bot/nlu/generate.py`); nothing about the taxonomy is hard-coded except
+the follow-up intents the bot's handlers act on (`BUILTIN`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Intents the handlers act on: they may be edited (examples, keywords) but not removed.
+BUILTIN = (
+    "consult",
+    "chitchat",
+    "ask_status",
+    "cancel_report",
+    "worker_accept",
+    "worker_progress",
+    "worker_resolve",
+    "escalate_request",
+    "confirm_resolved",
+    "reject_resolution",
+)
+SEVERITIES = ("normal", "urgent")
+ENTITY_NAMES = ("location", "building", "unit", "room", "ticket_id", "phone", "time")
+MIN_EXAMPLES = 5
+SHARED_FILE = "_shared.yaml"
+
+_INTENT_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+_ANNOTATION = re.compile(r"\[([^\]]+)\]\((\w+)\)")
+_FIELDS = {"intent", "name", "description", "not", "ticket", "priority", "emergency", "keywords", "regexes",
+           "synonyms", "examples"}  # fmt: skip
+_TICKET_FIELDS = {"severity", "policy", "department"}
+
+
+class IntentError(ValueError):
+    """An intent file is invalid; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class TicketSpec:
+    severity: str = "normal"
+    policy: str | None = None  # a key of the policy file's `types:`; None: the intent's own key or the default
+    department: str | None = None  # a department id that takes these cases at the department tier
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    intent: str
+    name: str
+    examples: tuple[str, ...]
+    description: str = ""
+    ticket: TicketSpec | None = None
+    priority: int = 100
+    emergency: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    regexes: tuple[str, ...] = ()
+    synonyms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)  # other keys kept verbatim (e.g. `not`)
+
+    @property
+    def is_report(self) -> bool:
+        return self.ticket is not None
+
+
+@dataclass(frozen=True)
+class SharedSpec:
+    regexes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    lookups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalog:
+    intents: Mapping[str, IntentSpec]
+    shared: SharedSpec = field(default_factory=SharedSpec)
+
+    def is_report(self, intent: str) -> bool:
+        spec = self.intents.get(intent)
+        return spec.is_report if spec else intent.startswith("report_")
+
+    def display_name(self, intent: str) -> str | None:
+        spec = self.intents.get(intent)
+        return spec.name if spec else None
+
+    def ticket(self, intent: str) -> TicketSpec:
+        spec = self.intents.get(intent)
+        return (spec.ticket if spec else None) or TicketSpec()
+
+    def reports(self) -> list[str]:
+        return [i for i, s in self.intents.items() if s.is_report]
+
+    def ordered(self) -> list[IntentSpec]:
+        """Intents by priority (the keyword rules break ties in this order), then name."""
+        return sorted(self.intents.values(), key=lambda s: (s.priority, s.intent))
+
+    def departments(self) -> dict[str, str]:
+        return {i: s.ticket.department for i, s in self.intents.items() if s.ticket and s.ticket.department}
+
+
+def load_catalog(directory: Path) -> Catalog:
+    if not directory.is_dir():
+        raise IntentError(f"{directory}: intent directory not found")
+    intents: dict[str, IntentSpec] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name == SHARED_FILE:
+            continue
+        spec = parse_intent(_read(path), path.name)
+        if spec.intent in intents:
+            raise IntentError(f"{path}: intent {spec.intent!r} is defined twice")
+        intents[spec.intent] = spec
+    shared_path = directory / SHARED_FILE
+    shared = parse_shared(_read(shared_path), SHARED_FILE) if shared_path.exists() else SharedSpec()
+    return check_catalog(Catalog(intents, shared), directory)
+
+
+def catalog_hash(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*.yaml")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _read(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IntentError(f"{path}: cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise IntentError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def parse_intent(data: Any, where: str) -> IntentSpec:
+    """Validate one intent file's mapping; every error names `where` and the field."""
+    if not isinstance(data, dict):
+        raise IntentError(f"{where}: expected a mapping with `intent:`, `name:` and `examples:`")
+    unknown = set(data) - _FIELDS
+    if unknown:
+        raise IntentError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_FIELDS)}")
+    intent = str(data.get("intent") or "")
+    if not _INTENT_NAME.match(intent):
+        raise IntentError(f"{where}: `intent` must be lower_snake_case ASCII (got {intent!r})")
+    if where.endswith(".yaml") and where.removesuffix(".yaml") != intent:
+        raise IntentError(f"{where}: file name must be {intent}.yaml (one file per intent)")
+    name = str(data.get("name") or "").strip()
+    if not name:
+        raise IntentError(f"{where}: `name` (the Chinese display name) is required")
+    return IntentSpec(
+        intent=intent,
+        name=name,
+        description=str(data.get("description") or ""),
+        examples=_examples(data.get("examples"), where),
+        ticket=_ticket(data.get("ticket"), where),
+        priority=_int(data.get("priority", 100), where, "priority"),
+        emergency=_strings(data.get("emergency"), where, "emergency"),
+        keywords=_strings(data.get("keywords"), where, "keywords"),
+        regexes=_regexes(data.get("regexes"), where),
+        synonyms=_synonyms(data.get("synonyms"), where),
+        extra={k: data[k] for k in ("not",) if k in data},
+    )
+
+
+def parse_shared(data: Any, where: str) -> SharedSpec:
+    if not isinstance(data, dict):
+        raise IntentError(f"{where}: expected a mapping with `regexes:`, `lookups:`, `words:`")
+    regexes = data.get("regexes") or {}
+    lookups = data.get("lookups") or {}
+    if not isinstance(regexes, dict) or not isinstance(lookups, dict):
+        raise IntentError(f"{where}: `regexes` and `lookups` map an entity name to a list")
+    for entity in [*regexes, *lookups]:
+        if entity not in ENTITY_NAMES:
+            raise IntentError(f"{where}: unknown entity {entity!r}; known: {', '.join(ENTITY_NAMES)}")
+    return SharedSpec(
+        regexes={str(k): _regexes(v, f"{where} regexes.{k}") for k, v in regexes.items()},
+        lookups={str(k): _strings(v, where, f"lookups.{k}") for k, v in lookups.items()},
+        words=_strings(data.get("words"), where, "words"),
+    )
+
+
+def check_catalog(catalog: Catalog, where: Path | str) -> Catalog:
+    missing = [i for i in BUILTIN if i not in catalog.intents]
+    if missing:
+        raise IntentError(f"{where}: the bot's handlers need these intents; restore their files: {missing}")
+    if not catalog.reports():
+        raise IntentError(f"{where}: no intent has a `ticket:` section, so nothing could open a ticket")
+    seen: dict[str, str] = {}
+    for spec in catalog.intents.values():
+        for example in spec.examples:
+            plain = _ANNOTATION.sub(r"\1", example)
+            if plain in seen and seen[plain] != spec.intent:
+                raise IntentError(
+                    f"{spec.intent}.yaml: example {plain!r} is also an example of {seen[plain]!r}; keep it in one"
+                )
+            seen[plain] = spec.intent
+    return catalog
+
+
+def _examples(raw: Any, where: str) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        lines = [line.strip() for line in raw.splitlines() if line.strip()]
+        bad = [line for line in lines if not line.startswith("- ")]
+        if bad:
+            raise IntentError(f"{where}: every line of `examples` must start with '- ' (got {bad[0]!r})")
+        items = [line[2:].strip() for line in lines]
+    elif isinstance(raw, list):
+        items = [str(x).strip() for x in raw]
+    else:
+        raise IntentError(f"{where}: `examples` is required (a block of '- example' lines)")
+    items = [x for x in items if x]
+    for item in items:
+        for _, entity in _ANNOTATION.findall(item):
+            if entity not in ENTITY_NAMES:
+                raise IntentError(f"{where}: example {item!r} annotates unknown entity {entity!r}")
+    if len(items) < MIN_EXAMPLES:
+        raise IntentError(f"{where}: needs at least {MIN_EXAMPLES} examples (has {len(items)})")
+    return tuple(dict.fromkeys(items))
+
+
+def _ticket(raw: Any, where: str) -> TicketSpec | None:
+    if raw is None:
+        return None
+    if raw is True:
+        return TicketSpec()
+    if not isinstance(raw, dict) or set(raw) - _TICKET_FIELDS:
+        raise IntentError(f"{where}: `ticket` takes only {sorted(_TICKET_FIELDS)}")
+    severity = str(raw.get("severity") or "normal")
+    if severity not in SEVERITIES:
+        raise IntentError(f"{where}: ticket.severity must be one of {SEVERITIES} (got {severity!r})")
+    policy, department = raw.get("policy"), raw.get("department")
+    return TicketSpec(severity, str(policy) if policy else None, str(department) if department else None)
+
+
+def _strings(raw: Any, where: str, name: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(x, str | int) for x in raw):
+        raise IntentError(f"{where}: `{name}` must be a list of words")
+    items = tuple(str(x).strip() for x in raw if str(x).strip())
+    return tuple(dict.fromkeys(items))
+
+
+def _regexes(raw: Any, where: str) -> tuple[str, ...]:
+    items = _strings(raw, where, "regexes")
+    for pattern in items:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise IntentError(f"{where}: regex {pattern!r} does not compile: {exc}") from exc
+    return items
+
+
+def _synonyms(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise IntentError(f"{where}: `synonyms` maps a canonical value to a list of variants")
+    return {str(k): _strings(v, where, f"synonyms.{k}") for k, v in raw.items()}
+
+
+def _int(raw: Any, where: str, name: str) -> int:
+    try:
+        return int(raw)
+    except (TypeError, ValueError) as exc:
+        raise IntentError(f"{where}: `{name}` must be a whole number (got {raw!r})") from exc
+
+
+def dump_intent(spec: IntentSpec) -> str:
+    """The YAML text of one intent file, in the layout admins see (lists on one line)."""
+    out = [f"# {spec.intent}: {spec.name}", f"intent: {spec.intent}", f"name: {_q(spec.name)}"]
+    if spec.description:
+        out.append(f"description: {_q(spec.description)}")
+    for key, value in spec.extra.items():
+        out.append(f"{key}: {_q(str(value))}")
+    if spec.ticket:
+        out.append("ticket:")
+        out.append(f"  severity: {spec.ticket.severity}")
+        if spec.ticket.policy:
+            out.append(f"  policy: {_q(spec.ticket.policy)}")
+        if spec.ticket.department:
+            out.append(f"  department: {_q(spec.ticket.department)}")
+    out.append(f"priority: {spec.priority}")
+    out.append(f"emergency: {_flow(spec.emergency)}")
+    out.append(f"keywords: {_flow(spec.keywords)}")
+    out.append("regexes:" + ("" if spec.regexes else " []"))
+    out += [f"  - {_q(r)}" for r in spec.regexes]
+    out.append("synonyms:" + ("" if spec.synonyms else " {}"))
+    out += [f"  {_q(k)}: {_flow(v)}" for k, v in spec.synonyms.items()]
+    out.append("examples: |")
+    out += [f"  - {e}" for e in spec.examples]
+    return "\n".join(out) + "\n"
+
+
+def _flow(items: tuple[str, ...]) -> str:
+    return "[" + ", ".join(_q(x) for x in items) + "]"
+
+
+def _q(value: str) -> str:
+    dumped = yaml.safe_dump(value, allow_unicode=True, default_flow_style=True, width=10_000)
+    return dumped.removesuffix("\n...\n").strip()
+
+
+class IntentFiles:
+    """Admin edits of config/intents/: every change is validated against the whole catalog first."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def catalog(self) -> Catalog:
+        return load_catalog(self.directory)
+
+    def read(self, intent: str) -> str:
+        path = self._path(intent)
+        if not path.exists():
+            raise KeyError(intent)
+        return path.read_text(encoding="utf-8")
+
+    def write(self, intent: str, text: str) -> IntentSpec:
+        """Replace (or add) one intent file; IntentError names the problem and nothing is written."""
+        path = self._path(intent)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise IntentError(f"{path.name}: not valid YAML: {exc}") from exc
+        spec = parse_intent(data, path.name)
+        current = load_catalog(self.directory)
+        check_catalog(Catalog({**current.intents, intent: spec}, current.shared), path.name)
+        _atomic_write(path, text)
+        return spec
+
+    def delete(self, intent: str) -> None:
+        if intent in BUILTIN:
+            raise IntentError(f"{intent}.yaml: the bot's handlers need {intent!r}; edit it instead of removing it")
+        path = self._path(intent)
+        if not path.exists():
+            raise KeyError(intent)
+        current = load_catalog(self.directory)
+        rest = {k: v for k, v in current.intents.items() if k != intent}
+        check_catalog(Catalog(rest, current.shared), path.name)
+        path.unlink()
+
+    def _path(self, intent: str) -> Path:
+        if not _INTENT_NAME.match(intent):
+            raise IntentError(f"{intent!r}: an intent name is lower_snake_case ASCII")
+        return self.directory / f"{intent}.yaml"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

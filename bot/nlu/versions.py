@@ -1,0 +1,256 @@
+"""Model versions and the safe hot retrain: train → evaluate on held-out data → gate → activate.
+
+A version is a trained model plus a snapshot of the intent files it came from (the keyword
+rules and the ticket mapping must match the model). Records live in `<var>/nlu/`:
+    versions/<version>.json     what was trained, its held-out scores and the gate's verdict
+    versions/<version>/intents/ the intent files of that version
+    active                      the active version
+Activation loads the model into the running Rasa server (`PUT /model`, no restart) and swaps
+the rules in the same step; a rejected candidate leaves the active model untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.nlu.catalog import Catalog, IntentError, load_catalog
+from bot.nlu.evaluate import predict, read_rows
+from bot.nlu.metrics import Scores, Verdict, gate, score
+from bot.nlu.port import Nlu
+from bot.nlu.training import Build, TrainingError, prepare, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    version: str
+    pipeline: str
+    created_at: str
+    examples: int
+    status: str = "trained"  # trained | active | rejected | retired
+    train_seconds: float = 0.0
+    test_data: str | None = None  # hash of the held-out file the scores are for
+    scores: dict[str, Any] | None = None
+    verdict: dict[str, Any] | None = None
+
+
+class Registry:
+    def __init__(self, root: Path, cache: Path) -> None:
+        self.root = root
+        self.cache = cache
+        (root / "versions").mkdir(parents=True, exist_ok=True)
+
+    def model(self, version: str) -> Path:
+        return self.cache / f"nlu-{version}.tar.gz"
+
+    def intents(self, version: str) -> Path:
+        return self.root / "versions" / version / "intents"
+
+    def get(self, version: str) -> VersionRecord | None:
+        path = self.root / "versions" / f"{version}.json"
+        if not path.exists():
+            return None
+        return VersionRecord(**json.loads(path.read_text(encoding="utf-8")))
+
+    def save(self, record: VersionRecord) -> None:
+        path = self.root / "versions" / f"{record.version}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(record), ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp.replace(path)
+
+    def all(self) -> list[VersionRecord]:
+        records = [self.get(p.stem) for p in (self.root / "versions").glob("*.json")]
+        return sorted((r for r in records if r), key=lambda r: r.created_at, reverse=True)
+
+    def active(self) -> str | None:
+        path = self.root / "active"
+        version = path.read_text().strip() if path.exists() else ""
+        return version if version and self.model(version).exists() and self.intents(version).is_dir() else None
+
+    def set_active(self, version: str) -> None:
+        previous = self.active()
+        if previous and previous != version and (old := self.get(previous)):
+            self.save(replace(old, status="retired"))
+        tmp = self.root / "active.tmp"
+        tmp.write_text(version)
+        tmp.replace(self.root / "active")
+
+    def snapshot(self, version: str, intents: Path) -> None:
+        target = self.intents(version)
+        if target.is_dir():
+            return
+        tmp = target.with_name("intents.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(intents, tmp, ignore=shutil.ignore_patterns("*.tmp", ".*"))
+        tmp.rename(target)
+
+    def restore(self, version: str, intents: Path) -> None:
+        """Make the intent files those of `version` (a rollback is then also what restarts use)."""
+        for path in intents.glob("*.yaml"):
+            path.unlink()
+        for path in self.intents(version).glob("*.yaml"):
+            shutil.copy2(path, intents / path.name)
+
+
+@dataclass
+class Job:
+    """The one training job the admin watches: phase, last detail line, timings, outcome."""
+
+    phase: str = (
+        "idle"  # idle | generating | validating | training | evaluating | activating | active | rejected | failed
+    )
+    detail: str = ""
+    version: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    log: list[str] = field(default_factory=list)
+    verdict: dict[str, Any] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.phase not in ("idle", "active", "rejected", "failed")
+
+    def update(self, phase: str, detail: str) -> None:
+        self.phase, self.detail = phase, detail
+        self.log = [*self.log[-49:], f"[{phase}] {detail}"]
+
+    def to_json(self) -> dict[str, Any]:
+        end = self.finished_at or time.time()
+        elapsed = round(end - self.started_at, 1) if self.started_at else None
+        return {"phase": self.phase, "detail": self.detail, "version": self.version, "running": self.running,
+                "elapsed_s": elapsed, "log": self.log[-20:], "verdict": self.verdict}  # fmt: skip
+
+
+class Busy(RuntimeError):
+    pass
+
+
+@dataclass
+class Live:
+    """The parts activation changes, supplied by the composition root."""
+
+    load_model: Callable[[Path], Awaitable[None]]  # PUT /model on the running Rasa
+    use_catalog: Callable[[Catalog], None]  # swap the keyword rules / ticket mapping
+    candidate_nlu: Callable[[Path, Catalog], Awaitable[tuple[Nlu, Callable[[], Awaitable[None]]]]]
+    live_nlu: Nlu  # the stack the bot answers with (to score the active model)
+
+
+class ModelManager:
+    def __init__(self, registry: Registry, intents: Path, pipeline: str, rasa_bin: Path, test_data: Path,
+                 live: Live) -> None:  # fmt: skip
+        self.registry = registry
+        self.intents = intents
+        self.pipeline = pipeline
+        self.rasa_bin = rasa_bin
+        self.test_data = test_data
+        self.live = live
+        self.job = Job()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, force: bool = False) -> Job:
+        """Start a background retrain of the current intent files; Busy if one is running."""
+        if self._lock.locked():
+            raise Busy("a training job is already running")
+        self.job = Job(phase="generating", detail="validating intent files", started_at=time.time())
+        self._task = asyncio.create_task(self.retrain(force), name="nlu-retrain")
+        return self.job
+
+    async def wait(self) -> Job:
+        if self._task:
+            await asyncio.shield(self._task)
+        return self.job
+
+    async def retrain(self, force: bool = False) -> None:
+        async with self._lock:
+            job = self.job
+            try:
+                await self._retrain(job, force)
+            except (IntentError, TrainingError, OSError, ValueError) as exc:
+                job.update("failed", str(exc)[-2000:])
+                log.error("nlu retrain failed: %s", exc)
+            finally:
+                job.finished_at = time.time()
+
+    async def _retrain(self, job: Job, force: bool) -> None:
+        build = prepare(self.intents, self.pipeline, self.registry.cache)
+        job.version = build.version
+        self.registry.snapshot(build.version, self.intents)
+        seconds = await train(build, self.rasa_bin, job.update)
+        record = self.registry.get(build.version) or VersionRecord(
+            build.version, build.pipeline, _now(), build.examples, train_seconds=round(seconds, 1)
+        )
+        self.registry.save(record)
+        candidate = await self.score_candidate(build, job)
+        baseline = await self.score_active(job)
+        verdict = gate(candidate, baseline)
+        job.verdict = {**asdict(verdict), "forced": force}
+        record = replace(record, test_data=self._test_hash(), scores=candidate.to_json(), verdict=job.verdict)
+        if not (verdict.passed or force):
+            self.registry.save(replace(record, status="rejected"))
+            job.update("rejected", verdict.reason)
+            return
+        self.registry.save(record)
+        await self.activate(build.version, job)
+
+    async def activate(self, version: str, job: Job | None = None) -> VersionRecord:
+        """Load `version` into the running Rasa and the rules; restore its intent files."""
+        record = self.registry.get(version)
+        model = self.registry.model(version)
+        if record is None or not model.exists() or not self.registry.intents(version).is_dir():
+            raise TrainingError(f"version {version} is not available (no record, model or intent snapshot)")
+        catalog = load_catalog(self.registry.intents(version))
+        (job or Job()).update("activating", f"loading {model.name} into the running Rasa server")
+        await self.live.load_model(model)
+        self.live.use_catalog(catalog)
+        if self.registry.active() != version:
+            self.registry.restore(version, self.intents)
+        self.registry.set_active(version)
+        record = replace(record, status="active")
+        self.registry.save(record)
+        (job or Job()).update("active", f"version {version} is live")
+        log.info("nlu version %s is active", version)
+        return record
+
+    async def score_candidate(self, build: Build, job: Job) -> Scores:
+        rows = read_rows(self.test_data)
+        job.update("evaluating", f"starting a candidate Rasa server for {build.version}")
+        nlu, stop = await self.live.candidate_nlu(build.model, build.catalog)
+        try:
+            job.update("evaluating", f"candidate on {len(rows)} held-out rows")
+            predictions = await predict(nlu, rows, lambda n: job.update("evaluating", f"candidate {n}/{len(rows)}"))
+        finally:
+            await stop()
+        return score(rows, predictions, build.catalog.is_report)
+
+    async def score_active(self, job: Job) -> Scores | None:
+        active = self.registry.active()
+        if active is None:
+            return None
+        rows = read_rows(self.test_data)
+        job.update("evaluating", f"active model {active} on {len(rows)} held-out rows")
+        catalog = load_catalog(self.registry.intents(active))
+        return score(rows, await predict(self.live.live_nlu, rows), catalog.is_report)
+
+    def _test_hash(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.test_data.read_bytes()).hexdigest()[:16]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+__all__ = ["Busy", "Job", "Live", "ModelManager", "Registry", "Verdict", "VersionRecord"]
