@@ -41,14 +41,25 @@ class FallbackNlu:
             return emergency(rules, text, rules.parse_sync(text))
         parsed = _with_structured_entities(text, parsed)
         if parsed.confidence < self.threshold:
-            # Unsure: the keyword rules decide the intent (no keyword hit = chitchat, so no ticket).
-            fallback = rules.parse_sync(text)
-            hint = fallback.report_hint or parsed.report_hint
-            parsed = Parse(fallback.intent, fallback.confidence, parsed.entities, "rules", hint)
+            parsed = unsure(rules, text, parsed)
         return emergency(rules, text, parsed)
 
     async def ready(self) -> bool:
         return await self.primary.ready()
+
+
+def unsure(rules: RulesNlu, text: str, parsed: Parse) -> Parse:
+    """Rasa is unsure: the keyword rules decide (no keyword hit = chitchat, so no ticket), but a
+    keyword report only counts when the model also ranks that type among its top intents: a
+    policy complaint that mentions 工资 is not a wage dispute unless the model sees one too.
+    Measured on ../shared/eval/dev.csv: ticket F1 0.870 → 0.881, held-out 0.954 → 0.954."""
+    fallback = rules.parse_sync(text)
+    intent = fallback.intent
+    vetoed = rules.catalog.is_report(intent) and parsed.ranking and intent not in parsed.ranking
+    if vetoed and not rules.catalog.is_report(parsed.intent):
+        intent = parsed.intent
+    hint = fallback.report_hint or parsed.report_hint
+    return Parse(intent, fallback.confidence, parsed.entities, "rules", hint)
 
 
 def emergency(rules: RulesNlu, text: str, parsed: Parse) -> Parse:

@@ -22,6 +22,7 @@ class Parse:
     source: str = "rules"  # "rasa", "rules" or "emergency"
     report_hint: str | None = None  # the likeliest report intent, even when another one won
     urgent: bool = False  # an emergency phrase (着火, 煤气泄漏 …): open as urgent, ping every tier at once
+    ranking: tuple[str, ...] = ()  # the model's top intents, best first (empty for the rules)
 
     def values(self, name: str) -> list[str]:
         return [e.value for e in self.entities if e.entity == name]

@@ -10,6 +10,7 @@ import httpx
 from bot.nlu.port import Entity, NluUnavailable, Parse
 
 HINT_MIN = 0.1  # a report type ranked below this is no hint at all
+RANKING = 3  # how many of the model's top intents the keyword fallback may choose from
 
 
 class RasaNlu:
@@ -60,7 +61,8 @@ def _to_parse(text: str, data: dict[str, Any]) -> Parse:
     )
     ranking = [r for r in data.get("intent_ranking") or [] if str(r.get("name", "")).startswith("report_")]
     hint = str(ranking[0]["name"]) if ranking and float(ranking[0].get("confidence") or 0) >= HINT_MIN else None
-    return Parse(str(name), float(intent.get("confidence") or 0.0), _dedupe(entities), "rasa", hint)
+    top = tuple(str(r.get("name")) for r in (data.get("intent_ranking") or [])[:RANKING])
+    return Parse(str(name), float(intent.get("confidence") or 0.0), _dedupe(entities), "rasa", hint, ranking=top)
 
 
 def _dedupe(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
