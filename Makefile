@@ -20,7 +20,7 @@ setup: .venv/.installed .venv-rasa/.installed model
 	.venv-rasa/bin/pip install $(PIP_FLAGS) -r requirements-rasa.txt -c constraints-rasa.txt
 	touch $@
 
-# Trains only when bot/nlu/project changed (models are cached by data hash in ~/.cache/gridbot).
+# Validates config/intents and trains only when the generated project changed (models are cached by version in ~/.cache/gridbot).
 model: .venv/.installed .venv-rasa/.installed
 	.venv/bin/python run_bot.py nlu train
 

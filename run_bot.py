@@ -116,6 +116,21 @@ class Runtime:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
+class RoutedDirectory:
+    """The directory with the intent files' `ticket.department` routes applied, rebuilt when the catalog changes."""
+
+    def __init__(self, directory: Directory, nlu: FallbackNlu) -> None:
+        self._base = directory
+        self._nlu = nlu
+        self._cache: tuple[Catalog, Directory] | None = None
+
+    def __call__(self) -> Directory:
+        catalog = self._nlu.catalog
+        if self._cache is None or self._cache[0] is not catalog:
+            self._cache = (catalog, self._base.with_routes(catalog.departments()))
+        return self._cache[1]
+
+
 @dataclass
 class NluParts:
     rasa: RasaNlu
@@ -192,7 +207,8 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     parts = await start_nlu(settings, registry)
     nlu = FallbackNlu(parts.rasa, RulesNlu(parts.catalog), settings.nlu_threshold)
     models = model_manager(settings, registry, parts, nlu)
-    renderer = Renderer(templates, lambda: directory, lambda ticket_type: nlu.catalog.display_name(ticket_type))
+    routed = RoutedDirectory(directory, nlu)
+    renderer = Renderer(templates, routed, lambda ticket_type: nlu.catalog.display_name(ticket_type))
 
     def uow() -> SqlUnitOfWork:
         return SqlUnitOfWork(engine)
@@ -200,7 +216,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     notifier = OutboxNotifier(renderer, lambda chat_id, person_id: "web")
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     leader: Leader = RedisLeader(redis) if redis else AlwaysLeader()
-    escalation = EscalationEngine(uow, notifier, lambda: directory, utcnow)
+    escalation = EscalationEngine(uow, notifier, routed, utcnow)
     scheduler = SchedulerTrigger(escalation, leader, settings.audit_interval_s)
     outbox = OutboxWorker(uow, {"web": WebChannel()}, utcnow)
 
@@ -211,7 +227,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
 
     dispatcher = Dispatcher(
         uow=uow, nlu=nlu, handlers=build_registry(), notifier=notifier, renderer=renderer,
-        directory=lambda: directory, policies=lambda: policies, catalog=lambda: nlu.catalog, now=utcnow,
+        directory=routed, policies=lambda: policies, catalog=lambda: nlu.catalog, now=utcnow,
         on_commit=committed,
     )  # fmt: skip
     health = Health(
@@ -219,7 +235,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     )
     token = api_token(settings)
     services = Services(
-        dispatcher=dispatcher, uow=uow, nlu=nlu, renderer=renderer, directory=lambda: directory,
+        dispatcher=dispatcher, uow=uow, nlu=nlu, renderer=renderer, directory=routed,
         health=health, api_token=token, chat_secret=chat_secret(token),
         demo=settings.demo, max_text=settings.max_text, models=models, intents=IntentFiles(settings.intents),
     )  # fmt: skip

@@ -26,7 +26,7 @@ class TrainBody(BaseModel):
 
 
 def build_nlu_router(services: Services, authorised: Callable[..., None]) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/nlu", dependencies=[Depends(authorised)])
+    router = APIRouter(prefix="/nlu", dependencies=[Depends(authorised)])
 
     def files() -> IntentFiles:
         if services.intents is None:

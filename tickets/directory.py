@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -62,6 +62,19 @@ class Directory:
         self.departments: tuple[Department, ...] = tuple(departments)
         self._by_chat = MappingProxyType({n.chat_id: n for n in self.nodes.values() if n.chat_id})
         _validate(self)
+
+    def with_routes(self, routes: Mapping[str, str]) -> Directory:
+        """Departments named for a ticket type (by the intent files) also take that type.
+        A catch-all department (no `types`) stays a catch-all."""
+        if not routes:
+            return self
+        departments = [
+            replace(d, types=(*d.types, *(t for t, dep in routes.items() if dep == d.id and t not in d.types)))
+            if d.types
+            else d
+            for d in self.departments
+        ]
+        return Directory(self.nodes.values(), self.people.values(), departments)
 
     def grid_for_chat(self, chat_id: str) -> Node | None:
         return self._by_chat.get(chat_id)

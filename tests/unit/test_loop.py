@@ -4,6 +4,7 @@ import pytest
 
 from tests.unit.factories import T0, directory, new_ticket
 from tickets import loop
+from tickets.directory import Department, Directory
 from tickets.model import Phase, Refused, TicketState, Tier
 
 
@@ -116,3 +117,12 @@ def test_an_urgent_ticket_pings_the_officers_of_every_tier_at_once() -> None:
     expected = {p.id for s in outcome.ticket.policy.ladder for p in d.officers_for("g1", s.tier, "report_fire_safety")}
     assert pinged == expected and len(pinged) >= 2
     assert outcome.events[0].detail["urgent"] is True
+
+
+def test_an_intent_file_can_route_its_type_to_a_department() -> None:
+    base = directory()
+    env = Department("env", "环卫处", ("dp",), ("report_sanitation",))
+    d = Directory(base.nodes.values(), base.people.values(), [*base.departments, env])
+    routed = d.with_routes({"report_pigeons": "env", "report_x": "missing"})
+    assert [x.id for x in routed.departments_for("report_pigeons")] == ["env"]
+    assert [x.id for x in routed.departments_for("report_water")] == ["cg"]  # the catch-all takes the rest
