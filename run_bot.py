@@ -19,7 +19,7 @@ import json
 import logging
 import secrets
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -154,10 +154,12 @@ async def start_nlu(settings: Settings, registry: Registry) -> NluParts:
     else:
         seconds = await train(build, settings.rasa_bin)
         registry.snapshot(build.version, settings.intents)
-        if registry.get(build.version) is None:
-            registry.save(VersionRecord(build.version, build.pipeline, utcnow().isoformat(timespec="seconds"),
-                                        build.examples, "active", round(seconds, 1)))  # fmt: skip
+        record = registry.get(build.version) or VersionRecord(
+            build.version, build.pipeline, utcnow().isoformat(timespec="seconds"), build.examples,
+            train_seconds=round(seconds, 1),
+        )  # fmt: skip
         registry.set_active(build.version)
+        registry.save(replace(record, status="active"))
         model, catalog, pending = build.model, build.catalog, False
     if settings.nlu_url:
         return NluParts(RasaNlu(settings.nlu_url, settings.nlu_timeout_s), None, catalog, pending)
