@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.nlu.metrics import FLOORS, Prediction, Row, Scores, score
+from bot.nlu.metrics import Prediction, Row, Scores, score
 from bot.nlu.port import Entity, Nlu, Parse
 
 
@@ -115,4 +115,4 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-__all__ = ["FLOORS", "ApiNlu", "EvalDataError", "evaluate", "predict", "read_rows", "report"]
+__all__ = ["ApiNlu", "EvalDataError", "evaluate", "predict", "read_rows", "report"]

@@ -12,6 +12,7 @@ the rules in the same step; a rejected candidate leaves the active model untouch
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import shutil
@@ -24,7 +25,7 @@ from typing import Any
 
 from bot.nlu.catalog import Catalog, IntentError, load_catalog
 from bot.nlu.evaluate import predict, read_rows
-from bot.nlu.metrics import Scores, Verdict, gate, score
+from bot.nlu.metrics import Row, Scores, Verdict, gate, score
 from bot.nlu.port import Nlu
 from bot.nlu.training import Build, TrainingError, prepare, train
 
@@ -192,11 +193,14 @@ class ModelManager:
             build.version, build.pipeline, _now(), build.examples, train_seconds=round(seconds, 1)
         )
         self.registry.save(record)
-        candidate = await self.score_candidate(build, job)
-        baseline = await self.score_active(job)
+        raw = self.test_data.read_bytes()
+        rows = read_rows(self.test_data)
+        candidate = await self.score_candidate(build, rows, job)
+        baseline = await self.score_active(rows, job)
         verdict = gate(candidate, baseline)
         job.verdict = {**asdict(verdict), "forced": force}
-        record = replace(record, test_data=self._test_hash(), scores=candidate.to_json(), verdict=job.verdict)
+        test_hash = hashlib.sha256(raw).hexdigest()[:16]
+        record = replace(record, test_data=test_hash, scores=candidate.to_json(), verdict=job.verdict)
         if not (verdict.passed or force):
             self.registry.save(replace(record, status="rejected"))
             job.update("rejected", verdict.reason)
@@ -206,12 +210,13 @@ class ModelManager:
 
     async def activate(self, version: str, job: Job | None = None) -> VersionRecord:
         """Load `version` into the running Rasa and the rules; restore its intent files."""
+        job = job or Job()  # an API rollback has no job to report to
         record = self.registry.get(version)
         model = self.registry.model(version)
         if record is None or not model.exists() or not self.registry.intents(version).is_dir():
             raise TrainingError(f"version {version} is not available (no record, model or intent snapshot)")
         catalog = load_catalog(self.registry.intents(version))
-        (job or Job()).update("activating", f"loading {model.name} into the running Rasa server")
+        job.update("activating", f"loading {model.name} into the running Rasa server")
         await self.live.load_model(model)
         self.live.use_catalog(catalog)
         if self.registry.active() != version:
@@ -219,12 +224,11 @@ class ModelManager:
         self.registry.set_active(version)
         record = replace(record, status="active")
         self.registry.save(record)
-        (job or Job()).update("active", f"version {version} is live")
+        job.update("active", f"version {version} is live")
         log.info("nlu version %s is active", version)
         return record
 
-    async def score_candidate(self, build: Build, job: Job) -> Scores:
-        rows = read_rows(self.test_data)
+    async def score_candidate(self, build: Build, rows: list[Row], job: Job) -> Scores:
         job.update("evaluating", f"starting a candidate Rasa server for {build.version}")
         nlu, stop = await self.live.candidate_nlu(build.model, build.catalog)
         try:
@@ -234,19 +238,13 @@ class ModelManager:
             await stop()
         return score(rows, predictions, build.catalog.is_report)
 
-    async def score_active(self, job: Job) -> Scores | None:
+    async def score_active(self, rows: list[Row], job: Job) -> Scores | None:
         active = self.registry.active()
         if active is None:
             return None
-        rows = read_rows(self.test_data)
         job.update("evaluating", f"active model {active} on {len(rows)} held-out rows")
         catalog = load_catalog(self.registry.intents(active))
         return score(rows, await predict(self.live.live_nlu, rows), catalog.is_report)
-
-    def _test_hash(self) -> str:
-        import hashlib
-
-        return hashlib.sha256(self.test_data.read_bytes()).hexdigest()[:16]
 
 
 def _now() -> str:

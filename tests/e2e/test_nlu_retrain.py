@@ -65,12 +65,18 @@ def finished_job(api: Api) -> Any:
     return wait_for(done, WAIT_S, "the training job to finish")
 
 
-@pytest.mark.slow
-def test_edit_retrain_activate_reject_and_roll_back(bot_factory: Callable[..., Any], tmp_path: Path) -> None:
+def bot_with_own_intents(bot_factory: Callable[..., Any], tmp_path: Path) -> tuple[Any, Path]:
+    """A bot whose intent files are a scratch copy of the shipped ones (the test edits them)."""
     intents = tmp_path / "intents"
     shutil.copytree(CONFIG / "intents", intents)
     bot = bot_factory(GRIDBOT_INTENTS=str(intents), GRIDBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'nlu.db'}")
     bot.start(timeout_s=300)
+    return bot, intents
+
+
+@pytest.mark.slow
+def test_edit_retrain_activate_reject_and_roll_back(bot_factory: Callable[..., Any], tmp_path: Path) -> None:
+    bot, intents = bot_with_own_intents(bot_factory, tmp_path)
     api = Api(bot.url)
     first = api.http.get("/nlu/models").json()["active"]
     assert api.http.post("/nlu/parse", json={"text": PROBE}).json()["intent"] != "report_pigeons"
@@ -117,10 +123,7 @@ def test_edit_retrain_activate_reject_and_roll_back(bot_factory: Callable[..., A
 
 
 def test_invalid_intent_edits_are_refused_with_the_reason(bot_factory: Callable[..., Any], tmp_path: Path) -> None:
-    intents = tmp_path / "intents"
-    shutil.copytree(CONFIG / "intents", intents)
-    bot = bot_factory(GRIDBOT_INTENTS=str(intents), GRIDBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'nlu.db'}")
-    bot.start(timeout_s=300)
+    bot, _ = bot_with_own_intents(bot_factory, tmp_path)
     api = Api(bot.url)
     bad = api.http.put("/nlu/intents/report_pigeons", json={"yaml": PIGEONS.replace("(building)", "(floor)")})
     assert bad.status_code == 422 and "report_pigeons.yaml" in bad.json()["error"]
