@@ -35,7 +35,8 @@ from bot.dispatcher import Dispatcher
 from bot.handlers import build_registry
 from bot.nlu.catalog import Catalog, IntentError, IntentFiles, load_catalog
 from bot.nlu.chain import FallbackNlu
-from bot.nlu.evaluate import ApiNlu, EvalDataError, evaluate, read_rows, report
+from bot.nlu.evaluate import ApiNlu, EvalDataError, evaluate, predict, read_rows, report, write_errors
+from bot.nlu.metrics import score
 from bot.nlu.port import Nlu
 from bot.nlu.rasa_client import RasaNlu
 from bot.nlu.rasa_process import RasaProcess, free_port
@@ -349,10 +350,13 @@ async def nlu_eval(settings: Settings, registry: Registry, args: argparse.Namesp
         stack_nlu, stop = await candidate_stack(settings, registry.model(version), catalog)
         title = f"NLU version {version} ({settings.nlu_pipeline})"
     try:
-        scores = await evaluate(stack_nlu, rows, catalog.is_report)
+        predictions = await predict(stack_nlu, rows)
     finally:
         await stop()
+    scores = score(rows, predictions, catalog.is_report)
     print(report(scores, keywords, title))
+    if args.errors:
+        print(f"\n{write_errors(args.errors, rows, predictions)} misread rows written to {args.errors}")
     if args.json:
         body = {"data": str(args.data), "version": version, "stack": scores.to_json(), "keywords": keywords.to_json()}
         args.json.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -368,6 +372,7 @@ def parser() -> argparse.ArgumentParser:
     ev = nlu.add_parser("eval", help="score the NLU stack on a labelled CSV (text,label[,entities])")
     ev.add_argument("--data", type=Path, required=True)
     ev.add_argument("--json", type=Path, help="also write the scores as JSON")
+    ev.add_argument("--errors", type=Path, help="also write the misread rows as CSV (text,label,predicted,source)")
     ev.add_argument("--all-rows", action="store_true", help="include confidence=low rows")
     ev.add_argument("--bot", help="parse through a running bot's /api/v1/nlu/parse (URL) instead")
     ev.add_argument("--token", help="API token for --bot (default: var/api_token)")

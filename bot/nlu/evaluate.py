@@ -62,6 +62,16 @@ async def evaluate(nlu: Nlu, rows: Sequence[Row], is_report: Callable[[str], boo
     return score(rows, await predict(nlu, rows), is_report)
 
 
+def write_errors(path: Path, rows: Sequence[Row], predictions: Sequence[Prediction]) -> int:
+    """The misread rows as CSV (`text,label,predicted,source`), for error analysis; returns how many."""
+    wrong = [(r, p) for r, p in zip(rows, predictions, strict=True) if r.label != p.intent]
+    with path.open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["text", "label", "predicted", "source"])
+        out.writerows([r.text, r.label, p.intent, p.source] for r, p in wrong)
+    return len(wrong)
+
+
 def report(stack: Scores, baseline: Scores | None = None, title: str = "gridbot NLU") -> str:
     """The human-readable table: per-intent P/R/F1, the summary numbers beside the keyword baseline."""
     lines = [f"{title}: {stack.rows} rows   sources: {stack.sources}", ""]
@@ -115,4 +125,4 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-__all__ = ["ApiNlu", "EvalDataError", "evaluate", "predict", "read_rows", "report"]
+__all__ = ["ApiNlu", "EvalDataError", "evaluate", "predict", "read_rows", "report", "write_errors"]
