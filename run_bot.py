@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import create_app
 from bot.channels.webchat import chat_secret, sign
 from bot.dispatcher import Dispatcher
+from bot.faq import FaqError, load_faq
 from bot.handlers import build_registry
 from bot.nlu.catalog import Catalog, IntentError, IntentFiles, load_catalog
 from bot.nlu.chain import FallbackNlu
@@ -206,6 +207,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     directory = await directory_from_db(engine, settings)
     policies = load_policies(settings.policies)
     templates = Templates.load(settings.templates)
+    faq = load_faq(settings.faq)
     registry = registry_of(settings)
     parts = await start_nlu(settings, registry)
     nlu = FallbackNlu(parts.rasa, RulesNlu(parts.catalog), settings.nlu_threshold)
@@ -231,7 +233,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     dispatcher = Dispatcher(
         uow=uow, nlu=nlu, handlers=build_registry(), notifier=notifier, renderer=renderer,
         directory=routed, policies=lambda: policies, catalog=lambda: nlu.catalog, now=utcnow,
-        on_commit=committed,
+        on_commit=committed, faq=lambda: faq, followup_s=settings.followup_s,
     )  # fmt: skip
     health = Health(
         database=lambda: database_ok(engine), nlu=NluHealth(parts.rasa), scheduler=lambda: scheduler.running
@@ -388,7 +390,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-CONFIG_ERRORS = (GridFileError, PolicyError, TemplateError, IntentError, TrainingError, DirectoryError, EvalDataError)
+CONFIG_ERRORS = (GridFileError, PolicyError, TemplateError, IntentError, TrainingError, DirectoryError, EvalDataError,
+                 FaqError)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

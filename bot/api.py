@@ -4,30 +4,55 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 from bot.api_nlu import build_nlu_router
 from bot.dispatcher import UnknownChat
 from bot.errors import ApiError
-from bot.messages import Handled, InboundMessage
+from bot.messages import Attachment, AttachmentKind, Handled, InboundMessage
 from bot.services import Services
 from escalation import planner
-from tickets.loop import is_active
+from tickets.loop import is_live
 from tickets.model import Phase, Ticket, TicketEvent, TicketState
 from tickets.ports import StoredMessage
 
 PAGE = 500
 
 
+MAX_ATTACHMENTS = 9
+
+
+class AttachmentIn(BaseModel):
+    """A photo (`url`: where the channel keeps it) or a shared place (`lat`, `lng`, optional `label`)."""
+
+    kind: Literal["image", "location"]
+    url: str = Field(default="", max_length=2000)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+    label: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def complete(self) -> Self:
+        if self.kind == "image" and not self.url.strip():
+            raise ValueError("an image needs its url")
+        if self.kind == "location" and (self.lat is None or self.lng is None):
+            raise ValueError("a location needs lat and lng")
+        return self
+
+    def to_attachment(self) -> Attachment:
+        return Attachment(AttachmentKind(self.kind), self.url.strip(), self.lat, self.lng, self.label.strip())
+
+
 class PostMessage(BaseModel):
     sender: str
-    text: str
+    text: str = ""
     reply_to: int | None = None
     client_id: str | None = None
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 
 class ParseRequest(BaseModel):
@@ -49,7 +74,10 @@ def build_router(services: Services) -> APIRouter:
 
     @guarded.post("/chats/{chat_id}/messages", status_code=201)
     async def post_message(chat_id: str, body: PostMessage) -> dict[str, Any]:
-        message = InboundMessage(chat_id, body.sender.strip(), body.text, body.reply_to, body.client_id)
+        attachments = tuple(a.to_attachment() for a in body.attachments)
+        message = InboundMessage(
+            chat_id, body.sender.strip(), body.text, body.reply_to, body.client_id, attachments=attachments
+        )
         return handled_json(await dispatch(services, message))
 
     @guarded.get("/chats/{chat_id}/messages")
@@ -135,7 +163,8 @@ def check_length(services: Services, text: str) -> None:
 
 
 async def dispatch(services: Services, message: InboundMessage) -> Handled:
-    check_length(services, message.text)
+    if not (message.attachments and not message.text.strip()):  # a bare photo or place has no text
+        check_length(services, message.text)
     if not message.sender:
         raise ApiError(422, "缺少发送人 / sender must not be empty")
     try:
@@ -159,6 +188,7 @@ def message_json(m: StoredMessage) -> dict[str, Any]:
         "ticket_id": m.ticket_id,
         "reply_to": m.reply_to,
         "created_at": m.created_at.isoformat(),
+        "attachments": [dict(a) for a in m.attachments],
     }
 
 
@@ -189,6 +219,11 @@ def ticket_json(t: Ticket, events: list[TicketEvent] | None = None) -> dict[str,
         "created_at": t.created_at.isoformat(),
         "deadlines": deadlines_json(t),
         "rating": t.rating,
+        "ratings": dict(t.ratings),
+        "followers": list(t.followers),
+        "close_reason": t.close_reason.value if t.close_reason else None,
+        "reopens": t.reopens,
+        "urgent": t.urgent,
     }
     if events is not None:
         body["events"] = [
@@ -202,11 +237,11 @@ def deadlines_json(t: Ticket) -> dict[str, Any]:
     nxt = planner.next_due(t)
     steps = planner.schedule(t)
     step = steps[clock.step] if nxt is not None and clock.step < len(steps) else None
-    phase_end = clock.started_at + timedelta(seconds=t.policy.duration(clock.phase))
+    phase_end = clock.started_at + timedelta(seconds=t.policy.duration(clock.phase, t.reopens))
     return {
         "policy": t.policy.name,
         "phase": clock.phase.value,
-        "due_at": phase_end.isoformat() if clock.phase is not Phase.NONE and is_active(t) else None,
+        "due_at": phase_end.isoformat() if clock.phase is not Phase.NONE and is_live(t) else None,
         "next_at": nxt.isoformat() if nxt else None,
         "next_action": step.action.value if step else None,
         "next_tier": step.tier.value if step else None,

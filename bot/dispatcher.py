@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from bot.faq import Faq
 from bot.handlers.context import Conflict, Context, Handler
 from bot.interpret import route
 from bot.messages import Handled, InboundMessage, Reply
@@ -20,7 +21,7 @@ from bot.nlu.port import Nlu, Parse
 from bot.render import Renderer
 from escalation.policy import PolicyBook
 from tickets.directory import Directory, Node
-from tickets.model import Refused, Ticket
+from tickets.model import Refused, Ticket, TicketState
 from tickets.ports import (
     Delivery,
     Direction,
@@ -53,6 +54,8 @@ class Dispatcher:
         catalog: Callable[[], Catalog],
         now: Callable[[], datetime],
         on_commit: Callable[[list[Ticket]], None] = lambda tickets: None,
+        faq: Callable[[], Faq] = Faq,
+        followup_s: int = 600,
     ) -> None:
         self._uow = uow
         self._nlu = nlu
@@ -64,6 +67,8 @@ class Dispatcher:
         self._catalog = catalog
         self._now = now
         self._on_commit = on_commit
+        self._faq = faq
+        self._followup_s = followup_s
 
     async def handle(self, message: InboundMessage) -> Handled:
         directory = self._directory()
@@ -120,11 +125,17 @@ class Dispatcher:
             replied = await uow.messages.get(message.reply_to) if message.reply_to else None
             catalog = self._catalog()
             replies = replied is not None and replied.ticket_id is not None
-            key = route(parse, message.text, sender, replies, catalog.is_report)
+            actor = sender.id if sender else message.sender
+            drafts = await uow.tickets.find(
+                chat_id=message.chat_id, reporter=actor, states=[TicketState.DRAFT], limit=1
+            )
+            key = route(parse, message.text, sender, replies, catalog.is_report,
+                        awaiting_location=bool(drafts), attachments=bool(message.attachments))  # fmt: skip
             ctx = Context(
                 message=message, stored=stored, parse=parse, grid=grid, sender=sender, directory=directory,
                 policies=self._policies(), catalog=catalog, now=self._now(), uow=uow,
-                notifier=self._notifier, render=self._renderer.render,
+                notifier=self._notifier, render=self._renderer.render, faq=self._faq(),
+                followup_s=self._followup_s,
             )  # fmt: skip
             try:
                 await self._handlers[key](ctx)
@@ -155,6 +166,7 @@ def _inbound(message: InboundMessage) -> NewMessage:
         reply_to=message.reply_to,
         client_id=message.client_id,
         channel=message.channel,
+        attachments=tuple(a.to_json() for a in message.attachments),
     )
 
 

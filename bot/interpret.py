@@ -17,7 +17,18 @@ _WORD_RATINGS = {"非常满意": 5, "很满意": 5, "满意": 5, "基本满意":
 _NUMBER_RATING = re.compile(r"^([1-5一二三四五])(?:分|星)?$")
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 _ACK = re.compile(r"^(收到|好的?|OK|ok|马上(去|到|处理)?|这就去|我来|我去看看|明白)[!！。.~～]*$")
-_TICKET_REF = re.compile(r"#\s*(\d{1,9})|(\d{1,9})\s*号工单|工单\s*#?\s*(\d{1,9})")
+_TICKET_REF = re.compile(r"#\s*(\d{1,9})|(\d{1,9})\s*号工单|工单\s*#?\s*(\d{1,9})|^[/／]\S+?\s*#?(\d{1,9})")
+_COMMAND = re.compile(r"^[/／]\s*(\S+?)(?:\s*#?\d{1,9})?(?:\s+.*)?$", re.S)
+_MY_TICKETS = re.compile(r"^[/／]?\s*(我的工单|我的任务|待办工单)[?？。!！]*$")
+
+# Short commands for busy workers: `/接单 12`, `/进展 12 已联系师傅`, `/已处理 12`, `/吹哨 12 需要城管`.
+COMMANDS = {
+    "接单": "worker_accept", "受理": "worker_accept",
+    "进展": "worker_progress", "进度": "worker_progress",
+    "已处理": "worker_resolve", "处理": "worker_resolve", "办结": "worker_resolve", "完成": "worker_resolve",
+    "吹哨": "escalate_request", "上报": "escalate_request",
+    "我的工单": "my_tickets",
+}  # fmt: skip
 
 
 def parse_rating(text: str) -> int | None:
@@ -30,6 +41,15 @@ def parse_rating(text: str) -> int | None:
         digit = match.group(1)
         return _CN_DIGITS.get(digit) or int(digit)
     return None
+
+
+def command(text: str) -> str | None:
+    """The route key of a slash command (`/接单 12`) or of `我的工单`; None for ordinary text."""
+    stripped = text.strip()
+    if _MY_TICKETS.match(stripped):
+        return "my_tickets"
+    match = _COMMAND.match(stripped)
+    return COMMANDS.get(match.group(1)) if match else None
 
 
 def ticket_ref(parse: Parse, text: str) -> int | None:
@@ -50,21 +70,53 @@ def route(
     sender: Person | None,
     replies_to_ticket: bool,
     is_report: Callable[[str], bool] = lambda intent: intent.startswith("report_"),
+    *,
+    awaiting_location: bool = False,
+    attachments: bool = False,
 ) -> str:
-    """The handler key for this message; `ignore` means stay silent (chitchat, `other`, noise)."""
+    """The handler key for this message; `ignore` means stay silent (chitchat, `other`, noise).
+
+    `awaiting_location`: the sender's report in this chat waits for its place (哪栋楼), so their
+    next message answers it. A resident's worker command is routed on so that it is refused
+    politely; a resident's vague "已经处理了" without a ticket number stays chatter.
+    """
     intent = parse.intent
+    named = _TICKET_REF.search(text) is not None
+    key = command(text)
+    if key is not None:
+        return key  # a resident's worker command reaches the handler, which refuses it politely
     if is_staff(sender):
-        if intent in WORKER_INTENTS:
-            return intent
-        if replies_to_ticket and _ACK.match(text.strip()):
-            return "worker_accept"  # 收到 replying to the bot's ticket post
-        if is_report(intent):
-            return "report"
-        return "ignore"
+        return _staff_route(intent, text, replies_to_ticket, named, awaiting_location, attachments, is_report)
+    if awaiting_location and intent != "cancel_report":
+        return "locate"
     if parse_rating(text) is not None:
         return "rate"
     if is_report(intent):
         return "report"
     if intent in RESIDENT_INTENTS:
         return intent
-    return "ignore"
+    if intent in WORKER_INTENTS and named:
+        return intent  # a resident acting on a ticket by number: refused with a reason
+    return "attach" if attachments else "ignore"
+
+
+def _staff_route(
+    intent: str,
+    text: str,
+    replies_to_ticket: bool,
+    named: bool,
+    awaiting_location: bool,
+    attachments: bool,
+    is_report: Callable[[str], bool],
+) -> str:
+    if intent in WORKER_INTENTS:
+        return intent
+    if replies_to_ticket and _ACK.match(text.strip()):
+        return "worker_accept"  # 收到 replying to the bot's ticket post
+    if awaiting_location:
+        return "locate"
+    if is_report(intent) and not named:
+        return "report"
+    if named or replies_to_ticket:
+        return "worker_note"  # about a named case: a progress note, or the answer to a consult
+    return "attach" if attachments else "ignore"

@@ -3,8 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 BOT_SENDER = "gridbot"
+
+
+class AttachmentKind(StrEnum):
+    IMAGE = "image"
+    LOCATION = "location"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A photo (by the channel's URL or media id) or a shared place (coordinates and a label)."""
+
+    kind: AttachmentKind
+    url: str = ""
+    lat: float | None = None
+    lng: float | None = None
+    label: str = ""
+
+    def place(self) -> str:
+        """What a shared location says about where: its label, else the coordinates."""
+        if self.kind is not AttachmentKind.LOCATION:
+            return ""
+        return self.label or f"{self.lat:.5f},{self.lng:.5f}"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind.value}
+        if self.url:
+            out["url"] = self.url
+        if self.kind is AttachmentKind.LOCATION:
+            out.update(lat=self.lat, lng=self.lng, label=self.label)
+        return out
 
 
 @dataclass(frozen=True)
@@ -15,6 +47,7 @@ class InboundMessage:
     reply_to: int | None = None
     client_id: str | None = None
     channel: str = "web"
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,8 +36,21 @@ KNOWN_FIELDS = frozenset(
         "state_name",
         "phase_name",
         "lines",
+        "mentions",
     ]
 )
+
+# 11-digit mainland mobiles, 18-character resident ID numbers (the last may be X), landlines.
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)\d{4}(\d{3,4})(?!\d)")
+
+
+def mask_personal(text: str) -> str:
+    """Group posts never show a phone or ID number in full: 138****5678, 110101********123X."""
+    text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
+    text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
+    return _LANDLINE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
 
 class TemplateError(ValueError):
@@ -87,7 +101,9 @@ class Renderer:
         return template.format_map(self.fields(params))
 
     def notice(self, notice: Notice) -> str:
-        return self.render(notice.template, notice.params)
+        """The text of a notice; one posted to a group chat has phone and ID numbers masked."""
+        text = self.render(notice.template, notice.params)
+        return mask_personal(text) if notice.chat_id else text
 
     def person_name(self, person_id: object) -> str:
         person = self._directory().person(str(person_id))
@@ -109,8 +125,15 @@ class Renderer:
             worker_name=self.person_name(params.get("worker", "")) if params.get("worker") else "",
             actor_name=self.person_name(params.get("actor", "")) if params.get("actor") else "",
             grid_name=self._grid_name(params),
+            mentions=self._mentions(params),
         )
         return out
+
+    def _mentions(self, params: Mapping[str, object]) -> str:
+        """`@张阿姨 @老王`: the reporter and every linked reporter of the case."""
+        residents = params.get("residents") or [params.get("reporter", "")]
+        names = [self.person_name(r) for r in residents if r] if isinstance(residents, list | tuple) else []
+        return " ".join(f"@{n}" for n in names)
 
     def _grid_name(self, params: Mapping[str, object]) -> str:
         node = self._directory().nodes.get(str(params.get("grid", "")))

@@ -51,5 +51,7 @@ def _policy(raw: dict[str, Any], fallback_name: str) -> SlaPolicy:
             resolve_s=parse_duration(raw["resolve"]),
             nag_at=tuple(float(f) for f in raw.get("nag_at") or ()),
             ladder=ladder,
+            location_s=parse_duration(raw.get("ask_location", SlaPolicy.location_s)),
+            feedback_s=parse_duration(raw.get("feedback", SlaPolicy.feedback_s)),
         )
     )

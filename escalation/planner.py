@@ -10,14 +10,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from tickets import loop
 from tickets.directory import Directory
-from tickets.loop import escalation_pings, is_active, notice_params
+from tickets.loop import escalation_pings, is_live, notice_params
 from tickets.model import Notice, Outcome, Phase, Ticket, TicketEvent, Tier, tier_rank
 
 
 class Action(StrEnum):
     NAG = "nag"
     ESCALATE = "escalate"
+    OPEN = "open"  # the reporter never said where: open the draft with what is known
+    CLOSE = "close"  # nobody rated in time: close as 默认满意
+
+
+# Phases that end with one transition instead of a nag-and-escalate ladder.
+_PHASE_END = {Phase.LOCATION: Action.OPEN, Phase.FEEDBACK: Action.CLOSE}
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,10 @@ def schedule(ticket: Ticket) -> list[Step]:
     clock, policy = ticket.clock, ticket.policy
     if clock.phase is Phase.NONE:
         return []
-    duration = policy.duration(clock.phase)
+    duration = policy.duration(clock.phase, ticket.reopens)
     start = clock.started_at
+    if clock.phase in _PHASE_END:
+        return [Step(start + timedelta(seconds=duration), _PHASE_END[clock.phase], clock.base_tier)]
     steps = [Step(start + timedelta(seconds=duration * f), Action.NAG, clock.base_tier) for f in sorted(policy.nag_at)]
     at = start + timedelta(seconds=duration)
     for rung in policy.ladder:
@@ -44,7 +53,7 @@ def schedule(ticket: Ticket) -> list[Step]:
 
 
 def next_due(ticket: Ticket) -> datetime | None:
-    if not is_active(ticket):
+    if not is_live(ticket):
         return None
     steps = schedule(ticket)
     return steps[ticket.clock.step].at if ticket.clock.step < len(steps) else None
@@ -58,12 +67,16 @@ def fire(ticket: Ticket, token: int | None, directory: Directory, now: datetime)
     """
     if token is not None and token != ticket.clock.token:
         return None
-    if not is_active(ticket):
+    if not is_live(ticket):
         return None
     steps = schedule(ticket)[ticket.clock.step :]
     due = [s for s in steps if s.at <= now]
     if not due:
         return None
+    if due[0].action is Action.OPEN:
+        return loop.open_unlocated(ticket, now)
+    if due[0].action is Action.CLOSE:
+        return loop.auto_close(ticket, now)
     events: list[TicketEvent] = []
     notices: list[Notice] = []
     current = ticket
@@ -103,4 +116,4 @@ def _apply(
 
 
 def _phase_end(ticket: Ticket) -> datetime:
-    return ticket.clock.started_at + timedelta(seconds=ticket.policy.duration(ticket.clock.phase))
+    return ticket.clock.started_at + timedelta(seconds=ticket.policy.duration(ticket.clock.phase, ticket.reopens))

@@ -29,6 +29,8 @@ def validate(policy: SlaPolicy) -> SlaPolicy:
         raise PolicyError(f"{where}: accept and resolve must be positive durations")
     if any(not 0 < f < 1 for f in policy.nag_at):
         raise PolicyError(f"{where}: nag_at entries are fractions between 0 and 1, got {list(policy.nag_at)}")
+    if policy.location_s < 0 or policy.feedback_s <= 0:
+        raise PolicyError(f"{where}: ask_location must be 0 (never ask) or positive, feedback positive")
     if not policy.ladder:
         raise PolicyError(f"{where}: the ladder needs at least one step")
     tiers = [s.tier for s in policy.ladder]

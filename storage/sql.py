@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import tables as t
 from tickets.model import (
-    ACTIVE_STATES,
+    LIVE_STATES,
     Clock,
+    CloseReason,
     LadderStep,
     Phase,
     SlaPolicy,
@@ -115,10 +116,13 @@ class SqlTicketStore:
         assignee: str | None = None,
         states: Sequence[TicketState] = (),
         ticket_type: str | None = None,
+        grids: Sequence[str] = (),
         limit: int = 200,
     ) -> list[Ticket]:
         c = t.tickets.c
         query = select(t.tickets).order_by(c.id.desc()).limit(limit)
+        if grids:
+            query = query.where(c.grid.in_(list(grids)))
         for column, value in (
             (c.chat_id, chat_id),
             (c.reporter, reporter),
@@ -152,6 +156,7 @@ class SqlMessageStore:
             "attempts": 0,
             "created_at": now,
             "next_attempt_at": now if message.status is Delivery.PENDING else None,
+            "attachments": [dict(a) for a in message.attachments],
         }
         try:
             result = await self._c.execute(t.messages.insert().values(**values).returning(t.messages.c.id))
@@ -223,6 +228,8 @@ def policy_to_json(policy: SlaPolicy) -> dict[str, Any]:
         "resolve_s": policy.resolve_s,
         "nag_at": list(policy.nag_at),
         "ladder": [{"tier": s.tier.value, "ack_s": s.ack_s} for s in policy.ladder],
+        "location_s": policy.location_s,
+        "feedback_s": policy.feedback_s,
     }
 
 
@@ -233,6 +240,9 @@ def policy_from_json(data: dict[str, Any]) -> SlaPolicy:
         resolve_s=int(data["resolve_s"]),
         nag_at=tuple(float(f) for f in data["nag_at"]),
         ladder=tuple(LadderStep(Tier(s["tier"]), int(s["ack_s"])) for s in data["ladder"]),
+        # snapshots taken before these existed keep the defaults of their time
+        location_s=int(data.get("location_s", 0)),
+        feedback_s=int(data.get("feedback_s", SlaPolicy.feedback_s)),
     )
 
 
@@ -256,7 +266,11 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         "clock_base_tier": ticket.clock.base_tier.value,
         "clock_step": ticket.clock.step,
         "clock_token": ticket.clock.token,
-        "next_due_at": next_due_at if TicketState(ticket.state) in ACTIVE_STATES else None,
+        "followers": list(ticket.followers),
+        "ratings": dict(ticket.ratings),
+        "close_reason": ticket.close_reason.value if ticket.close_reason else None,
+        "reopens": ticket.reopens,
+        "next_due_at": next_due_at if TicketState(ticket.state) in LIVE_STATES else None,
     }
 
 
@@ -283,6 +297,10 @@ def _ticket(row: RowMapping) -> Ticket:
         ),
         rating=row["rating"],
         urgent=bool(row["urgent"]),
+        followers=tuple(row["followers"] or ()),
+        ratings={str(k): int(v) for k, v in (row["ratings"] or {}).items()},
+        close_reason=CloseReason(row["close_reason"]) if row["close_reason"] else None,
+        reopens=int(row["reopens"] or 0),
     )
 
 
@@ -302,4 +320,5 @@ def _message(row: Any) -> StoredMessage:
         cause_id=row["cause_id"],
         channel=row["channel"],
         attempts=int(row["attempts"] or 0),
+        attachments=tuple(row.get("attachments") or ()),
     )

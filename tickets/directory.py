@@ -112,6 +112,11 @@ class Directory:
         specific = [d for d in self.departments if ticket_type in d.types]
         return specific or [d for d in self.departments if not d.types]
 
+    def grids_served(self, person_id: str) -> list[str]:
+        """The micro-grids this person may act on and see: a worker's own, an officer's jurisdiction, all for admins."""
+        grids = [n.id for n in self.nodes.values() if n.tier is Tier.GRID]
+        return [g for g in grids if self.serves(person_id, g)]
+
     def serves(self, person_id: str, grid_id: str) -> bool:
         """May this person act on cases of this grid (its worker, an officer above it, an admin)?"""
         person = self.people.get(person_id)

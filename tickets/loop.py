@@ -11,8 +11,10 @@ from datetime import datetime
 from tickets.directory import Directory
 from tickets.model import (
     ACTIVE_STATES,
+    LIVE_STATES,
     OPEN_STATES,
     Clock,
+    CloseReason,
     Notice,
     Outcome,
     Phase,
@@ -26,6 +28,7 @@ from tickets.model import (
 )
 
 RATING_MIN, RATING_MAX = 1, 5
+CONSULT = "consult"  # a resident's question no FAQ entry answered: a case with its own short deadline
 
 
 def open_ticket(
@@ -42,12 +45,16 @@ def open_ticket(
     now: datetime,
     urgent: bool = False,
     directory: Directory | None = None,
+    draft: bool = False,
+    attachments: tuple[object, ...] = (),
 ) -> Outcome:
-    """A new case. An urgent one also pings the officers of every tier of its ladder at once."""
+    """A new case. An urgent one also pings the officers of every tier of its ladder at once.
+    A `draft` (no usable place yet) first asks the reporter where; see `locate`."""
+    phase = Phase.LOCATION if draft else Phase.ACCEPT
     ticket = Ticket(
         id=ticket_id,
         type=ticket_type,
-        state=TicketState.REPORTED,
+        state=TicketState.DRAFT if draft else TicketState.REPORTED,
         tier=Tier.GRID,
         grid=grid,
         chat_id=chat_id,
@@ -57,16 +64,75 @@ def open_ticket(
         text=text,
         created_at=now,
         policy=policy,
-        clock=Clock(phase=Phase.ACCEPT, started_at=now, base_tier=Tier.GRID, token=1),
+        clock=Clock(phase=phase, started_at=now, base_tier=Tier.GRID, token=1),
         urgent=urgent,
     )
-    notices = [_chat("urgent_opened" if urgent else "ticket_opened", ticket)]
-    if assignee:
-        notices.append(_dm("worker_new_ticket", assignee, ticket))
+    detail = {"text": text, "location": location, "policy": policy.name, "urgent": urgent}
+    if attachments:
+        detail["attachments"] = list(attachments)
+    event = TicketEvent("reported", reporter, now, detail)
+    if draft:
+        return Outcome(ticket, (event,), (_chat("ask_location", ticket),))
+    notices = _opened_notices(ticket, "urgent_opened" if urgent else _opened_template(ticket))
     if urgent and directory is not None:
         notices += urgent_pings(ticket, directory)
-    detail = {"text": text, "location": location, "policy": policy.name, "urgent": urgent}
-    event = TicketEvent("reported", reporter, now, detail)
+    return Outcome(ticket, (event,), tuple(notices))
+
+
+def _opened_template(ticket: Ticket) -> str:
+    return "consult_forwarded" if ticket.type == CONSULT else "ticket_opened"
+
+
+def _opened_notices(ticket: Ticket, chat_template: str) -> list[Notice]:
+    notices = [_chat(chat_template, ticket)]
+    if ticket.assignee:
+        dm = "worker_consult" if ticket.type == CONSULT else "worker_new_ticket"
+        notices.append(_dm(dm, ticket.assignee, ticket))
+    return notices
+
+
+def locate(ticket: Ticket, actor: str, location: str, note: str, now: datetime) -> Outcome:
+    """The reporter answered where (哪栋楼/哪个位置): the draft becomes a real case and its clock starts."""
+    if ticket.state is not TicketState.DRAFT:
+        raise Refused("not_open", **notice_params(ticket))
+    _require_reporter(ticket, actor)
+    text = ticket.text if not note or note == location else f"{ticket.text}（补充：{note}）"
+    new = ticket.evolve(
+        state=TicketState.REPORTED,
+        location=location[:500],
+        text=text[:4000],
+        clock=ticket.clock.restarted(Phase.ACCEPT, now, ticket.tier),
+    )
+    event = TicketEvent("located", actor, now, {"location": location, "note": note})
+    return Outcome(new, (event,), tuple(_opened_notices(new, "ticket_opened")))
+
+
+def open_unlocated(ticket: Ticket, now: datetime) -> Outcome:
+    """No answer in time: open the case with what is known; the worker is told the place is missing."""
+    if ticket.state is not TicketState.DRAFT:
+        raise Refused("not_open", **notice_params(ticket))
+    new = ticket.evolve(state=TicketState.REPORTED, clock=ticket.clock.restarted(Phase.ACCEPT, now, ticket.tier))
+    event = TicketEvent("located", "system", now, {"location": "", "timeout": True})
+    return Outcome(new, (event,), tuple(_opened_notices(new, "ticket_opened_unlocated")))
+
+
+def follow(ticket: Ticket, actor: str, text: str, now: datetime) -> Outcome:
+    """Another resident reports the same thing: link them to the case instead of opening another."""
+    if actor in ticket.residents:
+        return Outcome(ticket, (), (_chat("already_following", ticket, actor=actor),))
+    new = ticket.evolve(followers=(*ticket.followers, actor))
+    event = TicketEvent("followed", actor, now, {"text": text})
+    return Outcome(new, (event,), (_chat("ticket_followed", new, actor=actor),))
+
+
+def supplement(ticket: Ticket, actor: str, note: str, now: datetime, attachments: tuple[object, ...] = ()) -> Outcome:
+    """More from a reporter about their case (a second message soon after, a photo, a shared place)."""
+    if actor not in ticket.residents:
+        raise Refused("only_reporter", **notice_params(ticket))
+    event = TicketEvent("supplemented", actor, now, {"note": note, "attachments": list(attachments)})
+    notices = [_chat("ticket_supplemented", ticket, actor=actor)]
+    if ticket.assignee and ticket.state in ACTIVE_STATES:
+        notices.append(_dm("worker_supplemented", ticket.assignee, ticket, actor=actor, note=note))
     return Outcome(ticket, (event,), tuple(notices))
 
 
@@ -108,69 +174,95 @@ def resolve(ticket: Ticket, actor: str, note: str, now: datetime) -> Outcome:
     new = ticket.evolve(
         state=TicketState.RESOLVED,
         assignee=ticket.assignee or actor,
-        clock=ticket.clock.restarted(Phase.NONE, now, ticket.tier),
+        clock=ticket.clock.restarted(Phase.FEEDBACK, now, ticket.tier),
     )
+    template = "consult_answered" if ticket.type == CONSULT else "ticket_resolved"
     return Outcome(
         new,
         (TicketEvent("resolved", actor, now, {"note": note}),),
-        (_chat("ticket_resolved", new, actor=actor),),
+        (_chat(template, new, actor=actor, note=note),),
     )
 
 
 def confirm(ticket: Ticket, actor: str, now: datetime) -> Outcome:
-    _require_reporter(ticket, actor)
+    _require_resident(ticket, actor)
     if ticket.state is not TicketState.RESOLVED:
         raise Refused("not_resolved", **notice_params(ticket))
-    new = ticket.evolve(state=TicketState.CLOSED)
+    new = _closed(ticket, now, CloseReason.CONFIRMED)
     return Outcome(
         new,
         (TicketEvent("confirmed", actor, now), TicketEvent("closed", actor, now, {"reason": "confirmed"})),
-        (_chat("ticket_confirmed", new),),
+        (_chat("ticket_confirmed", new, actor=actor),),
     )
+
+
+def auto_close(ticket: Ticket, now: datetime) -> Outcome:
+    """No rating within the feedback time: the case closes as 默认满意 (counted apart from real ratings)."""
+    if ticket.state is not TicketState.RESOLVED:
+        raise Refused("not_resolved", **notice_params(ticket))
+    new = _closed(ticket, now, CloseReason.DEFAULT_SATISFIED)
+    event = TicketEvent("closed", "system", now, {"reason": CloseReason.DEFAULT_SATISFIED.value})
+    return Outcome(new, (event,), (_chat("ticket_auto_closed", new),))
+
+
+def _closed(ticket: Ticket, now: datetime, reason: CloseReason) -> Ticket:
+    clock = ticket.clock.restarted(Phase.NONE, now, ticket.tier)
+    return ticket.evolve(state=TicketState.CLOSED, close_reason=reason, clock=clock)
 
 
 def rate(ticket: Ticket, actor: str, rating: int, now: datetime) -> Outcome:
-    """Rate a resolved ticket (which closes it) or a closed one that has no rating yet."""
-    _require_reporter(ticket, actor)
+    """Rate a resolved ticket (which closes it) or a closed one this resident has not rated yet.
+    Every linked reporter may rate once; `rating` keeps the first, `ratings` all of them."""
+    _require_resident(ticket, actor)
     if not RATING_MIN <= rating <= RATING_MAX:
         raise Refused("bad_rating")
-    awaiting = ticket.state is TicketState.RESOLVED or (ticket.state is TicketState.CLOSED and ticket.rating is None)
-    if not awaiting:
+    if actor in ticket.ratings:
+        raise Refused("already_rated", **notice_params(ticket, rating=ticket.ratings[actor]))
+    if ticket.state not in (TicketState.RESOLVED, TicketState.CLOSED):
         raise Refused("not_resolved", **notice_params(ticket))
     events = [TicketEvent("rated", actor, now, {"rating": rating})]
+    new = ticket
     if ticket.state is TicketState.RESOLVED:
         events.append(TicketEvent("closed", actor, now, {"reason": "rated"}))
-    new = ticket.evolve(state=TicketState.CLOSED, rating=rating)
-    return Outcome(
-        new,
-        tuple(events),
-        (_chat("ticket_rated", new, rating=rating),),
+        new = _closed(ticket, now, CloseReason.RATED)
+    new = new.evolve(
+        rating=ticket.rating if ticket.rating is not None else rating,
+        ratings={**ticket.ratings, actor: rating},
     )
+    return Outcome(new, tuple(events), (_chat("ticket_rated", new, rating=rating, actor=actor),))
 
 
 def reject(ticket: Ticket, actor: str, reason: str, now: datetime) -> Outcome:
-    """The reporter says it is not fixed: the case reopens with a fresh resolve deadline."""
-    _require_reporter(ticket, actor)
+    """A reporter says it is not fixed: the case reopens with priority (half the resolve time, see
+    `SlaPolicy.duration`), its ratings are cleared and the worker is told."""
+    _require_resident(ticket, actor)
     if ticket.state not in (TicketState.RESOLVED, TicketState.CLOSED):
         raise Refused("not_resolved", **notice_params(ticket))
     new = ticket.evolve(
         state=TicketState.ACCEPTED,
         rating=None,
+        ratings={},
+        close_reason=None,
+        reopens=ticket.reopens + 1,
         clock=ticket.clock.restarted(Phase.RESOLVE, now, ticket.tier),
     )
-    notices = [_chat("ticket_reopened", new)]
+    notices = [_chat("ticket_reopened", new, actor=actor)]
     if new.assignee:
-        notices.append(_dm("worker_reopened", new.assignee, new, note=reason))
+        notices.append(_dm("worker_reopened", new.assignee, new, note=reason, actor=actor))
     return Outcome(new, (TicketEvent("reopened", actor, now, {"reason": reason}),), tuple(notices))
 
 
 def cancel(ticket: Ticket, actor: str, now: datetime) -> Outcome:
+    """The reporter withdraws (the case ends); a linked follower only stops following it."""
+    if actor in ticket.followers:
+        new = ticket.evolve(followers=tuple(f for f in ticket.followers if f != actor))
+        return Outcome(new, (TicketEvent("unfollowed", actor, now),), (_chat("ticket_unfollowed", new, actor=actor),))
     _require_reporter(ticket, actor)
-    if ticket.state not in OPEN_STATES:
+    if ticket.state not in OPEN_STATES | {TicketState.DRAFT}:
         raise Refused("not_open", **notice_params(ticket))
     new = ticket.evolve(state=TicketState.CANCELLED, clock=ticket.clock.restarted(Phase.NONE, now, ticket.tier))
     notices = [_chat("ticket_cancelled", new)]
-    if ticket.assignee:
+    if ticket.assignee and ticket.state is not TicketState.DRAFT:  # a draft's worker was never told
         notices.append(_dm("worker_cancelled", ticket.assignee, new))
     return Outcome(new, (TicketEvent("cancelled", actor, now),), tuple(notices))
 
@@ -217,8 +309,18 @@ def is_active(ticket: Ticket) -> bool:
     return ticket.state in ACTIVE_STATES
 
 
+def is_live(ticket: Ticket) -> bool:
+    """A deadline may be running (a draft waiting for its place, or an active case)."""
+    return ticket.state in LIVE_STATES
+
+
 def _require_reporter(ticket: Ticket, actor: str) -> None:
     if actor != ticket.reporter:
+        raise Refused("only_reporter", **notice_params(ticket))
+
+
+def _require_resident(ticket: Ticket, actor: str) -> None:
+    if actor not in ticket.residents:
         raise Refused("only_reporter", **notice_params(ticket))
 
 
@@ -230,6 +332,7 @@ def notice_params(ticket: Ticket, **extra: object) -> dict[str, object]:
         "location": ticket.location,
         "text": ticket.text,
         "reporter": ticket.reporter,
+        "residents": list(ticket.residents),
         "worker": ticket.assignee or "",
         "tier": ticket.tier.value,
         "state": ticket.state.value,

@@ -13,6 +13,7 @@ from types import MappingProxyType
 
 
 class TicketState(StrEnum):
+    DRAFT = "draft"  # reported without a usable place: waiting for the reporter's answer (or the timeout)
     REPORTED = "reported"
     ACCEPTED = "accepted"
     RESOLVED = "resolved"
@@ -22,6 +23,13 @@ class TicketState(StrEnum):
 
 OPEN_STATES = frozenset({TicketState.REPORTED, TicketState.ACCEPTED})
 ACTIVE_STATES = frozenset({TicketState.REPORTED, TicketState.ACCEPTED, TicketState.RESOLVED})
+LIVE_STATES = ACTIVE_STATES | {TicketState.DRAFT}  # a deadline may be running
+
+
+class CloseReason(StrEnum):
+    CONFIRMED = "confirmed"
+    RATED = "rated"
+    DEFAULT_SATISFIED = "default_satisfied"  # no rating within the feedback time: 默认满意, counted apart
 
 
 class Tier(StrEnum):
@@ -48,10 +56,13 @@ def tier_rank(tier: Tier) -> int:
 
 
 class Phase(StrEnum):
-    """Which deadline is running: accept the case, resolve it, or none (waiting on the resident)."""
+    """Which deadline is running: the reporter's location answer, accepting the case, resolving it,
+    the resident's feedback (then it closes as 默认满意), or none."""
 
+    LOCATION = "location"
     ACCEPT = "accept"
     RESOLVE = "resolve"
+    FEEDBACK = "feedback"
     NONE = "none"
 
 
@@ -70,13 +81,18 @@ class SlaPolicy:
     resolve_s: int
     nag_at: tuple[float, ...]
     ladder: tuple[LadderStep, ...]
+    location_s: int = 600  # how long a report without a place waits for the reporter's answer (0: never ask)
+    feedback_s: int = 86400  # how long a resolved case waits for a rating before it closes as 默认满意
 
-    def duration(self, phase: Phase) -> int:
-        if phase is Phase.ACCEPT:
-            return self.accept_s
-        if phase is Phase.RESOLVE:
-            return self.resolve_s
-        return 0
+    def duration(self, phase: Phase, reopens: int = 0) -> int:
+        if phase is Phase.RESOLVE and reopens:
+            return max(1, self.resolve_s // 2)  # 退回重办: a reopened case has priority
+        return {
+            Phase.LOCATION: self.location_s,
+            Phase.ACCEPT: self.accept_s,
+            Phase.RESOLVE: self.resolve_s,
+            Phase.FEEDBACK: self.feedback_s,
+        }.get(phase, 0)
 
 
 @dataclass(frozen=True)
@@ -112,8 +128,12 @@ class Ticket:
     created_at: datetime
     policy: SlaPolicy
     clock: Clock
-    rating: int | None = None
+    rating: int | None = None  # the first rating (the one that closed the case)
     urgent: bool = False  # an emergency (着火, 煤气泄漏 …): every tier was pinged at once
+    followers: tuple[str, ...] = ()  # residents who reported the same thing and were linked (关注)
+    ratings: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # person → 1..5
+    close_reason: CloseReason | None = None
+    reopens: int = 0  # times a resident sent it back; a reopened case gets half the resolve time
 
     def evolve(self, **changes: object) -> Ticket:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -121,6 +141,11 @@ class Ticket:
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def residents(self) -> tuple[str, ...]:
+        """Everyone who reported this case: the reporter first, then the linked followers."""
+        return (self.reporter, *(f for f in self.followers if f != self.reporter))
 
 
 @dataclass(frozen=True)

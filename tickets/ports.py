@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -48,6 +48,7 @@ class StoredMessage:
     cause_id: int | None = None
     channel: str = "web"
     attempts: int = 0
+    attachments: tuple[Mapping[str, object], ...] = ()  # photos, shared places (as the channel gave them)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class NewMessage:
     client_id: str | None = None
     cause_id: int | None = None
     channel: str = "web"
+    attachments: tuple[Mapping[str, object], ...] = ()
 
 
 class TicketStore(Protocol):
@@ -92,6 +94,7 @@ class TicketStore(Protocol):
         assignee: str | None = None,
         states: Sequence[TicketState] = (),
         ticket_type: str | None = None,
+        grids: Sequence[str] = (),
         limit: int = 200,
     ) -> list[Ticket]: ...
 

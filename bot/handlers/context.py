@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.faq import Faq
 from bot.messages import InboundMessage
 from bot.nlu.catalog import Catalog
 from bot.nlu.port import Parse
@@ -34,6 +35,8 @@ class Context:
     uow: UnitOfWork
     notifier: Notifier
     render: Callable[[str, Mapping[str, object]], str]
+    faq: Faq = field(default_factory=Faq)
+    followup_s: int = 600  # a reporter's second report of the same type this soon adds to the first
     written: list[StoredMessage] = field(default_factory=list)
     changed: list[Ticket] = field(default_factory=list)
 
@@ -58,8 +61,15 @@ class Context:
         self.written += await self.notifier.notify(self.uow, notices, now=self.now, cause_id=self.stored.id)
 
     async def say(self, template: str, **params: object) -> None:
-        params.setdefault("reporter", self.message.sender)
-        await self.notify([Notice(template, chat_id=self.message.chat_id, params=params)])
+        """Post a template to this chat (threaded to the ticket named in `params`, if any)."""
+        params.setdefault("reporter", self.actor)
+        ticket_id = params.get("ticket_id")
+        thread = ticket_id if isinstance(ticket_id, int) else None
+        await self.notify([Notice(template, chat_id=self.message.chat_id, ticket_id=thread, params=params)])
+
+    @property
+    def attachments(self) -> tuple[dict[str, object], ...]:
+        return tuple(a.to_json() for a in self.message.attachments)
 
     async def refuse(self, refused: Refused) -> None:
         await self.say(refused.reason, **refused.params)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from bot.handlers.context import Context
 from bot.interpret import ticket_ref
-from tickets.model import Refused, Ticket, TicketState
+from tickets.model import LIVE_STATES, Refused, Ticket, TicketState
 
 
 async def referenced(ctx: Context) -> tuple[Ticket | None, bool]:
@@ -30,10 +31,12 @@ async def for_staff(ctx: Context, states: Sequence[TicketState]) -> Ticket:
     if named and ticket is None:
         raise Refused("no_ticket", ticket_id=ticket_ref(ctx.parse, ctx.message.text) or "")
     if ticket is None:
+        if not ctx.directory.serves(ctx.actor, ctx.grid.id):
+            raise Refused("not_staff_here")
         mine = await ctx.uow.tickets.find(chat_id=ctx.message.chat_id, states=states)
         own = [t for t in mine if t.assignee in (None, ctx.actor)]
         if len(own) != 1:
-            raise Refused("which_ticket")
+            raise Refused("which_ticket" if own else "no_open_ticket")
         ticket = await ctx.uow.tickets.get(own[0].id, for_update=True)
         assert ticket is not None
     if not ctx.directory.serves(ctx.actor, ticket.grid):
@@ -42,9 +45,36 @@ async def for_staff(ctx: Context, states: Sequence[TicketState]) -> Ticket:
 
 
 async def for_reporter(ctx: Context, states: Sequence[TicketState]) -> Ticket | None:
-    """The reporter's ticket this message is about: named/replied, else their latest in `states`."""
+    """The resident's ticket this message is about: named/replied, else the latest in `states` that
+    they reported or follow (关注) in this chat."""
     ticket, _ = await referenced(ctx)
     if ticket is not None:
         return ticket
-    mine = await ctx.uow.tickets.find(chat_id=ctx.message.chat_id, reporter=ctx.actor, states=states, limit=1)
+    mine = await residents_tickets(ctx, states, limit=1)
     return await ctx.uow.tickets.get(mine[0].id, for_update=True) if mine else None
+
+
+async def residents_tickets(ctx: Context, states: Sequence[TicketState], limit: int = 5) -> list[Ticket]:
+    """Tickets of this chat in `states` that the sender reported or follows, newest first.
+    Filtered here rather than in SQL: a chat holds few live cases, and followers are a JSON list."""
+    found = await ctx.uow.tickets.find(chat_id=ctx.message.chat_id, states=states, limit=200)
+    return [t for t in found if ctx.actor in t.residents][:limit]
+
+
+async def awaiting_location(ctx: Context) -> Ticket | None:
+    """The sender's draft in this chat that waits for its place, if any."""
+    drafts = await ctx.uow.tickets.find(
+        chat_id=ctx.message.chat_id, reporter=ctx.actor, states=[TicketState.DRAFT], limit=1
+    )
+    return await ctx.uow.tickets.get(drafts[0].id, for_update=True) if drafts else None
+
+
+async def recent_own(ctx: Context, ticket_type: str) -> Ticket | None:
+    """The sender's own live ticket of this type opened within the follow-up window (a second
+    message about the same thing adds to it instead of opening another)."""
+    since = ctx.now - timedelta(seconds=ctx.followup_s)
+    found = await ctx.uow.tickets.find(
+        chat_id=ctx.message.chat_id, reporter=ctx.actor, states=sorted(LIVE_STATES), ticket_type=ticket_type, limit=1
+    )
+    fresh = [t for t in found if t.created_at >= since]
+    return await ctx.uow.tickets.get(fresh[0].id, for_update=True) if fresh else None

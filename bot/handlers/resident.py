@@ -1,13 +1,16 @@
-"""Residents follow their reports: status, cancel, confirm, rate, reject (reopen), consult."""
+"""Residents follow their reports: status, cancel, confirm, rate, reject (reopen), consult, photos.
+
+"Their" tickets are the ones they reported or were linked to (关注) as a duplicate reporter.
+"""
 
 from __future__ import annotations
 
 from bot.handlers.context import Context
-from bot.handlers.lookup import for_reporter
-from bot.handlers.report import report
+from bot.handlers.lookup import awaiting_location, for_reporter, residents_tickets
+from bot.handlers.report import locate, open_case, report
 from bot.interpret import parse_rating
 from tickets import loop
-from tickets.model import ACTIVE_STATES, OPEN_STATES, Notice, TicketState
+from tickets.model import ACTIVE_STATES, LIVE_STATES, OPEN_STATES, Refused, TicketState
 
 FEEDBACK_STATES = (TicketState.RESOLVED,)
 
@@ -17,10 +20,9 @@ async def rate(ctx: Context) -> None:
     assert rating is not None
     ticket = await for_reporter(ctx, FEEDBACK_STATES)
     if ticket is None:
-        closed = await ctx.uow.tickets.find(
-            chat_id=ctx.message.chat_id, reporter=ctx.actor, states=[TicketState.CLOSED], limit=1
-        )
-        ticket = closed[0] if closed and closed[0].rating is None else None
+        closed = await residents_tickets(ctx, [TicketState.CLOSED], limit=1)
+        unrated = closed and ctx.actor not in closed[0].ratings
+        ticket = await ctx.uow.tickets.get(closed[0].id, for_update=True) if unrated else None
     if ticket is None:
         return  # a bare number or 满意 with nothing to rate is group chatter: stay silent
     await ctx.apply(loop.rate(ticket, ctx.actor, rating, ctx.now), before=ticket)
@@ -50,7 +52,7 @@ async def nothing_to_follow_up(ctx: Context) -> None:
 
 
 async def cancel(ctx: Context) -> None:
-    ticket = await for_reporter(ctx, sorted(OPEN_STATES))
+    ticket = await for_reporter(ctx, sorted(OPEN_STATES | {TicketState.DRAFT}))
     if ticket is None:
         await ctx.say("status_none")
         return
@@ -58,9 +60,7 @@ async def cancel(ctx: Context) -> None:
 
 
 async def status(ctx: Context) -> None:
-    tickets = await ctx.uow.tickets.find(
-        chat_id=ctx.message.chat_id, reporter=ctx.actor, states=sorted(ACTIVE_STATES), limit=5
-    )
+    tickets = await residents_tickets(ctx, sorted(ACTIVE_STATES))
     if not tickets:
         await ctx.say("status_none")
         return
@@ -72,7 +72,30 @@ async def status(ctx: Context) -> None:
 
 
 async def consult(ctx: Context) -> None:
-    workers = ctx.directory.workers_of(ctx.grid.id)
-    params = {"reporter": ctx.actor, "text": ctx.message.text, "grid": ctx.grid.id}
-    await ctx.notify([Notice("worker_consult", person_id=w.id, params=params) for w in workers])
-    await ctx.say("consult_forwarded", worker=workers[0].id if workers else "")
+    """A question: the FAQ answers it when an entry matches, else it becomes a consult case for the worker."""
+    entry = ctx.faq.match(ctx.message.text)
+    if entry is not None:
+        await ctx.say("faq_answer", text=entry.answer)
+        return
+    await open_case(ctx, loop.CONSULT, "", urgent=False)
+
+
+async def locate_draft(ctx: Context) -> None:
+    draft = await awaiting_location(ctx)
+    if draft is not None:
+        await locate(ctx, draft)
+
+
+async def attach(ctx: Context) -> None:
+    """A photo or a shared place with no other meaning: it goes to the sender's latest live case here."""
+    tickets = await residents_tickets(ctx, sorted(LIVE_STATES), limit=1)
+    if not tickets:
+        return  # a photo in the group with no case of theirs: chatter
+    ticket = await ctx.uow.tickets.get(tickets[0].id, for_update=True)
+    if ticket is None:
+        raise Refused("no_ticket", ticket_id=tickets[0].id)
+    if ticket.state is TicketState.DRAFT:
+        await locate(ctx, ticket)
+        return
+    outcome = loop.supplement(ticket, ctx.actor, ctx.message.text.strip()[:500], ctx.now, ctx.attachments)
+    await ctx.apply(outcome, before=ticket)

@@ -1,11 +1,15 @@
-"""Grid workers (and officers above them) act on tickets: accept, progress, resolve, 吹哨."""
+"""Grid workers (and officers above them) act on tickets: accept, progress, resolve, 吹哨, list them."""
 
 from __future__ import annotations
 
 from bot.handlers.context import Context
-from bot.handlers.lookup import for_staff
+from bot.handlers.lookup import for_staff, residents_tickets
+from bot.interpret import is_staff
 from tickets import loop
-from tickets.model import OPEN_STATES, TicketState
+from tickets.directory import Role
+from tickets.model import ACTIVE_STATES, OPEN_STATES, Refused, Ticket, TicketState
+
+MY_TICKETS_LIMIT = 20
 
 
 async def accept(ctx: Context) -> None:
@@ -27,6 +31,38 @@ async def whistle(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
     outcome = loop.whistle(ticket, ctx.actor, _note(ctx), ctx.directory, ctx.now)
     await ctx.apply(outcome, before=ticket)
+
+
+async def note(ctx: Context) -> None:
+    """Staff write about a named case: for a consult it is the answer (resolves it), else a progress note."""
+    ticket = await for_staff(ctx, sorted(OPEN_STATES))
+    if ticket.type == loop.CONSULT:
+        await ctx.apply(loop.resolve(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
+        return
+    await ctx.apply(loop.progress(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
+
+
+async def my_tickets(ctx: Context) -> None:
+    """我的工单: a worker's open cases in their grid, an officer's in their jurisdiction (never beyond it);
+    a resident's own, like a status question."""
+    if not is_staff(ctx.sender):
+        tickets = await residents_tickets(ctx, sorted(ACTIVE_STATES), limit=MY_TICKETS_LIMIT)
+    else:
+        grids = ctx.directory.grids_served(ctx.actor)
+        if not grids:
+            raise Refused("not_staff_here")
+        tickets = await ctx.uow.tickets.find(grids=grids, states=sorted(ACTIVE_STATES), limit=MY_TICKETS_LIMIT)
+        if ctx.sender is not None and ctx.sender.role is Role.WORKER:
+            tickets = [t for t in tickets if t.assignee in (None, ctx.actor)]
+    if not tickets:
+        await ctx.say("my_tickets_none")
+        return
+    lines = [ctx.render("my_ticket_line", _line(t)) for t in tickets]
+    await ctx.say("my_tickets_reply", lines="\n".join(lines))
+
+
+def _line(ticket: Ticket) -> dict[str, object]:
+    return {**loop.notice_params(ticket), "state": ticket.state.value}
 
 
 def _note(ctx: Context) -> str:

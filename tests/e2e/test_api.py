@@ -124,10 +124,11 @@ def test_ticket_listing_filters(api: Api) -> None:
 
 
 def test_a_resident_cannot_act_as_worker_and_a_stranger_cannot_rate(api: Api) -> None:
-    sent = api.say("hh-2", "刘阿姨", "楼上邻居天天半夜装修，吵得睡不着")
+    sent = api.say("hh-2", "刘阿姨", "7栋楼上邻居天天半夜装修，吵得睡不着")
     tid = sent["replies"][0]["ticket_id"]
-    api.say("hh-2", "路人甲", f"#{tid} 已处理")  # a resident saying it does nothing
+    by_resident = api.say("hh-2", "路人甲", f"#{tid} 已处理")  # a resident cannot resolve: told why
     assert api.ticket(tid)["state"] == "reported"
+    assert by_resident["replies"] and "网格员" in by_resident["replies"][0]["text"]
     refused = api.say("hh-2", "w-yg-1", f"#{tid} 已处理")  # another grid's worker is refused, politely
     assert api.ticket(tid)["state"] == "reported"
     assert refused["replies"] and "网格员" in refused["replies"][0]["text"]

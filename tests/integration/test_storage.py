@@ -64,7 +64,7 @@ async def test_due_returns_only_tickets_past_their_deadline(engine: AsyncEngine)
             t = new_ticket(now=T0 + timedelta(seconds=offset))
             t = t.evolve(id=await uow.tickets.next_id())
             await uow.tickets.insert(t, planner.next_due(t))
-        closed = loop.resolve(new_ticket(), "w1", "", T0).ticket
+        closed = loop.confirm(loop.resolve(new_ticket(), "w1", "", T0).ticket, "张阿姨", T0).ticket
         closed = closed.evolve(id=await uow.tickets.next_id())
         await uow.tickets.insert(closed, planner.next_due(closed))
     async with SqlUnitOfWork(engine) as uow:

@@ -46,7 +46,7 @@ def directory() -> Directory:
     )
 
 
-def new_ticket(reporter: str = "张阿姨", now: datetime = T0, policy: SlaPolicy = FAST) -> Ticket:
+def new_ticket(reporter: str = "张阿姨", now: datetime = T0, policy: SlaPolicy = FAST, draft: bool = False) -> Ticket:
     return loop.open_ticket(
         ticket_id=7,
         ticket_type="report_sanitation",
@@ -58,4 +58,5 @@ def new_ticket(reporter: str = "张阿姨", now: datetime = T0, policy: SlaPolic
         text="3号楼门口垃圾没人收",
         policy=policy,
         now=now,
+        draft=draft,
     ).ticket

@@ -27,7 +27,7 @@ def test_full_loop_accept_resolve_rate_closes_with_rating() -> None:
     t = loop.accept(t, "w1", T0 + timedelta(seconds=1)).ticket
     assert (t.state, t.clock.phase) == (TicketState.ACCEPTED, Phase.RESOLVE)
     t = loop.resolve(t, "w1", "已清运", T0 + timedelta(seconds=2)).ticket
-    assert (t.state, t.clock.phase) == (TicketState.RESOLVED, Phase.NONE)
+    assert (t.state, t.clock.phase) == (TicketState.RESOLVED, Phase.FEEDBACK)
     outcome = loop.rate(t, "张阿姨", 4, T0 + timedelta(seconds=3))
     assert (outcome.ticket.state, outcome.ticket.rating) == (TicketState.CLOSED, 4)
     assert [e.kind for e in outcome.events] == ["rated", "closed"]

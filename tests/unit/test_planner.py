@@ -4,7 +4,7 @@ from escalation import planner
 from escalation.planner import Action
 from tests.unit.factories import T0, directory, new_ticket
 from tickets import loop
-from tickets.model import Tier
+from tickets.model import CloseReason, Phase, TicketState, Tier
 
 
 def s(seconds: float) -> timedelta:
@@ -83,7 +83,37 @@ def test_accepting_restarts_the_clock_for_resolution_from_the_current_tier() -> 
     ]
 
 
-def test_closed_tickets_have_no_deadline() -> None:
+def test_a_resolved_ticket_waits_for_feedback_then_closes_as_default_satisfied() -> None:
     t = loop.resolve(new_ticket(), "w1", "", T0).ticket
+    assert planner.next_due(t) == T0 + s(t.policy.feedback_s)
+    assert planner.fire(t, None, directory(), T0 + s(t.policy.feedback_s - 1)) is None
+    closed = planner.fire(t, None, directory(), T0 + s(t.policy.feedback_s))
+    assert closed is not None
+    assert (closed.ticket.state, closed.ticket.close_reason) == (TicketState.CLOSED, CloseReason.DEFAULT_SATISFIED)
+    assert closed.ticket.rating is None
+    assert [n.template for n in closed.notices] == ["ticket_auto_closed"]
+
+
+def test_closed_tickets_have_no_deadline() -> None:
+    t = loop.confirm(loop.resolve(new_ticket(), "w1", "", T0).ticket, "张阿姨", T0 + s(1)).ticket
     assert planner.next_due(t) is None
-    assert planner.fire(t, None, directory(), T0 + s(100)) is None
+    assert planner.fire(t, None, directory(), T0 + s(10**6)) is None
+
+
+def test_a_draft_opens_unlocated_when_the_reporter_never_answers() -> None:
+    t = new_ticket(draft=True)
+    assert (t.state, t.clock.phase) == (TicketState.DRAFT, Phase.LOCATION)
+    assert planner.next_due(t) == T0 + s(t.policy.location_s)
+    opened = planner.fire(t, t.clock.token, directory(), T0 + s(t.policy.location_s))
+    assert opened is not None
+    assert (opened.ticket.state, opened.ticket.clock.phase) == (TicketState.REPORTED, Phase.ACCEPT)
+    assert opened.ticket.clock.token == t.clock.token + 1
+    assert [n.template for n in opened.notices] == ["ticket_opened_unlocated", "worker_new_ticket"]
+    assert planner.next_due(opened.ticket) == T0 + s(t.policy.location_s + t.policy.accept_s * 0.5)
+
+
+def test_a_reopened_case_gets_half_the_resolve_time() -> None:
+    t = loop.resolve(loop.accept(new_ticket(), "w1", T0).ticket, "w1", "", T0).ticket
+    reopened = loop.reject(t, "张阿姨", "还没修好", T0 + s(1)).ticket
+    assert reopened.reopens == 1
+    assert reopened.policy.duration(Phase.RESOLVE, reopened.reopens) == reopened.policy.resolve_s // 2
