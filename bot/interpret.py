@@ -32,8 +32,9 @@ COMMANDS = {
 
 
 def parse_rating(text: str) -> int | None:
-    """A short rating answer: `5`, `4分`, `五星`, `满意`, `基本满意`, `不满意` (thanks and emoji allowed)."""
-    core = _NOISE.sub("", text)
+    """A short rating answer: `5`, `4分`, `五星`, `满意`, `基本满意`, `不满意` (thanks, emoji and a
+    ticket number allowed: `#12 4分`)."""
+    core = _NOISE.sub("", _TICKET_REF.sub("", text))
     if core in _WORD_RATINGS:
         return _WORD_RATINGS[core]
     match = _NUMBER_RATING.match(core)

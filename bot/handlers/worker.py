@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.handlers.context import Context
 from bot.handlers.lookup import for_staff, residents_tickets
 from bot.interpret import is_staff
@@ -10,16 +12,30 @@ from tickets.directory import Role
 from tickets.model import ACTIVE_STATES, OPEN_STATES, Refused, Ticket, TicketState
 
 MY_TICKETS_LIMIT = 20
+ANSWER_MIN = 4  # characters beyond the ticket number: `#3 收到` accepts a consult, a sentence answers it
+_REF = re.compile(r"#\s*\d+|[/／]\S+")
 
 
 async def accept(ctx: Context) -> None:
     ticket = await for_staff(ctx, [TicketState.REPORTED])
+    if await _answered(ctx, ticket):
+        return
     await ctx.apply(loop.accept(ticket, ctx.actor, ctx.now), before=ticket)
 
 
 async def progress(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
+    if await _answered(ctx, ticket):
+        return
     await ctx.apply(loop.progress(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
+
+
+async def _answered(ctx: Context, ticket: Ticket) -> bool:
+    """Whatever staff write about a consult case beyond a bare 收到 is the answer: it resolves it."""
+    if ticket.type != loop.CONSULT or len(_REF.sub("", ctx.message.text).strip()) <= ANSWER_MIN:
+        return False
+    await ctx.apply(loop.resolve(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
+    return True
 
 
 async def resolve(ctx: Context) -> None:
@@ -35,11 +51,7 @@ async def whistle(ctx: Context) -> None:
 
 async def note(ctx: Context) -> None:
     """Staff write about a named case: for a consult it is the answer (resolves it), else a progress note."""
-    ticket = await for_staff(ctx, sorted(OPEN_STATES))
-    if ticket.type == loop.CONSULT:
-        await ctx.apply(loop.resolve(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
-        return
-    await ctx.apply(loop.progress(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
+    await progress(ctx)
 
 
 async def my_tickets(ctx: Context) -> None:

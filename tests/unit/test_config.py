@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.faq import load_faq
 from bot.nlu.catalog import load_catalog
 from bot.nlu.rules import RulesNlu, extract_entities
 from bot.render import Renderer, TemplateError, Templates
@@ -54,15 +55,26 @@ def test_policy_files_load_and_validate() -> None:
     fast = load_policies(CONFIG / "policies" / "fast.yaml").default
     assert (fast.accept_s, fast.resolve_s, fast.nag_at) == (4, 8, (0.5,))
     assert [s.ack_s for s in fast.ladder] == [4, 4, 4, 4]
+    assert (fast.location_s, fast.feedback_s) == (3, 6)
     book = load_policies(CONFIG / "policies" / "default.yaml")
     assert book.for_type("report_fire_safety").accept_s < book.default.accept_s
+    assert (book.default.location_s, book.default.feedback_s) == (600, 86400)
+    assert book.for_type("consult").resolve_s == 86400
     assert parse_duration("2h") == 7200 and parse_duration(90) == 90
+
+
+def test_the_shipped_faq_loads_and_answers_a_common_question() -> None:
+    faq = load_faq(CONFIG / "faq.yaml")
+    assert len(faq.entries) >= 5
+    entry = faq.match("请问城乡居民医保在哪里交")
+    assert entry is not None and entry.id == "social-insurance"
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [({"accept": "soon"}, "duration"), ({"nag_at": [1.5]}, "fractions"), ({"ladder": []}, "ladder"),
-     ({"ladder": [{"tier": "grid", "ack": "1h"}]}, "above the grid")],
+     ({"ladder": [{"tier": "grid", "ack": "1h"}]}, "above the grid"), ({"feedback": "0s"}, "feedback"),
+     ({"ask_location": "later"}, "duration")],
 )  # fmt: skip
 def test_bad_policies_are_rejected(override: dict[str, object], message: str) -> None:
     base = {"accept": "1h", "resolve": "1d", "nag_at": [0.5], "ladder": [{"tier": "community", "ack": "1h"}]}

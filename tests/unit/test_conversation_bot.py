@@ -1,0 +1,67 @@
+"""Pure helpers of the conversation layer: commands, routing, places, masking, the FAQ."""
+
+import pytest
+
+from bot.faq import FaqError, parse_faq
+from bot.handlers.report import place_key
+from bot.interpret import command, parse_rating, route, ticket_ref
+from bot.nlu.port import Parse
+from bot.render import mask_personal
+from tickets.directory import Person, Role
+
+WORKER = Person("w1", "李建国", Role.WORKER, "g1")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "ticket"),
+    [("/接单 12", "worker_accept", 12), ("／已处理 #3 修好了", "worker_resolve", 3),
+     ("/吹哨 5 需要城管", "escalate_request", 5), ("/进展 7 明天来", "worker_progress", 7), ("我的工单", "my_tickets", None), ("/我的工单", "my_tickets", None),
+     ("#12 已处理", None, 12), ("/不存在 1", None, 1), ("接单", None, None)],
+)  # fmt: skip
+def test_commands(text: str, key: str | None, ticket: int | None) -> None:
+    assert command(text) == key
+    assert ticket_ref(Parse("x", 1.0), text) == ticket
+
+
+def test_a_rating_may_name_its_ticket() -> None:
+    assert parse_rating("#12 4分") == 4
+    assert parse_rating("#12") is None
+
+
+def test_routes_of_the_conversation_layer() -> None:
+    chit = Parse("chitchat", 0.9)
+    assert route(chit, "5号楼", None, False, awaiting_location=True) == "locate"
+    assert route(Parse("cancel_report", 0.9), "不用了", None, False, awaiting_location=True) == "cancel_report"
+    assert route(chit, "", None, False, attachments=True) == "attach"
+    assert route(Parse("worker_resolve", 0.9), "#3 已处理", None, False) == "worker_resolve"  # refused later
+    assert route(Parse("worker_resolve", 0.9), "已经处理了吗", None, False) == "ignore"
+    assert route(Parse("other", 0.9), "#3 居民说是东门那个", WORKER, False) == "worker_note"
+    assert route(chit, "/接单 3", None, False) == "worker_accept"  # refused by the handler
+    assert route(Parse("report_water", 0.9), "#3 又漏了", WORKER, False) == "worker_note"
+
+
+def test_place_keys_unify_the_ways_residents_write_a_building() -> None:
+    assert place_key("三号楼 2单元") == place_key("3#楼2单元") == place_key("3栋2单元")
+    assert place_key("3号楼") != place_key("3单元")
+    assert place_key("") == ""
+
+
+def test_group_posts_mask_phones_and_id_numbers() -> None:
+    text = "电话13812345678，身份证11010119900307123X，座机0571-88812345，工单#12 3号楼502"
+    assert mask_personal(text) == "电话138****5678，身份证110101********123X，座机0571-****2345，工单#12 3号楼502"
+
+
+def test_faq_matches_the_most_specific_entry_and_validates() -> None:
+    faq = parse_faq([
+        {"id": "a", "keywords": [["社保"]], "answer": "泛泛"},
+        {"id": "b", "keywords": [["社保", "医保"], ["交", "缴"]], "answer": "具体"},
+    ])  # fmt: skip
+    assert faq.match("社保怎么交").id == "b"  # type: ignore[union-attr]
+    assert faq.match("社保卡丢了").id == "a"  # type: ignore[union-attr]
+    assert faq.match("户口怎么迁") is None
+    with pytest.raises(FaqError, match="unique"):
+        parse_faq([{"id": "a", "keywords": ["x"], "answer": "y"}, {"id": "a", "keywords": ["x"], "answer": "y"}])
+    with pytest.raises(FaqError, match="answer"):
+        parse_faq([{"id": "a", "keywords": ["x"], "answer": ""}])
+    with pytest.raises(FaqError, match="keyword group"):
+        parse_faq([{"id": "a", "keywords": [[1]], "answer": "y"}])
