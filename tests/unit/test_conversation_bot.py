@@ -15,7 +15,8 @@ WORKER = Person("w1", "李建国", Role.WORKER, "g1")
 @pytest.mark.parametrize(
     ("text", "key", "ticket"),
     [("/接单 12", "worker_accept", 12), ("／已处理 #3 修好了", "worker_resolve", 3),
-     ("/吹哨 5 需要城管", "escalate_request", 5), ("/进展 7 明天来", "worker_progress", 7), ("我的工单", "my_tickets", None), ("/我的工单", "my_tickets", None),
+     ("/吹哨 5 需要城管", "escalate_request", 5), ("/进展 7 明天来", "worker_progress", 7),
+     ("我的工单", "my_tickets", None), ("/我的工单", "my_tickets", None),
      ("#12 已处理", None, 12), ("/不存在 1", None, 1), ("接单", None, None)],
 )  # fmt: skip
 def test_commands(text: str, key: str | None, ticket: int | None) -> None:
