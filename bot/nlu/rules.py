@@ -20,12 +20,6 @@ ENTITY_PATTERNS: dict[str, re.Pattern[str]] = {
     "building": re.compile(r"[0-9一二三四五六七八九十百]+\s*(?:#\s*楼|号楼|栋|幢|#(?=\d))"),
     "unit": re.compile(r"[0-9一二三四五六七八九十]+\s*单元"),
     "room": re.compile(r"(?<=单元)\s*\d{3,4}(?:室)?|\d{3,4}\s*室"),
-    # Landmarks a grid worker can find without asking (三组路口, 东门, 停车场); only used when the
-    # model found no location itself. A bare 楼道/楼上 is not one: the bot asks which building.
-    "location": re.compile(
-        r"[一二三四五六七八九十\d]+组(?:路口)?|(?:小区|村|楼)?[东南西北]门口?|小区门口|大门口|村口|路口"
-        r"|地下车库|停车场|菜市场|篮球场|垃圾站|花坛|广场|公园"
-    ),
 }
 
 
