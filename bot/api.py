@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -237,7 +236,7 @@ def deadlines_json(t: Ticket) -> dict[str, Any]:
     nxt = planner.next_due(t)
     steps = planner.schedule(t)
     step = steps[clock.step] if nxt is not None and clock.step < len(steps) else None
-    phase_end = clock.started_at + timedelta(seconds=t.policy.duration(clock.phase, t.reopens))
+    phase_end = planner.phase_end(t)
     return {
         "policy": t.policy.name,
         "phase": clock.phase.value,

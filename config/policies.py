@@ -23,6 +23,22 @@ def parse_duration(value: Any) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2) or "s"])
 
 
+_CLOCK_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_hours(value: Any, what: str) -> tuple[int, int] | None:
+    """`"21:00-07:30"` → (1260, 450) minutes after midnight; empty/None → None."""
+    if value in (None, "", False):
+        return None
+    match = _CLOCK_RANGE.match(str(value))
+    if not match:
+        raise PolicyError(f"{what}: not a time range: {value!r} (use 21:00-07:30)")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59:
+        raise PolicyError(f"{what}: not a time of day in {value!r}")
+    return h1 * 60 + m1, h2 * 60 + m2
+
+
 def load_policies(path: Path) -> PolicyBook:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -43,7 +59,10 @@ def parse_policies(data: Any) -> PolicyBook:
 
 
 def _policy(raw: dict[str, Any], fallback_name: str) -> SlaPolicy:
-    ladder = tuple(LadderStep(Tier(step["tier"]), parse_duration(step["ack"])) for step in raw["ladder"])
+    ladder = tuple(
+        LadderStep(Tier(step["tier"]), parse_duration(step["ack"]), int(step.get("repeat", 0)))
+        for step in raw["ladder"]
+    )
     return validate(
         SlaPolicy(
             name=str(raw.get("name") or fallback_name),
@@ -53,5 +72,7 @@ def _policy(raw: dict[str, Any], fallback_name: str) -> SlaPolicy:
             ladder=ladder,
             location_s=parse_duration(raw.get("ask_location", SlaPolicy.location_s)),
             feedback_s=parse_duration(raw.get("feedback", SlaPolicy.feedback_s)),
+            quiet=parse_hours(raw.get("quiet_hours"), "quiet_hours"),
+            working=parse_hours(raw.get("working_time"), "working_time"),
         )
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from escalation.calendar import ROUND_THE_CLOCK, WorkCalendar
 from tickets import loop
 from tickets.directory import Directory
 from tickets.loop import escalation_pings, is_live, notice_params
@@ -19,6 +20,7 @@ from tickets.model import Notice, Outcome, Phase, Ticket, TicketEvent, Tier, tie
 class Action(StrEnum):
     NAG = "nag"
     ESCALATE = "escalate"
+    REMIND = "remind"  # the tier the case sits at has not reported in (报到): ping it again
     OPEN = "open"  # the reporter never said where: open the draft with what is known
     CLOSE = "close"  # nobody rated in time: close as 默认满意
 
@@ -34,22 +36,44 @@ class Step:
     tier: Tier
 
 
+def calendar_of(ticket: Ticket) -> WorkCalendar:
+    """Urgent cases run 24/7; others keep their policy's quiet hours and working time."""
+    if ticket.urgent:
+        return ROUND_THE_CLOCK
+    return WorkCalendar(quiet=ticket.policy.quiet, working=ticket.policy.working)
+
+
 def schedule(ticket: Ticket) -> list[Step]:
+    """Nags at fractions of the phase, then each tier above the base: pinged when the deadline
+    passes, reminded `repeat` times `ack` apart, then the next tier. Times count working time
+    when the policy says so; a step inside quiet hours waits for their end, and the next tier's
+    `ack` runs from when the ping actually went out."""
     clock, policy = ticket.clock, ticket.policy
     if clock.phase is Phase.NONE:
         return []
+    cal = calendar_of(ticket)
     duration = policy.duration(clock.phase, ticket.reopens)
     start = clock.started_at
     if clock.phase in _PHASE_END:
-        return [Step(start + timedelta(seconds=duration), _PHASE_END[clock.phase], clock.base_tier)]
-    steps = [Step(start + timedelta(seconds=duration * f), Action.NAG, clock.base_tier) for f in sorted(policy.nag_at)]
-    at = start + timedelta(seconds=duration)
+        return [Step(cal.fire_at(start + timedelta(seconds=duration)), _PHASE_END[clock.phase], clock.base_tier)]
+    steps = [
+        Step(cal.fire_at(cal.after(start, duration * f)), Action.NAG, clock.base_tier) for f in sorted(policy.nag_at)
+    ]
+    at = cal.after(start, duration)
     for rung in policy.ladder:
         if tier_rank(rung.tier) <= tier_rank(clock.base_tier):
             continue
-        steps.append(Step(at, Action.ESCALATE, rung.tier))
-        at += timedelta(seconds=rung.ack_s)
+        for action in (Action.ESCALATE, *([Action.REMIND] * rung.repeat)):
+            fired = cal.fire_at(at)
+            steps.append(Step(fired, action, rung.tier))
+            at = cal.after(fired, rung.ack_s)
     return steps
+
+
+def phase_end(ticket: Ticket) -> datetime:
+    """When the running phase's deadline (接单/办结期限) falls, in counted time."""
+    duration = ticket.policy.duration(ticket.clock.phase, ticket.reopens)
+    return calendar_of(ticket).after(ticket.clock.started_at, duration)
 
 
 def next_due(ticket: Ticket) -> datetime | None:
@@ -98,12 +122,16 @@ def _apply(
     phase = ticket.clock.phase.value
     if step.action is Action.NAG:
         who = [ticket.assignee] if ticket.assignee else [p.id for p in directory.workers_of(ticket.grid)]
-        detail = {"phase": phase, "due": _phase_end(ticket)}
+        detail = {"phase": phase, "due": phase_end(ticket)}
         notices = [
             Notice("worker_nag", person_id=pid, ticket_id=ticket.id, params=notice_params(ticket, **detail))
             for pid in who
         ]
         return ticket, [TicketEvent("nagged", "system", now, {"phase": phase, "to": who})], notices
+    if step.action is Action.REMIND:
+        notices = escalation_pings(ticket, directory, "officer_reminded", phase=phase)
+        to = [n.person_id for n in notices]
+        return ticket, [TicketEvent("reminded", "system", now, {"tier": step.tier.value, "to": to})], notices
     escalated = ticket.evolve(tier=step.tier)
     notices = escalation_pings(escalated, directory, "officer_escalated", phase=phase)
     if ticket.assignee:
@@ -113,7 +141,3 @@ def _apply(
     to = [n.person_id for n in notices if n.template == "officer_escalated"]
     event = TicketEvent("escalated", "system", now, {"tier": step.tier.value, "phase": phase, "to": to})
     return escalated, [event], notices
-
-
-def _phase_end(ticket: Ticket) -> datetime:
-    return ticket.clock.started_at + timedelta(seconds=ticket.policy.duration(ticket.clock.phase, ticket.reopens))

@@ -31,6 +31,12 @@ def validate(policy: SlaPolicy) -> SlaPolicy:
         raise PolicyError(f"{where}: nag_at entries are fractions between 0 and 1, got {list(policy.nag_at)}")
     if policy.location_s < 0 or policy.feedback_s <= 0:
         raise PolicyError(f"{where}: ask_location must be 0 (never ask) or positive, feedback positive")
+    if policy.quiet is not None and policy.quiet[0] == policy.quiet[1]:
+        raise PolicyError(f"{where}: quiet_hours start and end are the same")
+    if policy.working is not None and not policy.working[0] < policy.working[1]:
+        raise PolicyError(f"{where}: working_time must start before it ends on the same day (08:30-17:30)")
+    if any(not 0 <= s.repeat <= 10 for s in policy.ladder):
+        raise PolicyError(f"{where}: a ladder step's repeat is between 0 and 10")
     if not policy.ladder:
         raise PolicyError(f"{where}: the ladder needs at least one step")
     tiers = [s.tier for s in policy.ladder]

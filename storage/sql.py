@@ -227,9 +227,11 @@ def policy_to_json(policy: SlaPolicy) -> dict[str, Any]:
         "accept_s": policy.accept_s,
         "resolve_s": policy.resolve_s,
         "nag_at": list(policy.nag_at),
-        "ladder": [{"tier": s.tier.value, "ack_s": s.ack_s} for s in policy.ladder],
+        "ladder": [{"tier": s.tier.value, "ack_s": s.ack_s, "repeat": s.repeat} for s in policy.ladder],
         "location_s": policy.location_s,
         "feedback_s": policy.feedback_s,
+        "quiet": list(policy.quiet) if policy.quiet else None,
+        "working": list(policy.working) if policy.working else None,
     }
 
 
@@ -239,11 +241,17 @@ def policy_from_json(data: dict[str, Any]) -> SlaPolicy:
         accept_s=int(data["accept_s"]),
         resolve_s=int(data["resolve_s"]),
         nag_at=tuple(float(f) for f in data["nag_at"]),
-        ladder=tuple(LadderStep(Tier(s["tier"]), int(s["ack_s"])) for s in data["ladder"]),
+        ladder=tuple(LadderStep(Tier(s["tier"]), int(s["ack_s"]), int(s.get("repeat", 0))) for s in data["ladder"]),
         # snapshots taken before these existed keep the defaults of their time
         location_s=int(data.get("location_s", 0)),
         feedback_s=int(data.get("feedback_s", SlaPolicy.feedback_s)),
+        quiet=_pair(data.get("quiet")),
+        working=_pair(data.get("working")),
     )
+
+
+def _pair(value: Any) -> tuple[int, int] | None:
+    return (int(value[0]), int(value[1])) if value else None
 
 
 def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:

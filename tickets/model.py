@@ -70,6 +70,7 @@ class Phase(StrEnum):
 class LadderStep:
     tier: Tier
     ack_s: int
+    repeat: int = 0  # extra reminders to this tier, `ack_s` apart, before the case climbs on
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class SlaPolicy:
     ladder: tuple[LadderStep, ...]
     location_s: int = 600  # how long a report without a place waits for the reporter's answer (0: never ask)
     feedback_s: int = 86400  # how long a resolved case waits for a rating before it closes as 默认满意
+    quiet: tuple[int, int] | None = None  # quiet hours (minutes after local midnight): pings wait for the end
+    working: tuple[int, int] | None = None  # count only these hours of workdays (None: calendar time)
 
     def duration(self, phase: Phase, reopens: int = 0) -> int:
         if phase is Phase.RESOLVE and reopens:
