@@ -222,6 +222,7 @@ def ticket_json(t: Ticket, events: list[TicketEvent] | None = None) -> dict[str,
         "followers": list(t.followers),
         "close_reason": t.close_reason.value if t.close_reason else None,
         "reopens": t.reopens,
+        "suspension": t.suspension,
         "urgent": t.urgent,
     }
     if events is not None:

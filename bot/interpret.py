@@ -28,7 +28,14 @@ COMMANDS = {
     "已处理": "worker_resolve", "处理": "worker_resolve", "办结": "worker_resolve", "完成": "worker_resolve",
     "吹哨": "escalate_request", "上报": "escalate_request",
     "我的工单": "my_tickets",
+    "报到": "report_in",
+    "挂账": "suspend", "申请挂账": "suspend",
+    "同意挂账": "approve_suspension", "批准挂账": "approve_suspension",
+    "解除挂账": "resume", "恢复办理": "resume", "恢复": "resume",
 }  # fmt: skip
+# 吹哨报到 and 挂账 said in words about a named case (`#12 报到`, replying `同意挂账` to the post).
+_GOVERNANCE = re.compile(r"(同意挂账|批准挂账|解除挂账|恢复办理|申请挂账|挂账|报到)")
+GOVERNANCE_KEYS = frozenset({"report_in", "suspend", "approve_suspension", "resume"})
 
 
 def parse_rating(text: str) -> int | None:
@@ -110,6 +117,9 @@ def _staff_route(
     attachments: bool,
     is_report: Callable[[str], bool],
 ) -> str:
+    word = _GOVERNANCE.search(text)
+    if word and (named or replies_to_ticket):
+        return COMMANDS[word.group(1)]
     if intent in WORKER_INTENTS:
         return intent
     if replies_to_ticket and _ACK.match(text.strip()):

@@ -278,6 +278,7 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         "ratings": dict(ticket.ratings),
         "close_reason": ticket.close_reason.value if ticket.close_reason else None,
         "reopens": ticket.reopens,
+        "suspension": ticket.suspension,
         "next_due_at": next_due_at if TicketState(ticket.state) in LIVE_STATES else None,
     }
 
@@ -309,6 +310,7 @@ def _ticket(row: RowMapping) -> Ticket:
         ratings={str(k): int(v) for k, v in (row["ratings"] or {}).items()},
         close_reason=CloseReason(row["close_reason"]) if row["close_reason"] else None,
         reopens=int(row["reopens"] or 0),
+        suspension=row["suspension"] or "",
     )
 
 

@@ -96,6 +96,7 @@ tickets = Table(
     Column("ratings", JSON, nullable=False, server_default="{}"),
     Column("close_reason", String(32), nullable=True),
     Column("reopens", Integer, nullable=False, server_default="0"),
+    Column("suspension", Text, nullable=False, server_default=""),
     Column("policy", JSON, nullable=False),
     Column("clock_phase", String(16), nullable=False),
     Column("clock_started_at", UtcDateTime(), nullable=False),

@@ -112,6 +112,17 @@ class Directory:
         specific = [d for d in self.departments if ticket_type in d.types]
         return specific or [d for d in self.departments if not d.types]
 
+    def tier_of(self, person_id: str) -> Tier | None:
+        """The tier an officer reports in (报到) for: their node's, or `department` for department staff."""
+        person = self.people.get(person_id)
+        if person is None or person.role is Role.WORKER:
+            return None
+        if person.node is not None and person.node in self.nodes:
+            return self.nodes[person.node].tier
+        if any(person_id in d.people for d in self.departments):
+            return Tier.DEPARTMENT
+        return Tier.DISTRICT if person.role is Role.ADMIN else None
+
     def grids_served(self, person_id: str) -> list[str]:
         """The micro-grids this person may act on and see: a worker's own, an officer's jurisdiction, all for admins."""
         grids = [n.id for n in self.nodes.values() if n.tier is Tier.GRID]

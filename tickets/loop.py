@@ -283,6 +283,73 @@ def whistle(ticket: Ticket, actor: str, reason: str, directory: Directory, now: 
     return Outcome(new, (event,), tuple(notices))
 
 
+def report_in(ticket: Ticket, actor: str, tier: Tier, now: datetime) -> Outcome:
+    """报到: an officer of `tier` takes the case. The climb stops there and that tier's own resolve
+    deadline starts (only tiers above it can be escalated to from now on)."""
+    if ticket.state not in OPEN_STATES:
+        raise Refused("not_open", **notice_params(ticket))
+    if tier_rank(tier) < tier_rank(ticket.tier):
+        raise Refused("below_current_tier", **notice_params(ticket))
+    if ticket.tier is tier and ticket.clock.base_tier is tier and ticket.clock.phase is Phase.RESOLVE:
+        raise Refused("already_reported_in", **notice_params(ticket))
+    new = ticket.evolve(
+        state=TicketState.ACCEPTED,
+        tier=tier,
+        clock=ticket.clock.restarted(Phase.RESOLVE, now, tier),
+    )
+    notices = [_chat("ticket_reported_in", new, actor=actor)]
+    if new.assignee:
+        notices.append(_dm("worker_reported_in", new.assignee, new, actor=actor))
+    return Outcome(new, (TicketEvent("reported_in", actor, now, {"tier": tier.value}),), tuple(notices))
+
+
+def request_suspension(ticket: Ticket, actor: str, reason: str, directory: Directory, now: datetime) -> Outcome:
+    """A worker asks to put the case on hold (挂账); the officers of the tier above decide."""
+    if ticket.state not in OPEN_STATES:
+        raise Refused("not_open", **notice_params(ticket))
+    if not reason:
+        raise Refused("suspend_needs_reason", **notice_params(ticket))
+    new = ticket.evolve(suspension=reason[:500])
+    approver = next((s.tier for s in ticket.policy.ladder if tier_rank(s.tier) > tier_rank(Tier.GRID)), Tier.COMMUNITY)
+    tier = ticket.tier if tier_rank(ticket.tier) > tier_rank(Tier.GRID) else approver
+    officers = directory.officers_for(ticket.grid, tier, ticket.type)
+    notices = [_chat("suspension_requested", new, actor=actor, note=reason)]
+    notices += [_dm("officer_suspension_request", p.id, new, actor=actor, note=reason) for p in officers]
+    event = TicketEvent("suspension_requested", actor, now, {"reason": reason, "to": [p.id for p in officers]})
+    return Outcome(new, (event,), tuple(notices))
+
+
+def suspend(ticket: Ticket, actor: str, reason: str, now: datetime) -> Outcome:
+    """挂账, by an officer: with their own reason or approving the worker's request. No clock runs."""
+    if ticket.state not in OPEN_STATES:
+        raise Refused("not_open", **notice_params(ticket))
+    reason = reason or ticket.suspension
+    if not reason:
+        raise Refused("suspend_needs_reason", **notice_params(ticket))
+    new = ticket.evolve(
+        state=TicketState.SUSPENDED,
+        suspension=reason[:500],
+        clock=ticket.clock.restarted(Phase.NONE, now, ticket.tier),
+    )
+    notices = [_chat("ticket_suspended", new, actor=actor, note=new.suspension)]
+    if new.assignee:
+        notices.append(_dm("worker_suspended", new.assignee, new, actor=actor, note=new.suspension))
+    event = TicketEvent("suspended", actor, now, {"reason": new.suspension, "state_before": ticket.state.value})
+    return Outcome(new, (event,), tuple(notices))
+
+
+def resume(ticket: Ticket, actor: str, now: datetime) -> Outcome:
+    """Lift 挂账: the case is back in hand with a fresh resolve deadline at its tier."""
+    if ticket.state is not TicketState.SUSPENDED:
+        raise Refused("not_suspended", **notice_params(ticket))
+    new = ticket.evolve(
+        state=TicketState.ACCEPTED,
+        suspension="",
+        clock=ticket.clock.restarted(Phase.RESOLVE, now, ticket.tier),
+    )
+    return Outcome(new, (TicketEvent("resumed", actor, now),), (_chat("ticket_resumed", new, actor=actor),))
+
+
 def escalation_pings(ticket: Ticket, directory: Directory, template: str, **extra: object) -> list[Notice]:
     officers = directory.officers_for(ticket.grid, ticket.tier, ticket.type)
     return [_dm(template, p.id, ticket, **extra) for p in officers]

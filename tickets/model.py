@@ -17,12 +17,13 @@ class TicketState(StrEnum):
     REPORTED = "reported"
     ACCEPTED = "accepted"
     RESOLVED = "resolved"
+    SUSPENDED = "suspended"  # 挂账: waiting on something outside anyone's control, approved by an officer
     CLOSED = "closed"
     CANCELLED = "cancelled"
 
 
 OPEN_STATES = frozenset({TicketState.REPORTED, TicketState.ACCEPTED})
-ACTIVE_STATES = frozenset({TicketState.REPORTED, TicketState.ACCEPTED, TicketState.RESOLVED})
+ACTIVE_STATES = frozenset({TicketState.REPORTED, TicketState.ACCEPTED, TicketState.RESOLVED, TicketState.SUSPENDED})
 LIVE_STATES = ACTIVE_STATES | {TicketState.DRAFT}  # a deadline may be running
 
 
@@ -137,6 +138,7 @@ class Ticket:
     ratings: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # person → 1..5
     close_reason: CloseReason | None = None
     reopens: int = 0  # times a resident sent it back; a reopened case gets half the resolve time
+    suspension: str = ""  # 挂账 reason: requested by a worker (state unchanged) or approved (SUSPENDED)
 
     def evolve(self, **changes: object) -> Ticket:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.handlers import report, resident, worker
+from bot.handlers import governance, report, resident, worker
 from bot.handlers.context import Context, Handler
 
 
@@ -22,6 +22,10 @@ def build_registry() -> Mapping[str, Handler]:
         "escalate_request": worker.whistle,
         "worker_note": worker.note,
         "my_tickets": worker.my_tickets,
+        "report_in": governance.report_in,
+        "suspend": governance.suspend,
+        "approve_suspension": governance.approve,
+        "resume": governance.resume,
         "rate": resident.rate,
         "confirm_resolved": resident.confirm,
         "reject_resolution": resident.reject,

@@ -1,4 +1,4 @@
-"""tickets: linked followers, per-resident ratings, close reason (默认满意), reopen count;
+"""tickets: linked followers, per-resident ratings, close reason (默认满意), reopen count, 挂账 reason;
 messages: attachments (photos, shared places)
 
 Revision ID: 0003
@@ -23,6 +23,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("ratings", sa.JSON(), nullable=False, server_default="{}"))
         batch.add_column(sa.Column("close_reason", sa.String(32), nullable=True))
         batch.add_column(sa.Column("reopens", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("suspension", sa.Text(), nullable=False, server_default=""))
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("attachments", sa.JSON(), nullable=False, server_default="[]"))
 
@@ -31,5 +32,5 @@ def downgrade() -> None:
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("attachments")
     with op.batch_alter_table("tickets") as batch:
-        for column in ("reopens", "close_reason", "ratings", "followers"):
+        for column in ("suspension", "reopens", "close_reason", "ratings", "followers"):
             batch.drop_column(column)

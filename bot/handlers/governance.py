@@ -1,0 +1,56 @@
+"""吹哨报到 and 挂账: an officer reports in (takes the case at their tier), a worker asks to suspend a
+case, an officer suspends or approves, staff resume it. Refusals name who may do what."""
+
+from __future__ import annotations
+
+import re
+
+from bot.handlers.context import Context
+from bot.handlers.lookup import for_staff
+from tickets import loop
+from tickets.directory import Role
+from tickets.model import OPEN_STATES, Refused, TicketState
+
+_COMMAND_WORDS = re.compile(r"^[/／]\S+\s*\d*|#\s*\d+|同意挂账|批准挂账|申请挂账|挂账")
+_EDGES = "，,。:：;； \t\n"
+
+
+async def report_in(ctx: Context) -> None:
+    ticket = await for_staff(ctx, sorted(OPEN_STATES))
+    tier = ctx.directory.tier_of(ctx.actor)
+    if tier is None:
+        raise Refused("officer_only", **loop.notice_params(ticket))
+    await ctx.apply(loop.report_in(ticket, ctx.actor, tier, ctx.now), before=ticket)
+
+
+async def suspend(ctx: Context) -> None:
+    """An officer's 挂账 suspends at once (a reason is required); a worker's is a request to them."""
+    ticket = await for_staff(ctx, sorted(OPEN_STATES))
+    reason = _reason(ctx.message.text)
+    if _is_officer(ctx):
+        await ctx.apply(loop.suspend(ticket, ctx.actor, reason, ctx.now), before=ticket)
+        return
+    outcome = loop.request_suspension(ticket, ctx.actor, reason, ctx.directory, ctx.now)
+    await ctx.apply(outcome, before=ticket)
+
+
+async def approve(ctx: Context) -> None:
+    ticket = await for_staff(ctx, sorted(OPEN_STATES))
+    if not _is_officer(ctx):
+        raise Refused("officer_only", **loop.notice_params(ticket))
+    if not ticket.suspension:
+        raise Refused("no_suspension_request", **loop.notice_params(ticket))
+    await ctx.apply(loop.suspend(ticket, ctx.actor, "", ctx.now), before=ticket)
+
+
+async def resume(ctx: Context) -> None:
+    ticket = await for_staff(ctx, [TicketState.SUSPENDED])
+    await ctx.apply(loop.resume(ticket, ctx.actor, ctx.now), before=ticket)
+
+
+def _is_officer(ctx: Context) -> bool:
+    return ctx.sender is not None and ctx.sender.role in (Role.OFFICER, Role.ADMIN)
+
+
+def _reason(text: str) -> str:
+    return _COMMAND_WORDS.sub(" ", text).strip(_EDGES)[:500]
