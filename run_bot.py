@@ -19,6 +19,7 @@ import json
 import logging
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,7 @@ from config.policies import load_policies
 from config.settings import Settings
 from escalation.engine import EscalationEngine
 from escalation.policy import PolicyError
+from escalation.routines import Routines
 from escalation.scheduler import AlwaysLeader, Leader, SchedulerTrigger
 from storage.database import create_engine
 from storage.directory import load_directory, save_directory
@@ -244,6 +246,9 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
         health=health, api_token=token, chat_secret=chat_secret(token),
         demo=settings.demo, max_text=settings.max_text, models=models, intents=IntentFiles(settings.intents),
     )  # fmt: skip
+    routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
+    services.routines = routines
+    schedule_routines(settings, scheduler, routines)
     runtime = Runtime(engine, scheduler, outbox, leader, parts.process, redis)
     scheduler.start()
     await escalation.rearm_all()
@@ -251,6 +256,34 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     if parts.pending and parts.process:
         runtime.tasks.append(asyncio.create_task(retrain_when_ready(parts.process, models), name="nlu-pending"))
     return services, runtime
+
+
+def names_of(renderer: Renderer) -> Callable[[str, str], str]:
+    """Display names for reports: the active catalog's type names, the templates' tier names."""
+
+    def name(group: str, key: str) -> str:
+        if group == "type":
+            return renderer.fields({"type": key})["type_name"]  # type: ignore[return-value]
+        return renderer.templates.name(group, key)
+
+    return name
+
+
+def schedule_routines(settings: Settings, scheduler: SchedulerTrigger, routines: Routines) -> None:
+    """报平安 reminder and daily digest at their Beijing times; the monthly bulletin on its day."""
+    remind_h, remind_m = clock_time(settings.checkin_remind_at)
+    digest_h, digest_m = clock_time(settings.digest_at)
+    bulletin_h, bulletin_m = clock_time(settings.bulletin_at)
+    scheduler.add_routine("checkin-reminder", routines.remind_checkins, hour=remind_h, minute=remind_m)
+    scheduler.add_routine("daily-digest", routines.daily_digest, hour=digest_h, minute=digest_m)
+    scheduler.add_routine(
+        "monthly-bulletin", routines.monthly_bulletin, day=settings.bulletin_day, hour=bulletin_h, minute=bulletin_m
+    )
+
+
+def clock_time(value: str) -> tuple[int, int]:
+    hour, _, minute = value.partition(":")
+    return int(hour), int(minute or 0)
 
 
 async def retrain_when_ready(process: RasaProcess, models: ModelManager) -> None:
@@ -305,6 +338,25 @@ async def import_grids(settings: Settings, path: Path) -> None:
     grids = sum(1 for n in directory.nodes.values() if n.chat_id)
     print(f"imported {path}: {len(directory.nodes)} nodes, {grids} micro-grids, {len(directory.people)} people")
     print("restart running bots to pick up the new directory")
+
+
+async def bulletin_command(settings: Settings, month: str | None) -> None:
+    """Generate the monthly bulletins of `month` (default: the previous month) and print them.
+    Officers are sent theirs through the outbox, delivered by the running bot."""
+    await asyncio.to_thread(upgrade, settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        directory = await directory_from_db(engine, settings)
+        renderer = Renderer(Templates.load(settings.templates), lambda: directory)
+        routines = Routines(lambda: SqlUnitOfWork(engine), OutboxNotifier(renderer, lambda c, p: "web"),
+                            lambda: directory, utcnow, names_of(renderer))  # fmt: skip
+        ids = await routines.monthly_bulletin(month, force=True)
+        async with SqlUnitOfWork(engine) as uow:
+            for bid in ids:
+                found = await uow.records.bulletin(bid)
+                print(f"--- bulletin {bid} ---\n{found.text if found else ''}\n")
+    finally:
+        await engine.dispose()
 
 
 async def nlu_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -384,6 +436,8 @@ def parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="apply migrations")
     grids = sub.add_parser("grids", help="grid directory").add_subparsers(dest="action", required=True)
     grids.add_parser("import", help="replace the directory with a grid YAML file").add_argument("file", type=Path)
+    bulletin = sub.add_parser("bulletin", help="generate the monthly bulletins (月度通报) now and print them")
+    bulletin.add_argument("--month", help="YYYY-MM (default: the previous month)")
     link = sub.add_parser("chat-link", help="print a web chat invitation link")
     link.add_argument("chat_id")
     link.add_argument("sender")
@@ -418,6 +472,8 @@ def run(argv: list[str] | None = None) -> int:
         print("database is at the latest migration")
     elif command == "grids":
         asyncio.run(import_grids(settings, args.file))
+    elif command == "bulletin":
+        asyncio.run(bulletin_command(settings, args.month))
     elif command == "chat-link":
         token = sign(chat_secret(api_token(settings)), args.chat_id, args.sender)
         print(f"http://{settings.host}:{settings.port}/chat?token={token}")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field, model_validator
 
 from bot.api_nlu import build_nlu_router
@@ -15,9 +16,11 @@ from bot.errors import ApiError
 from bot.messages import Attachment, AttachmentKind, Handled, InboundMessage
 from bot.services import Services
 from escalation import planner
+from escalation.bulletin import activity, missing_checkins
+from escalation.routines import local_day
 from tickets.loop import is_live
-from tickets.model import Phase, Ticket, TicketEvent, TicketState
-from tickets.ports import StoredMessage
+from tickets.model import Phase, Ticket, TicketEvent, TicketState, Tier
+from tickets.ports import Bulletin, StoredMessage
 
 PAGE = 500
 
@@ -56,6 +59,10 @@ class PostMessage(BaseModel):
 
 class ParseRequest(BaseModel):
     text: str
+
+
+class BulletinRequest(BaseModel):
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 def build_router(services: Services) -> APIRouter:
@@ -117,6 +124,43 @@ def build_router(services: Services) -> APIRouter:
             )
         return {"tickets": [ticket_json(t) for t in found]}
 
+    @guarded.get("/checkins")
+    async def checkins(day: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None) -> dict[str, Any]:
+        """报平安 on a day (default today, Beijing time): who checked in, rates per community and township."""
+        on = day or local_day(utcnow()).isoformat()
+        async with services.uow() as uow:
+            rows = await uow.records.checked_in(on, on)
+        d = services.directory()
+        done = {p for p, _ in rows}
+        acts = activity(d, rows, [on], [Tier.COMMUNITY, Tier.TOWNSHIP, Tier.DISTRICT])
+        return {"day": on, "checked_in": sorted(done), "missing": missing_checkins(d, done),
+                "by_node": [a.to_json() for a in acts]}  # fmt: skip
+
+    @guarded.get("/bulletins")
+    async def bulletins() -> dict[str, Any]:
+        async with services.uow() as uow:
+            kept = await uow.records.bulletins()
+        return {"bulletins": [bulletin_json(b, with_body=False) for b in kept]}
+
+    @guarded.post("/bulletins", status_code=201)
+    async def make_bulletin(body: BulletinRequest) -> dict[str, Any]:
+        """Generate (or regenerate) the monthly bulletins of a month now."""
+        if services.routines is None:
+            raise ApiError(503)
+        ids = await services.routines.monthly_bulletin(body.month, force=True)
+        return {"ids": ids}
+
+    @guarded.get("/bulletins/{bulletin_id}")
+    async def one_bulletin(bulletin_id: int) -> dict[str, Any]:
+        return bulletin_json(await _bulletin(services, bulletin_id), with_body=True)
+
+    @guarded.get("/bulletins/{bulletin_id}/text")
+    async def bulletin_text(bulletin_id: int) -> PlainTextResponse:
+        found = await _bulletin(services, bulletin_id)
+        filename = f"bulletin-{found.period}-{found.scope}.txt"
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        return PlainTextResponse(found.text, headers=headers)
+
     @guarded.post("/nlu/parse")
     async def parse(body: ParseRequest) -> dict[str, Any]:
         check_length(services, body.text)
@@ -134,6 +178,26 @@ def build_router(services: Services) -> APIRouter:
     router.include_router(build_nlu_router(services, authorised))
     router.add_api_route("/healthz", health_route(services), methods=["GET"])
     return router
+
+
+async def _bulletin(services: Services, bulletin_id: int) -> Bulletin:
+    async with services.uow() as uow:
+        found = await uow.records.bulletin(bulletin_id)
+    if found is None:
+        raise ApiError(404, "未知的通报 / unknown bulletin")
+    return found
+
+
+def bulletin_json(b: Bulletin, with_body: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": b.id, "kind": b.kind, "period": b.period, "scope": b.scope,
+                           "created_at": b.created_at.isoformat()}  # fmt: skip
+    if with_body:
+        out.update(body=dict(b.body), text=b.text)
+    return out
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def health_route(services: Services) -> Any:

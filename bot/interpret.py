@@ -19,6 +19,7 @@ _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 _ACK = re.compile(r"^(收到|好的?|OK|ok|马上(去|到|处理)?|这就去|我来|我去看看|明白)[!！。.~～]*$")
 _TICKET_REF = re.compile(r"#\s*(\d{1,9})|(\d{1,9})\s*号工单|工单\s*#?\s*(\d{1,9})|^[/／]\S+?\s*#?(\d{1,9})")
 _COMMAND = re.compile(r"^[/／]\s*(\S+?)(?:\s*#?\d{1,9})?(?:\s+.*)?$", re.S)
+_CHECK_IN = re.compile(r"^[/／]?\s*(报平安|今日平安|网格平安|今天平安)")
 _MY_TICKETS = re.compile(r"^[/／]?\s*(我的工单|我的任务|待办工单)[?？。!！]*$")
 
 # Short commands for busy workers: `/接单 12`, `/进展 12 已联系师傅`, `/已处理 12`, `/吹哨 12 需要城管`.
@@ -56,6 +57,8 @@ def command(text: str) -> str | None:
     stripped = text.strip()
     if _MY_TICKETS.match(stripped):
         return "my_tickets"
+    if _CHECK_IN.match(stripped):
+        return "checkin"
     match = _COMMAND.match(stripped)
     return COMMANDS.get(match.group(1)) if match else None
 
@@ -91,6 +94,8 @@ def route(
     intent = parse.intent
     named = _TICKET_REF.search(text) is not None
     key = command(text)
+    if key == "checkin" and not is_staff(sender):
+        key = None  # a resident's 今天平安 is chatter
     if key is not None:
         return key  # a resident's worker command reaches the handler, which refuses it politely
     if is_staff(sender):

@@ -10,6 +10,7 @@ from bot.nlu.catalog import IntentFiles
 from bot.nlu.port import Nlu
 from bot.nlu.versions import ModelManager
 from bot.render import Renderer
+from escalation.routines import Routines
 from tickets.directory import Directory
 from tickets.ports import UnitOfWorkFactory
 
@@ -35,3 +36,4 @@ class Services:
     max_text: int = 2000
     models: ModelManager | None = None  # NLU versions and the gated retrain
     intents: IntentFiles | None = None  # the admin-edited intent files
+    routines: Routines | None = None  # 报平安 reminder, digests, monthly bulletins

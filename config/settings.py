@@ -40,5 +40,12 @@ class Settings(BaseSettings):
     rasa_port: int = Field(default=0, description="Loopback port of our Rasa child; 0 picks a free one.")
     audit_interval_s: float = Field(default=10.0, description="How often overdue steps missed by timers are fired.")
     outbox_interval_s: float = 0.5
+    # Routines, at Beijing time:
+    checkin_remind_at: str = Field(
+        default="16:00", pattern=r"^\d{1,2}:\d{2}$", description="报平安 reminder (Beijing)."
+    )
+    digest_at: str = Field(default="08:00", pattern=r"^\d{1,2}:\d{2}$", description="Daily digest to townships.")
+    bulletin_day: int = Field(default=5, ge=1, le=28, description="Day of month of the monthly bulletin.")
+    bulletin_at: str = Field(default="09:00", pattern=r"^\d{1,2}:\d{2}$")
     max_text: int = 2000
     log_level: str = "INFO"

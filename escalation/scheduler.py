@@ -7,6 +7,7 @@ engine fences each step with the ticket's clock token.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -44,6 +45,22 @@ class SchedulerTrigger:
     @property
     def running(self) -> bool:
         return bool(self._scheduler.running)
+
+    def add_routine(self, name: str, job: Callable[[], Awaitable[object]], **cron: object) -> None:
+        """A daily/monthly routine at Beijing time (`hour=16, minute=0`, `day=5`); leader only, and the
+        routine itself claims its run in the database, so it runs once per period."""
+
+        async def run() -> None:
+            try:
+                if await self._leader.is_leader():
+                    await job()
+            except Exception:
+                log.exception("routine %s failed; it runs again at its next time", name)
+
+        self._scheduler.add_job(
+            run, "cron", id=f"routine-{name}", timezone="Asia/Shanghai", coalesce=True, misfire_grace_time=3600,
+            **cron,
+        )  # fmt: skip
 
     def start(self) -> None:
         self._scheduler.add_job(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -25,7 +25,7 @@ from tickets.model import (
     TicketState,
     Tier,
 )
-from tickets.ports import Delivery, Direction, DuplicateMessage, NewMessage, StoredMessage
+from tickets.ports import Bulletin, Delivery, Direction, DuplicateMessage, NewMessage, StoredMessage
 
 
 class SqlUnitOfWork:
@@ -39,6 +39,7 @@ class SqlUnitOfWork:
         self._tx = await self._conn.begin()
         self.tickets = SqlTicketStore(self._conn)
         self.messages = SqlMessageStore(self._conn)
+        self.records = SqlRecordStore(self._conn)
         return self
 
     async def __aexit__(
@@ -108,6 +109,31 @@ class SqlTicketStore:
         query = select(t.tickets.c.id, t.tickets.c.next_due_at).where(t.tickets.c.next_due_at.is_not(None))
         return [(int(r[0]), r[1]) for r in await self._c.execute(query)]
 
+    async def created_between(self, start: datetime, end: datetime, grids: Sequence[str] = ()) -> list[Ticket]:
+        c = t.tickets.c
+        query = select(t.tickets).where(c.created_at >= start, c.created_at < end).order_by(c.id)
+        if grids:
+            query = query.where(c.grid.in_(list(grids)))
+        return [_ticket(r) for r in (await self._c.execute(query)).mappings()]
+
+    async def events_between(
+        self, start: datetime, end: datetime, kinds: Sequence[str]
+    ) -> list[tuple[int, TicketEvent]]:
+        c = t.ticket_events.c
+        query = select(t.ticket_events).where(c.at >= start, c.at < end, c.kind.in_(list(kinds))).order_by(c.id)
+        rows = (await self._c.execute(query)).mappings().all()
+        return [(int(r["ticket_id"]), TicketEvent(r["kind"], r["actor"], r["at"], r["detail"])) for r in rows]
+
+    async def events_of(self, ticket_ids: Sequence[int]) -> dict[int, list[TicketEvent]]:
+        out: dict[int, list[TicketEvent]] = {int(i): [] for i in ticket_ids}
+        ids = list(out)
+        for chunk in (ids[i : i + 1000] for i in range(0, len(ids), 1000)):
+            c = t.ticket_events.c
+            query = select(t.ticket_events).where(c.ticket_id.in_(chunk)).order_by(c.id)
+            for r in (await self._c.execute(query)).mappings():
+                out[int(r["ticket_id"])].append(TicketEvent(r["kind"], r["actor"], r["at"], r["detail"]))
+        return out
+
     async def find(
         self,
         *,
@@ -134,6 +160,57 @@ class SqlTicketStore:
         if states:
             query = query.where(c.state.in_([s.value for s in states]))
         return [_ticket(r) for r in (await self._c.execute(query)).mappings()]
+
+
+class SqlRecordStore:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._c = conn
+
+    async def check_in(self, person_id: str, day: str, at: datetime, text: str) -> bool:
+        return await self._insert_once(t.checkins, {"person_id": person_id, "day": day, "at": at, "text": text[:500]})
+
+    async def checked_in(self, day_from: str, day_to: str) -> list[tuple[str, str]]:
+        c = t.checkins.c
+        query = select(c.person_id, c.day).where(c.day >= day_from, c.day <= day_to)
+        return [(str(r[0]), str(r[1])) for r in await self._c.execute(query)]
+
+    async def claim_job(self, key: str, at: datetime) -> bool:
+        return await self._insert_once(t.job_runs, {"key": key, "at": at})
+
+    async def save_bulletin(
+        self, kind: str, period: str, scope: str, at: datetime, body: Mapping[str, object], text: str
+    ) -> int:
+        c = t.bulletins.c
+        await self._c.execute(
+            t.bulletins.delete().where(c.kind == kind, c.period == period, c.scope == scope)
+        )  # regenerating a period replaces it
+        values = {"kind": kind, "period": period, "scope": scope, "created_at": at, "body": dict(body), "text": text}
+        result = await self._c.execute(t.bulletins.insert().values(**values).returning(c.id))
+        return int(result.scalar_one())
+
+    async def bulletins(self, limit: int = 100) -> list[Bulletin]:
+        query = select(t.bulletins).order_by(t.bulletins.c.id.desc()).limit(limit)
+        return [_bulletin(r) for r in (await self._c.execute(query)).mappings()]
+
+    async def bulletin(self, bulletin_id: int) -> Bulletin | None:
+        row = (await self._c.execute(select(t.bulletins).where(t.bulletins.c.id == bulletin_id))).mappings().first()
+        return _bulletin(row) if row else None
+
+    async def _insert_once(self, table: Any, values: dict[str, Any]) -> bool:
+        """Insert unless the key exists; a savepoint keeps the caller's transaction usable on conflict."""
+        try:
+            async with self._c.begin_nested():
+                await self._c.execute(table.insert().values(**values))
+        except IntegrityError:
+            return False
+        return True
+
+
+def _bulletin(row: Any) -> Bulletin:
+    return Bulletin(
+        id=int(row["id"]), kind=row["kind"], period=row["period"], scope=row["scope"],
+        created_at=row["created_at"], body=row["body"], text=row["text"],
+    )  # fmt: skip
 
 
 class SqlMessageStore:

@@ -148,3 +148,35 @@ messages = Table(
     Index("ix_messages_cause", "cause_id"),
     Index("ix_messages_outbox", "status", "next_attempt_at"),
 )
+
+# 报平安: one row per worker and local day.
+checkins = Table(
+    "checkins",
+    metadata,
+    Column("person_id", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, Beijing time
+    Column("at", UtcDateTime(), nullable=False),
+    Column("text", String(500), nullable=False),
+    Index("ix_checkins_day", "day"),
+)
+
+# Daily and monthly jobs (reminders, digests, bulletins) run once per key, whoever leads.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("key", String(128), primary_key=True),  # e.g. checkin-reminder:2026-12-01
+    Column("at", UtcDateTime(), nullable=False),
+)
+
+bulletins = Table(
+    "bulletins",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # monthly | daily
+    Column("period", String(16), nullable=False),  # 2026-11 | 2026-12-01
+    Column("scope", String(64), nullable=False),  # the node the figures cover (district, township)
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("text", Text, nullable=False),
+    UniqueConstraint("kind", "period", "scope", name="uq_bulletins_period"),
+)

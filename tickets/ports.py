@@ -86,6 +86,14 @@ class TicketStore(Protocol):
 
     async def scheduled(self) -> list[tuple[int, datetime]]: ...
 
+    async def created_between(self, start: datetime, end: datetime, grids: Sequence[str] = ()) -> list[Ticket]: ...
+
+    async def events_between(
+        self, start: datetime, end: datetime, kinds: Sequence[str]
+    ) -> list[tuple[int, TicketEvent]]: ...
+
+    async def events_of(self, ticket_ids: Sequence[int]) -> dict[int, list[TicketEvent]]: ...
+
     async def find(
         self,
         *,
@@ -121,11 +129,46 @@ class MessageStore(Protocol):
     async def inbox(self, person_id: str, after: int, limit: int) -> list[StoredMessage]: ...
 
 
+@dataclass(frozen=True)
+class Bulletin:
+    id: int
+    kind: str  # monthly | daily
+    period: str  # 2026-11 | 2026-12-01
+    scope: str  # the node its figures cover
+    created_at: datetime
+    body: Mapping[str, object]
+    text: str
+
+
+class RecordStore(Protocol):
+    """Check-ins (报平安), once-per-key job runs, and kept bulletins."""
+
+    async def check_in(self, person_id: str, day: str, at: datetime, text: str) -> bool:
+        """Record a check-in; False when this person already checked in that day."""
+        ...
+
+    async def checked_in(self, day_from: str, day_to: str) -> list[tuple[str, str]]:
+        """(person_id, day) of every check-in between the two days, inclusive."""
+        ...
+
+    async def claim_job(self, key: str, at: datetime) -> bool:
+        """True for the first caller with this key (the job runs), False after (it ran already)."""
+        ...
+
+    async def save_bulletin(self, kind: str, period: str, scope: str, at: datetime,
+                            body: Mapping[str, object], text: str) -> int: ...  # fmt: skip
+
+    async def bulletins(self, limit: int = 100) -> list[Bulletin]: ...
+
+    async def bulletin(self, bulletin_id: int) -> Bulletin | None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; leaving the block commits, an exception rolls back."""
 
     tickets: TicketStore
     messages: MessageStore
+    records: RecordStore
 
     async def __aenter__(self) -> Self: ...
 

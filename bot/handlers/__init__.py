@@ -22,6 +22,7 @@ def build_registry() -> Mapping[str, Handler]:
         "escalate_request": worker.whistle,
         "worker_note": worker.note,
         "my_tickets": worker.my_tickets,
+        "checkin": worker.check_in,
         "report_in": governance.report_in,
         "suspend": governance.suspend,
         "approve_suspension": governance.approve,

@@ -7,6 +7,7 @@ import re
 from bot.handlers.context import Context
 from bot.handlers.lookup import for_staff, residents_tickets
 from bot.interpret import is_staff
+from escalation.routines import local_day
 from tickets import loop
 from tickets.directory import Role
 from tickets.model import ACTIVE_STATES, OPEN_STATES, Refused, Ticket, TicketState
@@ -71,6 +72,15 @@ async def my_tickets(ctx: Context) -> None:
         return
     lines = [ctx.render("my_ticket_line", _line(t)) for t in tickets]
     await ctx.say("my_tickets_reply", lines="\n".join(lines))
+
+
+async def check_in(ctx: Context) -> None:
+    """报平安: a worker's daily check-in (once a day; a second one is acknowledged, not counted)."""
+    if ctx.sender is None or ctx.sender.role is not Role.WORKER:
+        raise Refused("checkin_workers_only")
+    day = local_day(ctx.now)
+    new = await ctx.uow.records.check_in(ctx.actor, day.isoformat(), ctx.now, ctx.message.text.strip())
+    await ctx.say("checkin_ok" if new else "checkin_again", actor=ctx.actor, text=f"{day.month}月{day.day}日")
 
 
 def _line(ticket: Ticket) -> dict[str, object]:

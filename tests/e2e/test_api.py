@@ -161,3 +161,22 @@ def test_a_follow_up_without_a_ticket_is_a_new_report_or_silence(api: Api) -> No
     assert len(sent["replies"]) == 1 and sent["replies"][0]["ticket_id"]
     assert api.ticket(sent["replies"][0]["ticket_id"])["type"] == "report_property"
     assert api.say("df-2", "钱大爷", "修好了，谢谢谢谢")["replies"] == []
+
+
+def test_checkins_and_bulletins_over_the_api(api: Api) -> None:
+    api.say("xh-1", "w-xh-1", "报平安")
+    day = api.http.get("/checkins").json()
+    assert "w-xh-1" in day["checked_in"] and "w-xh-2" in day["missing"]
+    xinhe = next(n for n in day["by_node"] if n["id"] == "xinhe")
+    assert (xinhe["workers"], xinhe["checkins"]) == (2, 1) and xinhe["rate"] in (0.5, None)  # None on a holiday
+    assert api.http.get("/checkins", params={"day": "yesterday"}).status_code == 422
+    made = api.http.post("/bulletins", json={"month": "2026-11"})
+    assert made.status_code == 201 and len(made.json()["ids"]) == 3
+    listed = api.http.get("/bulletins").json()["bulletins"]
+    assert {b["scope"] for b in listed} >= {"shifan", "xingfu", "heping"}
+    one = api.http.get(f"/bulletins/{made.json()['ids'][0]}").json()
+    assert one["body"]["period"] == "2026-11" and "月度通报" in one["text"]
+    text = api.http.get(f"/bulletins/{one['id']}/text")
+    assert text.status_code == 200 and "attachment" in text.headers["content-disposition"]
+    assert api.http.post("/bulletins", json={"month": "2026-13"}).status_code == 422
+    assert api.http.get("/bulletins/999999").status_code == 404

@@ -1,0 +1,222 @@
+"""Figures officials track, computed purely from tickets, their timelines and check-ins:
+worker activity (报平安), the daily digest for township officers and the monthly bulletin (月度通报).
+
+Definitions (written down because officials compare them across years):
+- 办结率 completion rate = closed / (created − cancelled), over cases created in the period.
+- 按时办结率 on-time rate = closed cases whose timeline has no overdue escalation (a `system`
+  escalation; a worker's 吹哨 is not lateness) / closed cases.
+- 满意度 satisfaction = mean of residents' ratings (1–5) and the share of ratings ≥ 4; cases closed
+  as 默认满意 (no rating in time) are counted apart, never as ratings.
+- 超时 overdue by tier = overdue escalations that reached each tier.
+- 报平安 activity rate = check-ins / (workers × workdays) over the period.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tickets.directory import Directory, Node, Role
+from tickets.model import CloseReason, Ticket, TicketEvent, TicketState, Tier
+
+SATISFIED_FROM = 4
+
+
+@dataclass(frozen=True)
+class Activity:
+    node: str
+    name: str
+    tier: str
+    workers: int
+    checkins: int
+    workdays: int
+
+    @property
+    def rate(self) -> float | None:
+        slots = self.workers * self.workdays
+        return round(self.checkins / slots, 4) if slots else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.node, "name": self.name, "tier": self.tier, "workers": self.workers,
+                "checkins": self.checkins, "workdays": self.workdays, "rate": self.rate}  # fmt: skip
+
+
+def activity(
+    directory: Directory, checkins: Iterable[tuple[str, str]], workdays: Sequence[str], tiers: Sequence[Tier]
+) -> list[Activity]:
+    """Check-in activity per node of the given tiers (community, township …), over `workdays`."""
+    days = set(workdays)
+    done = Counter(person for person, day in checkins if day in days)
+    out = []
+    for node in directory.nodes.values():
+        if node.tier not in tiers:
+            continue
+        workers = _workers_under(directory, node)
+        out.append(Activity(node.id, node.name, node.tier.value, len(workers),
+                            sum(done[w] for w in workers), len(days)))  # fmt: skip
+    return sorted(out, key=lambda a: (a.tier, a.node))
+
+
+def missing_checkins(directory: Directory, checked_in: set[str]) -> list[str]:
+    """Workers who have not checked in (for the reminder)."""
+    return sorted(p.id for p in directory.people.values() if p.role is Role.WORKER and p.id not in checked_in)
+
+
+def _workers_under(directory: Directory, node: Node) -> list[str]:
+    return [
+        p.id
+        for p in directory.people.values()
+        if p.role is Role.WORKER and p.node is not None and p.node in directory.nodes
+        and any(n.id == node.id for n in directory.chain(p.node))
+    ]  # fmt: skip
+
+
+def grids_under(directory: Directory, node_id: str) -> list[str]:
+    return [n.id for n in directory.nodes.values() if n.tier is Tier.GRID and
+            any(a.id == node_id for a in directory.chain(n.id))]  # fmt: skip
+
+
+def _overdue(events: Sequence[TicketEvent]) -> list[str]:
+    return [str(e.detail.get("tier")) for e in events if e.kind == "escalated" and e.actor == "system"]
+
+
+def case_figures(tickets: Sequence[Ticket], events: Mapping[int, Sequence[TicketEvent]]) -> dict[str, Any]:
+    created = len(tickets)
+    cancelled = sum(t.state is TicketState.CANCELLED for t in tickets)
+    closed = [t for t in tickets if t.state is TicketState.CLOSED]
+    on_time = [t for t in closed if not _overdue(events.get(t.id, ()))]
+    ratings = [r for t in tickets for r in t.ratings.values()]
+    counted = created - cancelled
+    return {
+        "created": created,
+        "cancelled": cancelled,
+        "closed": len(closed),
+        "open": sum(t.state in (TicketState.REPORTED, TicketState.ACCEPTED, TicketState.DRAFT) for t in tickets),
+        "suspended": sum(t.state is TicketState.SUSPENDED for t in tickets),
+        "completion_rate": round(len(closed) / counted, 4) if counted else None,
+        "on_time_rate": round(len(on_time) / len(closed), 4) if closed else None,
+        "satisfaction": {
+            "ratings": len(ratings),
+            "mean": round(sum(ratings) / len(ratings), 2) if ratings else None,
+            "satisfied_rate": round(sum(r >= SATISFIED_FROM for r in ratings) / len(ratings), 4) if ratings else None,
+            "default_satisfied": sum(t.close_reason is CloseReason.DEFAULT_SATISFIED for t in tickets),
+        },
+    }
+
+
+def monthly(
+    period: str,
+    scope: Node,
+    directory: Directory,
+    tickets: Sequence[Ticket],
+    events: Mapping[int, Sequence[TicketEvent]],
+    checkins: Iterable[tuple[str, str]],
+    workdays: Sequence[str],
+) -> dict[str, Any]:
+    """The monthly bulletin of `scope` (the district, or a township) for `period` (YYYY-MM)."""
+    grid_ids = set(grids_under(directory, scope.id))
+    mine = [t for t in tickets if t.grid in grid_ids]
+    overdue = Counter(tier for t in mine for tier in _overdue(events.get(t.id, ())))
+    whistles = sum(1 for t in mine for e in events.get(t.id, ()) if e.kind == "escalated" and e.actor != "system")
+    per_grid = []
+    for grid in sorted(grid_ids):
+        cases = [t for t in mine if t.grid == grid]
+        figures = case_figures(cases, events)
+        per_grid.append({"id": grid, "name": directory.nodes[grid].name, "created": figures["created"],
+                         "closed": figures["closed"], "completion_rate": figures["completion_rate"],
+                         "overdue": sum(len(_overdue(events.get(t.id, ()))) > 0 for t in cases),
+                         "mean_rating": figures["satisfaction"]["mean"]})  # fmt: skip
+    tiers = [Tier.COMMUNITY, Tier.TOWNSHIP] if scope.tier is Tier.DISTRICT else [Tier.COMMUNITY]
+    acts = [a for a in activity(directory, checkins, workdays, tiers) if a.node in _nodes_under(directory, scope)]
+    workers = len(_workers_under(directory, scope))
+    done = sum(1 for person, day in checkins if day in set(workdays) and person in _workers_under(directory, scope))
+    return {
+        "kind": "monthly",
+        "period": period,
+        "scope": {"id": scope.id, "name": scope.name, "tier": scope.tier.value},
+        **case_figures(mine, events),
+        "overdue_by_tier": {tier.value: overdue.get(tier.value, 0) for tier in Tier if tier is not Tier.GRID},
+        "whistles": whistles,
+        "top_types": Counter(t.type for t in mine).most_common(5),
+        "grids": per_grid,
+        "worker_activity": {
+            "workers": workers,
+            "workdays": len(workdays),
+            "rate": round(done / (workers * len(workdays)), 4) if workers and workdays else None,
+            "by_node": [a.to_json() for a in acts],
+        },
+    }
+
+
+def _nodes_under(directory: Directory, scope: Node) -> set[str]:
+    return {n.id for n in directory.nodes.values() if any(a.id == scope.id for a in directory.chain(n.id))}
+
+
+def digest(
+    township: Node,
+    directory: Directory,
+    new: Sequence[Ticket],
+    closed: Sequence[Ticket],
+    open_tickets: Sequence[Ticket],
+    overdue_at: Mapping[int, datetime],
+    now: datetime,
+) -> dict[str, Any]:
+    """The daily digest of one township: new and closed in the last day, open cases overdue by tier,
+    the grids with most overdue cases."""
+    grids = set(grids_under(directory, township.id))
+    late = [t for t in open_tickets if t.grid in grids and overdue_at.get(t.id) and overdue_at[t.id] <= now]
+    by_grid = Counter(t.grid for t in late)
+    return {
+        "kind": "daily",
+        "scope": {"id": township.id, "name": township.name},
+        "new": sum(t.grid in grids for t in new),
+        "closed": sum(t.grid in grids for t in closed),
+        "open": sum(t.grid in grids for t in open_tickets),
+        "overdue_by_tier": dict(Counter(t.tier.value for t in late)),
+        "worst_grids": [{"id": g, "name": directory.nodes[g].name, "overdue": n} for g, n in by_grid.most_common(3)],
+    }
+
+
+def pct(value: object) -> str:
+    return f"{float(value) * 100:.1f}%" if isinstance(value, int | float) else "—"
+
+
+def render_monthly(body: Mapping[str, Any], name: Any) -> str:
+    """The bulletin as officials read it (plain text, Chinese). `name(group, key)` gives display names."""
+    sat = body["satisfaction"]
+    act = body["worker_activity"]
+    lines = [
+        f"{body['scope']['name']} {body['period']} 月度通报",
+        "",
+        f"受理 {body['created']} 件，办结 {body['closed']} 件，撤销 {body['cancelled']} 件，在办 {body['open']} 件，"
+        f"挂账 {body['suspended']} 件。",
+        f"办结率 {pct(body['completion_rate'])}，按时办结率 {pct(body['on_time_rate'])}。",
+        f"群众评价 {sat['ratings']} 次，平均 {sat['mean'] if sat['mean'] is not None else '—'} 分，"
+        f"满意率 {pct(sat['satisfied_rate'])}；默认满意 {sat['default_satisfied']} 件（未评价，单列）。",
+        "超时上报："
+        + "，".join(f"{name('tier', t)} {n} 次" for t, n in body["overdue_by_tier"].items())
+        + f"；吹哨 {body['whistles']} 次。",
+        "事项类型前五：" + ("，".join(f"{name('type', t)} {n} 件" for t, n in body["top_types"]) or "无"),
+        f"网格员报平安率 {pct(act['rate'])}（{act['workers']} 名网格员，{act['workdays']} 个工作日）。",
+        "",
+        "各网格：",
+    ]
+    for g in body["grids"]:
+        mean = g["mean_rating"] if g["mean_rating"] is not None else "—"
+        lines.append(
+            f"- {g['name']}：受理 {g['created']}，办结 {g['closed']}，办结率 {pct(g['completion_rate'])}，"
+            f"超时 {g['overdue']}，平均评分 {mean}"
+        )
+    lines += ["", "报平安："]
+    lines += [f"- {a['name']}：{pct(a['rate'])}" for a in act["by_node"]]
+    return "\n".join(lines)
+
+
+def render_digest(body: Mapping[str, Any], name: Any) -> str:
+    overdue = "，".join(f"{name('tier', t)} {n}" for t, n in body["overdue_by_tier"].items()) or "无"
+    worst = "，".join(f"{g['name']}（{g['overdue']}）" for g in body["worst_grids"]) or "无"
+    return (f"新增 {body['new']} 件，办结 {body['closed']} 件，在办 {body['open']} 件；"
+            f"超时在办：{overdue}；超时最多的网格：{worst}")  # fmt: skip

@@ -1,0 +1,121 @@
+"""Daily and monthly routines: the 报平安 reminder, the township digest, the monthly bulletin.
+
+Each run claims a key (`checkin-reminder:2026-12-01`) in the database first, so a routine runs
+once per day or month whatever the number of processes or restarts; APScheduler only triggers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from escalation import bulletin, planner
+from escalation.calendar import LOCAL, is_workday
+from tickets.directory import Directory, Role
+from tickets.model import OPEN_STATES, Notice, Tier
+from tickets.ports import Notifier, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+Names = Callable[[str, str], str]
+
+
+def local_day(at: datetime) -> date:
+    return at.astimezone(LOCAL).date()
+
+
+def previous_month(today: date) -> str:
+    first = today.replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
+def month_bounds(period: str) -> tuple[datetime, datetime, list[str]]:
+    """UTC start/end of a YYYY-MM month in Beijing time, and its workdays."""
+    year, month = (int(x) for x in period.split("-"))
+    start = datetime(year, month, 1, tzinfo=LOCAL)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=LOCAL)
+    days = [(start + timedelta(days=i)).date() for i in range((end - start).days)]
+    return start, end, [d.isoformat() for d in days if is_workday(d)]
+
+
+class Routines:
+    def __init__(
+        self, uow: UnitOfWorkFactory, notifier: Notifier, directory: Callable[[], Directory],
+        now: Callable[[], datetime], names: Names,
+    ) -> None:  # fmt: skip
+        self._uow = uow
+        self._notifier = notifier
+        self._directory = directory
+        self._now = now
+        self._names = names
+
+    async def remind_checkins(self) -> int:
+        """Workers who have not checked in today get one reminder (workdays only)."""
+        now = self._now()
+        day = local_day(now)
+        if not is_workday(day):
+            return 0
+        async with self._uow() as uow:
+            if not await uow.records.claim_job(f"checkin-reminder:{day}", now):
+                return 0
+            done = {p for p, _ in await uow.records.checked_in(day.isoformat(), day.isoformat())}
+            missing = bulletin.missing_checkins(self._directory(), done)
+            notices = [Notice("checkin_reminder", person_id=p, params={"worker": p}) for p in missing]
+            await self._notifier.notify(uow, notices, now=now)
+        log.info("check-in reminder %s: %d workers reminded", day, len(missing))
+        return len(missing)
+
+    async def daily_digest(self) -> int:
+        """Each township's officers get yesterday-to-now in one message; the digest is kept."""
+        now = self._now()
+        day = local_day(now)
+        directory = self._directory()
+        async with self._uow() as uow:
+            if not await uow.records.claim_job(f"digest:{day}", now):
+                return 0
+            since = now - timedelta(days=1)
+            new = await uow.tickets.created_between(since, now)
+            closed_ids = {tid for tid, _ in await uow.tickets.events_between(since, now, ["closed"])}
+            closed = [t for t in [await uow.tickets.get(i) for i in sorted(closed_ids)] if t is not None]
+            open_tickets = await uow.tickets.find(states=sorted(OPEN_STATES), limit=100_000)
+            overdue_at = {t.id: planner.phase_end(t) for t in open_tickets}
+            sent = 0
+            for township in (n for n in directory.nodes.values() if n.tier is Tier.TOWNSHIP):
+                body = bulletin.digest(township, directory, new, closed, open_tickets, overdue_at, now)
+                text = bulletin.render_digest(body, self._names)
+                await uow.records.save_bulletin("daily", day.isoformat(), township.id, now, body, text)
+                officers = [p for p in directory.people.values() if p.role is Role.OFFICER and p.node == township.id]
+                params = {"lines": text, "grid": township.id}
+                notices = [Notice("officer_digest", person_id=p.id, params=params) for p in officers]
+                await self._notifier.notify(uow, notices, now=now)
+                sent += len(notices)
+        return sent
+
+    async def monthly_bulletin(self, period: str | None = None, force: bool = False) -> list[int]:
+        """The 月度通报 of the previous month (on the 5th), for the district and each township;
+        kept for download and sent to their officers. `force` regenerates a period on demand."""
+        now = self._now()
+        period = period or previous_month(local_day(now))
+        start, end, workdays = month_bounds(period)
+        directory = self._directory()
+        async with self._uow() as uow:
+            if not force and not await uow.records.claim_job(f"monthly:{period}", now):
+                return []
+            tickets = await uow.tickets.created_between(start, end)
+            events = await uow.tickets.events_of([t.id for t in tickets])
+            checkins = await uow.records.checked_in(workdays[0] if workdays else "", workdays[-1] if workdays else "")
+            ids = []
+            scopes = [n for n in directory.nodes.values() if n.tier in (Tier.DISTRICT, Tier.TOWNSHIP)]
+            for scope in scopes:
+                body = bulletin.monthly(period, scope, directory, tickets, events, checkins, workdays)
+                text = bulletin.render_monthly(body, self._names)
+                bid = await uow.records.save_bulletin("monthly", period, scope.id, now, body, text)
+                ids.append(bid)
+                officers = [p for p in directory.people.values() if p.role is Role.OFFICER and p.node == scope.id]
+                params = {"lines": text.split("\n\n")[1] if "\n\n" in text else text, "grid": scope.id,
+                          "ticket_id": bid, "text": period}  # fmt: skip
+                await self._notifier.notify(
+                    uow, [Notice("officer_bulletin", person_id=p.id, params=params) for p in officers], now=now
+                )
+        log.info("monthly bulletin %s: %d scopes", period, len(ids))
+        return ids
