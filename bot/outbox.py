@@ -46,6 +46,7 @@ class OutboxNotifier:
                 reply_to=cause_id if notice.chat_id else None,  # threads the bot's answer in the group
                 cause_id=cause_id,
                 channel=self._channel_of(notice.chat_id, notice.person_id),
+                not_before=notice.not_before,
             )
             written.append(await uow.messages.add(message, now))
         return written

@@ -232,7 +232,7 @@ class SqlMessageStore:
             "status": message.status.value,
             "attempts": 0,
             "created_at": now,
-            "next_attempt_at": now if message.status is Delivery.PENDING else None,
+            "next_attempt_at": (message.not_before or now) if message.status is Delivery.PENDING else None,
             "attachments": [dict(a) for a in message.attachments],
         }
         try:

@@ -170,6 +170,7 @@ class Notice:
     person_id: str | None = None
     ticket_id: int | None = None
     params: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    not_before: datetime | None = None  # held in the outbox until then (a ping asked during quiet hours)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ class NewMessage:
     cause_id: int | None = None
     channel: str = "web"
     attachments: tuple[Mapping[str, object], ...] = ()
+    not_before: datetime | None = None  # outbound: not delivered before this
 
 
 class TicketStore(Protocol):

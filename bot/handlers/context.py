@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.faq import Faq
@@ -53,9 +53,17 @@ class Context:
         elif not await self.uow.tickets.update(ticket, due, expected_token=before.clock.token):
             raise Conflict(f"ticket {ticket.id} changed concurrently")
         await self.uow.tickets.add_events(ticket.id, outcome.events)
-        await self.notify(outcome.notices)
+        await self.notify(self._quiet(ticket, outcome.notices))
         self.changed.append(ticket)
         return ticket
+
+    def _quiet(self, ticket: Ticket, notices: tuple[Notice, ...]) -> list[Notice]:
+        """Pings to staff about a non-urgent case wait for the end of its quiet hours; posts in the
+        group (the resident's acknowledgement) go at once."""
+        held = planner.calendar_of(ticket).fire_at(self.now)
+        if held <= self.now:
+            return list(notices)
+        return [replace(n, not_before=held) if n.person_id else n for n in notices]
 
     async def notify(self, notices: tuple[Notice, ...] | list[Notice]) -> None:
         self.written += await self.notifier.notify(self.uow, notices, now=self.now, cause_id=self.stored.id)
