@@ -58,6 +58,7 @@ from escalation.scheduler import AlwaysLeader, Leader, SchedulerTrigger
 from storage.database import create_engine
 from storage.directory import load_directory, save_directory
 from storage.migrate import upgrade
+from storage.pg_leader import PgAdvisoryLeader
 from storage.redis_leader import RedisLeader
 from storage.sql import SqlUnitOfWork
 from tickets.directory import Directory, DirectoryError
@@ -222,7 +223,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
 
     notifier = OutboxNotifier(renderer, lambda chat_id, person_id: "web")
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    leader: Leader = RedisLeader(redis) if redis else AlwaysLeader()
+    leader = leader_of(redis, engine)
     escalation = EscalationEngine(uow, notifier, routed, utcnow)
     scheduler = SchedulerTrigger(escalation, leader, settings.audit_interval_s)
     outbox = OutboxWorker(uow, {"web": WebChannel()}, utcnow)
@@ -256,6 +257,15 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     if parts.pending and parts.process:
         runtime.tasks.append(asyncio.create_task(retrain_when_ready(parts.process, models), name="nlu-pending"))
     return services, runtime
+
+
+def leader_of(redis: Redis | None, engine: AsyncEngine) -> Leader:
+    """Who runs the timers: a Redis lease, else a PostgreSQL advisory lock, else (SQLite: one process) us."""
+    if redis is not None:
+        return RedisLeader(redis)
+    if engine.dialect.name == "postgresql":
+        return PgAdvisoryLeader(engine)
+    return AlwaysLeader()
 
 
 def names_of(renderer: Renderer) -> Callable[[str, str], str]:
