@@ -1,4 +1,5 @@
-"""Two bot processes on one PostgreSQL + Redis: both serve, one runs timers, nobody is pinged twice.
+"""Two bot processes on one PostgreSQL, with a Redis lease or (no Redis) a PostgreSQL advisory lock
+as the scheduler leader: both serve, one runs timers, nobody is pinged twice.
 Also the `grids import` CLI against the same database."""
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from tests.conftest import REDIS, ROOT
 from tests.e2e.helpers import Api, wait_for
 
 
+@pytest.mark.parametrize("leader", ["redis", "pg-advisory-lock"])
 def test_two_processes_share_tickets_and_escalate_once(
-    rasa_url: str, bot_factory: Callable[..., Any], request: pytest.FixtureRequest
+    leader: str, rasa_url: str, bot_factory: Callable[..., Any], request: pytest.FixtureRequest
 ) -> None:
     env = {
         "GRIDBOT_DATABASE_URL": request.getfixturevalue("fresh_pg"),
-        "GRIDBOT_REDIS_URL": REDIS,
+        "GRIDBOT_REDIS_URL": REDIS if leader == "redis" else "",
         "GRIDBOT_NLU_URL": rasa_url,
         "GRIDBOT_POLICIES": str(CONFIG / "policies" / "fast.yaml"),
         "GRIDBOT_AUDIT_INTERVAL_S": "1",
