@@ -128,6 +128,13 @@ class Directory:
         grids = [n.id for n in self.nodes.values() if n.tier is Tier.GRID]
         return [g for g in grids if self.serves(person_id, g)]
 
+    def may_act(self, person_id: str, grid_id: str, ticket_type: str, tier: Tier) -> bool:
+        """`serves`, plus department staff on a case that reached the department tier of a type
+        their department takes (吹哨报到: the department reports in and acts)."""
+        if self.serves(person_id, grid_id):
+            return True
+        return tier is Tier.DEPARTMENT and any(person_id in d.people for d in self.departments_for(ticket_type))
+
     def serves(self, person_id: str, grid_id: str) -> bool:
         """May this person act on cases of this grid (its worker, an officer above it, an admin)?"""
         person = self.people.get(person_id)

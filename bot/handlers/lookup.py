@@ -39,7 +39,7 @@ async def for_staff(ctx: Context, states: Sequence[TicketState]) -> Ticket:
             raise Refused("which_ticket" if own else "no_open_ticket")
         ticket = await ctx.uow.tickets.get(own[0].id, for_update=True)
         assert ticket is not None
-    if not ctx.directory.serves(ctx.actor, ticket.grid):
+    if not ctx.directory.may_act(ctx.actor, ticket.grid, ticket.type, ticket.tier):
         raise Refused("not_staff", ticket_id=ticket.id)
     return ticket
 

@@ -45,3 +45,13 @@ def test_suspension_needs_a_reason_and_an_officer_and_stops_every_clock() -> Non
     assert (resumed.state, resumed.suspension, resumed.clock.phase) == (TicketState.ACCEPTED, "", Phase.RESOLVE)
     with pytest.raises(Refused, match="not_suspended"):
         loop.resume(resumed, "w1", T0)
+
+
+def test_department_staff_act_only_on_cases_that_reached_their_department() -> None:
+    d = directory()
+    assert d.tier_of("dp") is Tier.DEPARTMENT and d.tier_of("oc") is Tier.COMMUNITY and d.tier_of("w1") is None
+    assert not d.may_act("dp", "g1", "report_water", Tier.TOWNSHIP)
+    assert d.may_act("dp", "g1", "report_water", Tier.DEPARTMENT)
+    assert d.may_act("oc", "g1", "report_water", Tier.GRID) and not d.may_act("w2", "g1", "report_water", Tier.GRID)
+    at_department = new_ticket().evolve(tier=Tier.DEPARTMENT)
+    assert loop.report_in(at_department, "dp", Tier.DEPARTMENT, T0).ticket.clock.base_tier is Tier.DEPARTMENT
