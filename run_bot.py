@@ -246,6 +246,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
         dispatcher=dispatcher, uow=uow, nlu=nlu, renderer=renderer, directory=routed,
         health=health, api_token=token, chat_secret=chat_secret(token),
         demo=settings.demo, max_text=settings.max_text, models=models, intents=IntentFiles(settings.intents),
+        media_dir=settings.var_dir / "media",
     )  # fmt: skip
     routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
     services.routines = routines

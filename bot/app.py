@@ -12,6 +12,7 @@ from bot.channels import webchat
 from bot.services import Services
 
 MAX_BODY = 256 * 1024
+BODY_LIMITS = {"/chat/api/media": webchat.MAX_MEDIA}  # photo uploads may be larger (and are streamed)
 
 
 class BodyLimit(BaseHTTPMiddleware):
@@ -19,7 +20,8 @@ class BodyLimit(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > MAX_BODY):
+        limit = BODY_LIMITS.get(request.url.path, MAX_BODY)
+        if length and (not length.isdigit() or int(length) > limit):
             return JSONResponse({"error": errors.MESSAGES[413]}, status_code=413)
         return await call_next(request)
 

@@ -14,6 +14,7 @@ MESSAGES = {
     404: "未找到 / not found",
     405: "不支持的方法 / method not allowed",
     413: "内容过长 / payload too large",
+    415: "不支持的内容类型 / unsupported media type",
     422: "请求格式错误 / malformed request",
     500: "服务器内部错误，消息已保存 / internal error, the message was kept",
     503: "服务暂不可用 / service unavailable",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.dispatcher import Dispatcher
 from bot.nlu.catalog import IntentFiles
@@ -37,3 +38,4 @@ class Services:
     models: ModelManager | None = None  # NLU versions and the gated retrain
     intents: IntentFiles | None = None  # the admin-edited intent files
     routines: Routines | None = None  # 报平安 reminder, digests, monthly bulletins
+    media_dir: Path | None = None  # photos uploaded through the web chat

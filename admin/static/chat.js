@@ -53,6 +53,9 @@
     replyCancel: $('reply-cancel'),
     text: $('text'),
     send: $('send'),
+    sharePhoto: $('share-photo'),
+    photoFile: $('photo-file'),
+    sharePlace: $('share-place'),
     counter: $('counter'),
     error: $('error'),
     errorText: $('error-text'),
@@ -625,6 +628,70 @@
     if (last < s.length) parent.appendChild(document.createTextNode(s.slice(last)));
   }
 
+  // Only our own media paths and http(s) URLs become images; anything else is shown as text.
+  function renderAttachment(a) {
+    if (a && a.kind === 'image' && /^(\/chat\/media\/[0-9a-f]{32}\.(jpg|png|webp|gif)|https?:\/\/)/.test(a.url || '')) {
+      var img = el('img', 'attachment-img');
+      img.alt = '照片';
+      img.loading = 'lazy';
+      img.src = a.url;
+      return img;
+    }
+    if (a && a.kind === 'location') {
+      var where = a.label || (Number(a.lat).toFixed(5) + ', ' + Number(a.lng).toFixed(5));
+      return el('div', 'attachment-place', '📍 ' + where);
+    }
+    return el('div', 'attachment-place', '[附件]');
+  }
+
+  async function sendAttachments(attachments) {
+    if (!state.session) return;
+    var r;
+    try {
+      r = await api('POST', '/messages', { text: '', attachments: attachments, client_id: newClientId() });
+    } catch (e) {
+      showError('网络异常，附件未发送，请重试。');
+      return;
+    }
+    if (!r.ok) { showError(errorText(r, '附件发送失败')); return; }
+    state.stick = true;
+    if (state.msgPoller) state.msgPoller.now();
+  }
+
+  async function uploadPhoto(file) {
+    if (!file) return;
+    if (file.size > 5 * 1024 * 1024) { showError('图片不能超过 5 MB。'); return; }
+    var res;
+    try {
+      res = await fetch(API + '/media', {
+        method: 'POST', body: file, credentials: 'same-origin',
+        headers: { 'Content-Type': file.type, 'X-Chat-Token': state.session.token }
+      });
+    } catch (e) {
+      showError('网络异常，照片未上传，请重试。');
+      return;
+    }
+    var data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    if (!res.ok || !data || !data.url) { showError(errorText({ data: data }, '照片上传失败')); return; }
+    await sendAttachments([{ kind: 'image', url: data.url }]);
+  }
+
+  els.sharePhoto.addEventListener('click', function () { els.photoFile.click(); });
+  els.photoFile.addEventListener('change', function () {
+    var file = els.photoFile.files && els.photoFile.files[0];
+    els.photoFile.value = '';
+    uploadPhoto(file);
+  });
+  els.sharePlace.addEventListener('click', function () {
+    if (!navigator.geolocation) { showError('此浏览器不能获取位置。'); return; }
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      sendAttachments([{ kind: 'location', lat: pos.coords.latitude, lng: pos.coords.longitude, label: '' }]);
+    }, function () {
+      showError('没有获得位置权限，可以直接写出位置（如“3号楼东门”）。');
+    }, { timeout: 10000 });
+  });
+
   function renderMessage(m, inChat) {
     var bot = isBot(m);
     var kind = bot ? 'bot' : (m.mine ? 'mine' : 'other');
@@ -664,6 +731,7 @@
     var textEl = el('div', 'text');
     appendRich(textEl, m.text);
     bubble.appendChild(textEl);
+    (m.attachments || []).forEach(function (a) { bubble.appendChild(renderAttachment(a)); });
     main.appendChild(bubble);
     row.appendChild(main);
     return row;

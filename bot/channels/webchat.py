@@ -10,16 +10,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from bot.api import PAGE, dispatch, handled_json, message_json
+from bot.api import MAX_ATTACHMENTS, PAGE, AttachmentIn, dispatch, handled_json, message_json
 from bot.errors import ApiError
 from bot.messages import BOT_SENDER, InboundMessage
 from bot.services import Services
@@ -34,9 +35,15 @@ class Session(BaseModel):
 
 
 class ChatPost(BaseModel):
-    text: str
+    text: str = ""
     reply_to: int | None = None
     client_id: str | None = None
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+
+
+MEDIA_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
+MAX_MEDIA = 5 * 1024 * 1024
+_MEDIA_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp|gif)$")
 
 
 def chat_secret(api_token: str) -> bytes:
@@ -127,9 +134,32 @@ def build_router(services: Services) -> APIRouter:
     async def post(body: ChatPost, x_chat_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         chat_id, sender = whoami(x_chat_token)
         client_id = body.client_id or uuid.uuid4().hex
-        return handled_json(
-            await dispatch(services, InboundMessage(chat_id, sender, body.text, body.reply_to, client_id))
-        )
+        attachments = tuple(a.to_attachment() for a in body.attachments)
+        message = InboundMessage(chat_id, sender, body.text, body.reply_to, client_id, attachments=attachments)
+        return handled_json(await dispatch(services, message))
+
+    @router.post("/chat/api/media", status_code=201)
+    async def upload(
+        request: Request,
+        content_type: Annotated[str | None, Header()] = None,
+        x_chat_token: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        """A photo for the chat, as the raw body (image/jpeg, png, webp or gif, up to 5 MB)."""
+        whoami(x_chat_token)
+        ext = MEDIA_TYPES.get((content_type or "").split(";")[0].strip())
+        if ext is None or services.media_dir is None:
+            raise ApiError(415 if ext is None else 503, "只能上传 JPG/PNG/WebP/GIF 图片 / images only")
+        data = await _read_limited(request, MAX_MEDIA)
+        name = f"{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
+        services.media_dir.mkdir(parents=True, exist_ok=True)
+        (services.media_dir / name).write_bytes(data)
+        return {"url": f"/chat/media/{name}"}
+
+    @router.get("/chat/media/{name}")
+    async def media(name: str) -> FileResponse:
+        if not _MEDIA_NAME.match(name) or services.media_dir is None or not (services.media_dir / name).is_file():
+            raise ApiError(404)
+        return FileResponse(services.media_dir / name, headers={"Cache-Control": "private, max-age=86400"})
 
     @router.get("/chat/api/inbox")
     async def inbox(
@@ -143,6 +173,18 @@ def build_router(services: Services) -> APIRouter:
         return {"messages": [_decorate(services, message_json(m), sender) for m in rows]}
 
     return router
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "图片不能超过 5 MB / image larger than 5 MB")
+        chunks.append(chunk)
+    if not size:
+        raise ApiError(422, "空文件 / empty upload")
+    return b"".join(chunks)
 
 
 def _decorate(services: Services, row: dict[str, Any], me: str) -> dict[str, Any]:

@@ -41,3 +41,22 @@ def test_demo_web_chat_round_trip(rasa_url: str, bot_factory: Callable[..., Any]
     assert web.get("/messages", headers={"X-Chat-Token": tampered}).status_code == 401
     assert web.post("/session", json={"chat_id": "nope", "sender": "x"}).status_code == 404
     assert "网格" in httpx.get(f"{bot.url}/chat").text
+
+    # a photo: uploaded as the raw body, then attached to the resident's case; a shared place too
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    up = web.post("/media", headers={**headers, "Content-Type": "image/png"}, content=png)
+    assert up.status_code == 201 and up.json()["url"].startswith("/chat/media/")
+    assert httpx.get(f"{bot.url}{up.json()['url']}").content == png
+    photo = {"text": "", "attachments": [{"kind": "image", "url": up.json()["url"]}], "client_id": "w2"}
+    assert "补充" in web.post("/messages", headers=headers, json=photo).json()["replies"][0]["text"]
+    place = {"attachments": [{"kind": "location", "lat": 30.1, "lng": 120.2, "label": "新河家园2栋"}]}
+    assert web.post("/messages", headers=headers, json=place).status_code == 201
+    shown = web.get("/messages", headers=headers).json()["messages"]
+    assert [a["kind"] for m in shown for a in m["attachments"]] == ["image", "location"]
+    assert web.post("/media", headers={**headers, "Content-Type": "text/html"}, content=b"<b>").status_code == 415
+    assert web.post("/media", headers={"Content-Type": "image/png"}, content=png).status_code == 401
+    assert httpx.get(f"{bot.url}/chat/media/..%2F..%2Fetc%2Fpasswd").status_code == 404
+    bad_place = {"attachments": [{"kind": "location", "lat": 200, "lng": 0}]}
+    assert web.post("/messages", headers=headers, json=bad_place).status_code == 422
+    empty = {"text": "  ", "attachments": []}
+    assert web.post("/messages", headers=headers, json=empty).status_code == 422
