@@ -29,8 +29,11 @@ import uvicorn
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram import Bot
 
 from bot.app import create_app
+from bot.channels.telegram import TelegramGateway, bind_code, identity_code
+from bot.channels.telegram import build_router as telegram_router
 from bot.channels.webchat import chat_secret, sign
 from bot.dispatcher import Dispatcher
 from bot.faq import FaqError, load_faq
@@ -45,7 +48,7 @@ from bot.nlu.rasa_process import RasaProcess, free_port
 from bot.nlu.rules import RulesNlu
 from bot.nlu.training import TrainingError, ensure_model, prepare, train
 from bot.nlu.versions import Live, ModelManager, Registry, VersionRecord
-from bot.outbox import OutboxNotifier, OutboxWorker, WebChannel
+from bot.outbox import MirrorChannel, OutboxNotifier, OutboxWorker, WebChannel
 from bot.render import Renderer, TemplateError, Templates
 from bot.services import Health, Services
 from config.directory import GridFileError, load_directory_file
@@ -226,7 +229,9 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     leader = leader_of(redis, engine)
     escalation = EscalationEngine(uow, notifier, routed, utcnow)
     scheduler = SchedulerTrigger(escalation, leader, settings.audit_interval_s)
-    outbox = OutboxWorker(uow, {"web": WebChannel()}, utcnow)
+    token = api_token(settings)
+    telegram = telegram_of(settings, uow, routed)
+    outbox = OutboxWorker(uow, {"web": MirrorChannel(WebChannel(), [telegram] if telegram else [])}, utcnow)
 
     def committed(tickets: list[Ticket]) -> None:
         for ticket in tickets:
@@ -241,7 +246,6 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     health = Health(
         database=lambda: database_ok(engine), nlu=NluHealth(parts.rasa), scheduler=lambda: scheduler.running
     )
-    token = api_token(settings)
     services = Services(
         dispatcher=dispatcher, uow=uow, nlu=nlu, renderer=renderer, directory=routed,
         health=health, api_token=token, chat_secret=chat_secret(token),
@@ -250,14 +254,34 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     )  # fmt: skip
     routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
     services.routines = routines
+    if telegram is not None:
+        telegram.attach(dispatcher.handle)
+        services.routers.append(telegram_router(telegram, settings.telegram_secret or ""))
     schedule_routines(settings, scheduler, routines)
     runtime = Runtime(engine, scheduler, outbox, leader, parts.process, redis)
+    if telegram is not None:
+        runtime.tasks.append(asyncio.create_task(telegram.start(settings.telegram_polling), name="telegram"))
     scheduler.start()
     await escalation.rearm_all()
     runtime.tasks.append(asyncio.create_task(outbox.run(settings.outbox_interval_s), name="outbox"))
     if parts.pending and parts.process:
         runtime.tasks.append(asyncio.create_task(retrain_when_ready(parts.process, models), name="nlu-pending"))
     return services, runtime
+
+
+def telegram_of(
+    settings: Settings, uow: Callable[[], SqlUnitOfWork], directory: Callable[[], Directory]
+) -> TelegramGateway | None:
+    """The Telegram channel when a token is set (the webhook also needs GRIDBOT_TELEGRAM_SECRET)."""
+    if not settings.telegram_token:
+        return None
+    bot = Bot(settings.telegram_token, base_url=f"{settings.telegram_api_base.rstrip('/')}/bot")
+
+    def grid_name(chat_id: str) -> str | None:
+        node = directory().grid_for_chat(chat_id)
+        return node.name if node else None
+
+    return TelegramGateway(bot, uow, chat_secret(api_token(settings)), grid_name, settings.max_text)
 
 
 def leader_of(redis: Redis | None, engine: AsyncEngine) -> Leader:
@@ -449,6 +473,10 @@ def parser() -> argparse.ArgumentParser:
     grids.add_parser("import", help="replace the directory with a grid YAML file").add_argument("file", type=Path)
     bulletin = sub.add_parser("bulletin", help="generate the monthly bulletins (月度通报) now and print them")
     bulletin.add_argument("--month", help="YYYY-MM (default: the previous month)")
+    code = sub.add_parser("telegram-code", help="a code for /bind (a group → a micro-grid) or /iam (a person)")
+    target = code.add_mutually_exclusive_group(required=True)
+    target.add_argument("--chat", help="micro-grid chat id, e.g. yg-1: send `/bind CODE` in the Telegram group")
+    target.add_argument("--person", help="person id, e.g. w-yg-1: they send `/iam CODE` to the bot")
     link = sub.add_parser("chat-link", help="print a web chat invitation link")
     link.add_argument("chat_id")
     link.add_argument("sender")
@@ -485,6 +513,9 @@ def run(argv: list[str] | None = None) -> int:
         asyncio.run(import_grids(settings, args.file))
     elif command == "bulletin":
         asyncio.run(bulletin_command(settings, args.month))
+    elif command == "telegram-code":
+        secret = chat_secret(api_token(settings))
+        print(f"/bind {bind_code(secret, args.chat)}" if args.chat else f"/iam {identity_code(secret, args.person)}")
     elif command == "chat-link":
         token = sign(chat_secret(api_token(settings)), args.chat_id, args.sender)
         print(f"http://{settings.host}:{settings.port}/chat?token={token}")

@@ -32,6 +32,8 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(BodyLimit)
     app.include_router(api.build_router(services))
     app.include_router(webchat.build_router(services))
+    for router in services.routers:
+        app.include_router(router)
     app.add_api_route("/healthz", api.health_route(services), methods=["GET"])
     app.mount("/static", StaticFiles(directory=str(webchat.ADMIN_DIR / "static")), name="static")
 

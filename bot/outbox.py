@@ -47,6 +47,7 @@ class OutboxNotifier:
                 cause_id=cause_id,
                 channel=self._channel_of(notice.chat_id, notice.person_id),
                 not_before=notice.not_before,
+                template=notice.template,
             )
             written.append(await uow.messages.add(message, now))
         return written
@@ -65,6 +66,21 @@ class WebChannel:
 
     async def send(self, message: StoredMessage) -> None:
         return None
+
+
+class MirrorChannel:
+    """The stored transcript is the record (web chat reads it); platforms bound to a chat or a person
+    (Telegram …) get a copy. A mirror's transient failure makes the row retry; each mirror decides
+    itself what is transient."""
+
+    def __init__(self, primary: Channel, mirrors: Sequence[Channel]) -> None:
+        self._primary = primary
+        self._mirrors = tuple(mirrors)
+
+    async def send(self, message: StoredMessage) -> None:
+        await self._primary.send(message)
+        for mirror in self._mirrors:
+            await mirror.send(message)
 
 
 class OutboxWorker:

@@ -46,6 +46,9 @@ _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)\d{4}(\d{3,4})(?!\d)")
 
 
+_PLATFORM_SUFFIX = re.compile(r"#[a-z]{2,8}\d+$")
+
+
 def mask_personal(text: str) -> str:
     """Group posts never show a phone or ID number in full: 138****5678, 110101********123X."""
     text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
@@ -106,8 +109,9 @@ class Renderer:
         return mask_personal(text) if notice.chat_id else text
 
     def person_name(self, person_id: object) -> str:
+        """A directory person's name; a resident known by a platform id (`张阿姨#tg42`) by their name."""
         person = self._directory().person(str(person_id))
-        return person.name if person else str(person_id)
+        return person.name if person else _PLATFORM_SUFFIX.sub("", str(person_id))
 
     def fields(self, params: Mapping[str, object]) -> dict[str, object]:
         t = self.templates

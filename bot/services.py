@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from fastapi import APIRouter
 
 from bot.dispatcher import Dispatcher
 from bot.nlu.catalog import IntentFiles
@@ -39,3 +41,4 @@ class Services:
     intents: IntentFiles | None = None  # the admin-edited intent files
     routines: Routines | None = None  # 报平安 reminder, digests, monthly bulletins
     media_dir: Path | None = None  # photos uploaded through the web chat
+    routers: list[APIRouter] = field(default_factory=list)  # channel webhooks (Telegram …)

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     rasa_port: int = Field(default=0, description="Loopback port of our Rasa child; 0 picks a free one.")
     audit_interval_s: float = Field(default=10.0, description="How often overdue steps missed by timers are fired.")
     outbox_interval_s: float = 0.5
+    # Telegram (off unless a token is set); webhook at POST /telegram/webhook, or polling.
+    telegram_token: str | None = None
+    telegram_api_base: str = Field(default="https://api.telegram.org", description="Bot API server (tests: a fake).")
+    telegram_secret: str | None = Field(default=None, description="X-Telegram-Bot-Api-Secret-Token of the webhook.")
+    telegram_polling: bool = Field(default=False, description="getUpdates instead of the webhook (no public URL).")
     # Routines, at Beijing time:
     checkin_remind_at: str = Field(
         default="16:00", pattern=r"^\d{1,2}:\d{2}$", description="报平安 reminder (Beijing)."

@@ -40,6 +40,7 @@ class SqlUnitOfWork:
         self.tickets = SqlTicketStore(self._conn)
         self.messages = SqlMessageStore(self._conn)
         self.records = SqlRecordStore(self._conn)
+        self.channels = SqlChannelStore(self._conn)
         return self
 
     async def __aexit__(
@@ -213,6 +214,71 @@ def _bulletin(row: Any) -> Bulletin:
     )  # fmt: skip
 
 
+class SqlChannelStore:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._c = conn
+
+    async def bind_chat(self, channel: str, external_id: str, chat_id: str) -> None:
+        c = t.channel_chats.c
+        await self._c.execute(t.channel_chats.delete().where(c.channel == channel, c.external_id == external_id))
+        await self._c.execute(
+            t.channel_chats.insert().values(channel=channel, external_id=external_id, chat_id=chat_id)
+        )
+
+    async def chat_of(self, channel: str, external_id: str) -> str | None:
+        c = t.channel_chats.c
+        row = await self._c.execute(select(c.chat_id).where(c.channel == channel, c.external_id == external_id))
+        return row.scalar_one_or_none()
+
+    async def external_chats(self, channel: str, chat_id: str) -> list[str]:
+        c = t.channel_chats.c
+        rows = await self._c.execute(select(c.external_id).where(c.channel == channel, c.chat_id == chat_id))
+        return [str(r) for r in rows.scalars()]
+
+    async def link_person(self, channel: str, external_id: str, person_id: str) -> None:
+        c = t.identities.c
+        await self._c.execute(t.identities.delete().where(c.channel == channel, c.external_id == external_id))
+        await self._c.execute(
+            t.identities.insert().values(channel=channel, external_id=external_id, person_id=person_id)
+        )
+
+    async def person_of(self, channel: str, external_id: str) -> str | None:
+        c = t.identities.c
+        row = await self._c.execute(select(c.person_id).where(c.channel == channel, c.external_id == external_id))
+        return row.scalar_one_or_none()
+
+    async def external_person(self, channel: str, person_id: str) -> str | None:
+        c = t.identities.c
+        query = select(c.external_id).where(c.channel == channel, c.person_id == person_id).limit(1)
+        return (await self._c.execute(query)).scalar_one_or_none()
+
+    async def remember(self, channel: str, external_chat: str, external_id: str, message_id: int) -> None:
+        values = {"channel": channel, "external_chat": external_chat, "external_id": external_id,
+                  "message_id": message_id}  # fmt: skip
+        try:
+            async with self._c.begin_nested():
+                await self._c.execute(t.channel_messages.insert().values(**values))
+        except IntegrityError:
+            pass  # already remembered (a platform retry)
+
+    async def message_of(self, channel: str, external_chat: str, external_id: str) -> int | None:
+        c = t.channel_messages.c
+        query = select(c.message_id).where(
+            c.channel == channel, c.external_chat == external_chat, c.external_id == external_id
+        )
+        found = (await self._c.execute(query)).scalar_one_or_none()
+        return int(found) if found is not None else None
+
+    async def external_message(self, channel: str, external_chat: str, message_id: int) -> str | None:
+        c = t.channel_messages.c
+        query = (
+            select(c.external_id)
+            .where(c.channel == channel, c.external_chat == external_chat, c.message_id == message_id)
+            .limit(1)
+        )
+        return (await self._c.execute(query)).scalar_one_or_none()
+
+
 class SqlMessageStore:
     def __init__(self, conn: AsyncConnection) -> None:
         self._c = conn
@@ -234,6 +300,7 @@ class SqlMessageStore:
             "created_at": now,
             "next_attempt_at": (message.not_before or now) if message.status is Delivery.PENDING else None,
             "attachments": [dict(a) for a in message.attachments],
+            "template": message.template,
         }
         try:
             result = await self._c.execute(t.messages.insert().values(**values).returning(t.messages.c.id))
@@ -408,4 +475,5 @@ def _message(row: Any) -> StoredMessage:
         channel=row["channel"],
         attempts=int(row["attempts"] or 0),
         attachments=tuple(row.get("attachments") or ()),
+        template=row.get("template"),
     )

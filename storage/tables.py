@@ -142,6 +142,7 @@ messages = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("next_attempt_at", UtcDateTime(), nullable=True),
     Column("attachments", JSON, nullable=False, server_default="[]"),
+    Column("template", String(64), nullable=True),
     UniqueConstraint("chat_id", "client_id", name="uq_messages_chat_client"),
     Index("ix_messages_chat", "chat_id", "id"),
     Index("ix_messages_person", "person_id", "id"),
@@ -179,4 +180,34 @@ bulletins = Table(
     Column("body", JSON, nullable=False),
     Column("text", Text, nullable=False),
     UniqueConstraint("kind", "period", "scope", name="uq_bulletins_period"),
+)
+
+# External channels (Telegram …): which platform chat is which micro-grid chat, who is who, and
+# which platform message is which of ours (for threading replies both ways).
+channel_chats = Table(
+    "channel_chats",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("external_id", String(128), primary_key=True),
+    Column("chat_id", String(128), nullable=False),
+    Index("ix_channel_chats_chat", "channel", "chat_id"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("external_id", String(128), primary_key=True),
+    Column("person_id", String(64), nullable=False),
+    Index("ix_identities_person", "channel", "person_id"),
+)
+
+channel_messages = Table(
+    "channel_messages",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("external_chat", String(128), primary_key=True),
+    Column("external_id", String(64), primary_key=True),
+    Column("message_id", Id, nullable=False),
+    Index("ix_channel_messages_message", "channel", "message_id"),
 )

@@ -49,6 +49,7 @@ class StoredMessage:
     channel: str = "web"
     attempts: int = 0
     attachments: tuple[Mapping[str, object], ...] = ()  # photos, shared places (as the channel gave them)
+    template: str | None = None  # outbound: the template it was rendered from (channels pick buttons by it)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class NewMessage:
     channel: str = "web"
     attachments: tuple[Mapping[str, object], ...] = ()
     not_before: datetime | None = None  # outbound: not delivered before this
+    template: str | None = None
 
 
 class TicketStore(Protocol):
@@ -164,12 +166,35 @@ class RecordStore(Protocol):
     async def bulletin(self, bulletin_id: int) -> Bulletin | None: ...
 
 
+class ChannelStore(Protocol):
+    """How external platforms map onto ours: chats, people, messages (for reply threading)."""
+
+    async def bind_chat(self, channel: str, external_id: str, chat_id: str) -> None: ...
+
+    async def chat_of(self, channel: str, external_id: str) -> str | None: ...
+
+    async def external_chats(self, channel: str, chat_id: str) -> list[str]: ...
+
+    async def link_person(self, channel: str, external_id: str, person_id: str) -> None: ...
+
+    async def person_of(self, channel: str, external_id: str) -> str | None: ...
+
+    async def external_person(self, channel: str, person_id: str) -> str | None: ...
+
+    async def remember(self, channel: str, external_chat: str, external_id: str, message_id: int) -> None: ...
+
+    async def message_of(self, channel: str, external_chat: str, external_id: str) -> int | None: ...
+
+    async def external_message(self, channel: str, external_chat: str, message_id: int) -> str | None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; leaving the block commits, an exception rolls back."""
 
     tickets: TicketStore
     messages: MessageStore
     records: RecordStore
+    channels: ChannelStore
 
     async def __aenter__(self) -> Self: ...
 

@@ -1,0 +1,295 @@
+"""Telegram groups through python-telegram-bot 22: the webhook route (secret-token header) or
+polling, group messages, replies threaded to the bot's ticket posts, inline buttons, `/bind`.
+
+- A group becomes a micro-grid's chat with `/bind CODE`, where CODE comes from
+  `run_bot.py telegram-code --chat yg-1` (an admin hands it out; holding it is the authority).
+- A worker or officer links their Telegram account with `/iam CODE` (`--person w-yg-1`), sent to
+  the bot in a private chat or the group; from then on they are recognised and their pings reach
+  them on Telegram (they must have started a private chat with the bot).
+- Anyone else in a bound group is a resident, identified as `名字#tg<user id>`.
+- Outbound: the stored transcript stays the record; every row of a bound chat or a linked person is
+  mirrored here, with the bot's ticket posts carrying buttons (接单/已处理/吹哨, 满意/基本满意/不满意).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets as pysecrets
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+
+from bot.channels.webchat import sign, verify
+from bot.errors import ApiError
+from bot.messages import Attachment, AttachmentKind, Handled, InboundMessage
+from bot.outbox import ChannelError
+from bot.ratelimit import RateLimiter
+from tickets.ports import StoredMessage, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+BIND, IAM = "@bind", "@iam"
+MAX_BODY = 1024 * 1024
+
+WORKER_BUTTONS = (("接单", "/接单 {id}"), ("已处理", "/已处理 {id}"), ("吹哨", "/吹哨 {id} 请上级协调"))
+RATING_BUTTONS = (("满意", "#{id} 满意"), ("基本满意", "#{id} 基本满意"), ("不满意", "#{id} 不满意"))
+BUTTONS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "ticket_opened": WORKER_BUTTONS, "ticket_opened_unlocated": WORKER_BUTTONS, "urgent_opened": WORKER_BUTTONS,
+    "ticket_resolved": RATING_BUTTONS, "consult_answered": RATING_BUTTONS,
+}  # fmt: skip
+TEXTS = {
+    "bound": "本群已绑定到{grid}。居民在群里反映问题，网格通会登记成工单并跟进。",
+    "bad_code": "绑定码无效，请向平台管理员索取新的绑定码。",
+    "linked": "{name}，已确认您的身份，之后的工单通知会发到这里。",
+    "private": "您好！请在所在微网格的群里反映问题；工作人员请发送 /iam 身份码 绑定账号。",
+}
+
+Handle = Callable[[InboundMessage], Awaitable[Handled]]
+
+
+async def _not_attached(message: InboundMessage) -> Handled:
+    raise RuntimeError("the Telegram gateway has no dispatcher attached")
+
+
+def bind_code(secret: bytes, chat_id: str) -> str:
+    return sign(secret, chat_id, BIND)
+
+
+def identity_code(secret: bytes, person_id: str) -> str:
+    return sign(secret, IAM, person_id)
+
+
+def resident_id(user: User) -> str:
+    return f"{user.full_name.strip()[:40] or '居民'}#tg{user.id}"
+
+
+class TelegramGateway:
+    def __init__(
+        self, bot: Bot, uow: UnitOfWorkFactory, secret: bytes, grid_name: Callable[[str], str | None],
+        max_text: int = 2000, limiter: RateLimiter | None = None,
+    ) -> None:  # fmt: skip
+        self.bot = bot
+        self._uow = uow
+        self._handle: Handle = _not_attached
+        self._secret = secret
+        self._grid_name = grid_name
+        self._max_text = max_text
+        self._limiter = limiter or RateLimiter(20, 60, 30, 1)
+
+    def attach(self, handle: Handle) -> None:
+        """Where inbound messages go (the dispatcher, built after the outbox that sends through us)."""
+        self._handle = handle
+
+    async def start(self, polling: bool) -> None:
+        """Check the token (getMe, retried while the API is unreachable), then poll if asked to."""
+        while True:
+            try:
+                await self.bot.initialize()
+                break
+            except TelegramError as exc:
+                log.warning("telegram: getMe failed (%r); retrying in 10 s", exc)
+                await asyncio.sleep(10)
+        log.info("telegram: connected as @%s (%s)", self.bot.username, "polling" if polling else "webhook")
+        if polling:
+            await self.poll()
+
+    # ------------------------------------------------------------------------------- inbound
+
+    async def handle_update(self, data: Mapping[str, Any]) -> Handled | None:
+        update = Update.de_json(dict(data), self.bot)
+        if update.callback_query is not None:
+            return await self._button(update)
+        message = update.message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return None  # edits, channel posts, service messages: nothing to do
+        text = (message.text or message.caption or "").strip()
+        if text.startswith(("/bind", "/iam", "/start")):
+            await self._command(message, text)
+            return None
+        if message.chat.type == "private":
+            await self._reply(message.chat.id, TEXTS["private"])
+            return None
+        chat_id = await self._chat_of(message.chat.id)
+        if chat_id is None:
+            return None  # a group nobody bound: ignored
+        inbound = await self._inbound(message, chat_id, text, message.from_user)
+        if inbound is None:
+            return None
+        return await self._dispatch(inbound, message.chat.id, message.message_id)
+
+    async def _button(self, update: Update) -> Handled | None:
+        query = update.callback_query
+        assert query is not None
+        with contextlib.suppress(TelegramError):
+            await query.answer()
+        message = query.message
+        if not isinstance(message, Message) or not query.data:
+            return None
+        chat_id = await self._chat_of(message.chat.id)
+        if chat_id is None:
+            return None
+        sender = await self._sender(query.from_user)
+        inbound = InboundMessage(chat_id, sender, query.data[:200], None, f"tg-cb-{query.id}", CHANNEL)
+        return await self._handle(inbound)
+
+    async def _inbound(self, message: Message, chat_id: str, text: str, user: User) -> InboundMessage | None:
+        attachments: list[Attachment] = []
+        if message.photo:
+            attachments.append(Attachment(AttachmentKind.IMAGE, f"tg-file:{message.photo[-1].file_id}"))
+        if message.location is not None:
+            loc = message.location
+            attachments.append(Attachment(AttachmentKind.LOCATION, lat=loc.latitude, lng=loc.longitude))
+        if not text and not attachments:
+            return None  # stickers, voice, video …: not something the bot acts on
+        reply_to = None
+        if message.reply_to_message is not None:
+            async with self._uow() as uow:
+                reply_to = await uow.channels.message_of(
+                    CHANNEL, str(message.chat.id), str(message.reply_to_message.message_id)
+                )
+        return InboundMessage(
+            chat_id, await self._sender(user), text[: self._max_text], reply_to,
+            f"tg-{message.chat.id}-{message.message_id}", CHANNEL, tuple(attachments),
+        )  # fmt: skip
+
+    async def _dispatch(self, inbound: InboundMessage, tg_chat: int, tg_message: int) -> Handled:
+        handled = await self._handle(inbound)
+        async with self._uow() as uow:
+            await uow.channels.remember(CHANNEL, str(tg_chat), str(tg_message), handled.message_id)
+        return handled
+
+    async def _command(self, message: Message, text: str) -> None:
+        command, _, code = text.partition(" ")
+        user = message.from_user
+        try:
+            subject, role = verify(self._secret, code.strip())
+        except ApiError:
+            subject, role = "", ""
+        if command.startswith("/bind") and role == BIND and message.chat.type != "private":
+            async with self._uow() as uow:
+                await uow.channels.bind_chat(CHANNEL, str(message.chat.id), subject)
+            await self._reply(message.chat.id, TEXTS["bound"].format(grid=self._grid_name(subject) or subject))
+        elif command.startswith("/iam") and subject == IAM and user is not None:
+            async with self._uow() as uow:
+                await uow.channels.link_person(CHANNEL, str(user.id), role)
+            await self._reply(message.chat.id, TEXTS["linked"].format(name=user.full_name))
+        elif command.startswith("/start"):
+            await self._reply(message.chat.id, TEXTS["private"])
+        else:
+            await self._reply(message.chat.id, TEXTS["bad_code"])
+
+    async def _chat_of(self, tg_chat: int) -> str | None:
+        async with self._uow() as uow:
+            return await uow.channels.chat_of(CHANNEL, str(tg_chat))
+
+    async def _sender(self, user: User) -> str:
+        async with self._uow() as uow:
+            person = await uow.channels.person_of(CHANNEL, str(user.id))
+        return person or resident_id(user)
+
+    async def _reply(self, tg_chat: int, text: str) -> None:
+        try:
+            await self.bot.send_message(chat_id=tg_chat, text=text)
+        except TelegramError as exc:
+            log.warning("telegram: could not answer chat %s: %r", tg_chat, exc)
+
+    # ------------------------------------------------------------------------------ outbound
+
+    async def send(self, message: StoredMessage) -> None:
+        """Mirror one outbox row to Telegram: a group post to every bound group, a ping to the
+        person's private chat. Network trouble and flood limits retry; a refusal (the user never
+        started the bot, the bot left the group) is logged, the transcript keeps the message."""
+        async with self._uow() as uow:
+            targets = await self._targets(uow, message)
+        for tg_chat, reply_to in targets:
+            await self._limiter.wait(tg_chat)
+            try:
+                sent = await self.bot.send_message(
+                    chat_id=int(tg_chat), text=message.text, reply_markup=self._keyboard(message),
+                    reply_to_message_id=int(reply_to) if reply_to else None,
+                )  # fmt: skip
+            except RetryAfter as exc:
+                raise ChannelError(f"telegram flood control: retry after {exc.retry_after}") from exc
+            except (BadRequest, Forbidden) as exc:  # BadRequest is a NetworkError subclass: catch it first
+                log.warning("telegram refused message %s for %s: %r", message.id, tg_chat, exc)
+                continue
+            except (TimedOut, NetworkError) as exc:
+                raise ChannelError(f"telegram unreachable: {exc!r}") from exc
+            async with self._uow() as uow:
+                await uow.channels.remember(CHANNEL, tg_chat, str(sent.message_id), message.id)
+
+    async def _targets(self, uow: Any, message: StoredMessage) -> list[tuple[str, str | None]]:
+        if message.person_id:
+            who = await uow.channels.external_person(CHANNEL, message.person_id)
+            return [(who, None)] if who else []
+        if not message.chat_id:
+            return []
+        out = []
+        for tg_chat in await uow.channels.external_chats(CHANNEL, message.chat_id):
+            reply = (
+                await uow.channels.external_message(CHANNEL, tg_chat, message.reply_to) if message.reply_to else None
+            )
+            out.append((tg_chat, reply))
+        return out
+
+    @staticmethod
+    def _keyboard(message: StoredMessage) -> InlineKeyboardMarkup | None:
+        buttons = BUTTONS.get(message.template or "")
+        if not buttons or message.ticket_id is None or message.person_id:
+            return None
+        row = [InlineKeyboardButton(label, callback_data=data.format(id=message.ticket_id)) for label, data in buttons]
+        return InlineKeyboardMarkup([row])
+
+    # ------------------------------------------------------------------------------- polling
+
+    async def poll(self, timeout_s: int = 25) -> None:
+        """getUpdates long polling, for machines without a public address (no webhook)."""
+        offset: int | None = None
+        with contextlib.suppress(TelegramError):
+            await self.bot.delete_webhook()
+        while True:
+            try:
+                updates = await self.bot.get_updates(offset=offset, timeout=timeout_s)
+            except TelegramError as exc:
+                log.warning("telegram polling failed (%r); retrying in 5 s", exc)
+                await asyncio.sleep(5)
+                continue
+            for update in updates:
+                offset = update.update_id + 1
+                try:
+                    await self.handle_update(update.to_dict())
+                except Exception:
+                    log.exception("telegram update %s failed (kept, retried by client id)", update.update_id)
+
+
+def build_router(gateway: TelegramGateway, secret: str) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/telegram/webhook", include_in_schema=False)
+    async def webhook(
+        request: Request, x_telegram_bot_api_secret_token: str | None = Header(default=None)
+    ) -> JSONResponse:
+        if not secret or not pysecrets.compare_digest(
+            (x_telegram_bot_api_secret_token or "").encode(), secret.encode()
+        ):
+            raise ApiError(403, "密钥错误 / bad secret token")
+        try:
+            data = await request.json()
+        except ValueError as exc:
+            raise ApiError(400, "不是 JSON / not JSON") from exc
+        if not isinstance(data, dict) or "update_id" not in data:
+            raise ApiError(400, "不是 Telegram 更新 / not a Telegram update")
+        try:
+            await gateway.handle_update(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("telegram: malformed update %s: %r", data.get("update_id"), exc)
+            raise ApiError(400, "格式错误的更新 / malformed update") from exc
+        return JSONResponse({"ok": True})
+
+    return router

@@ -1,0 +1,123 @@
+"""A local fake of the Telegram Bot API for tests: answers the methods the bot may call, records
+every call, and fails loudly (error reply + `unexpected`) on anything else. `fail(method, …)`
+makes the next calls of a method fail, to test retries and refusals."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+BOT_USER = {"id": 999, "is_bot": True, "first_name": "网格通", "username": "gridbot_test_bot"}
+
+
+class FakeTelegram:
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.unexpected: list[str] = []
+        self.failures: defaultdict[str, deque[tuple[int, str, dict[str, Any]]]] = defaultdict(deque)
+        self._next_id = 5000
+        self.updates: list[dict[str, Any]] = []  # served by getUpdates (polling mode)
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FakeTelegram:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail(self, method: str, times: int, code: int, description: str, **parameters: Any) -> None:
+        for _ in range(times):
+            self.failures[method].append((code, description, parameters))
+
+    def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                p for m, p in self.calls if m == "sendMessage" and (chat_id is None or int(p["chat_id"]) == chat_id)
+            ]
+
+    def wait_sent(self, chat_id: int, contains: str, timeout_s: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for p in self.sent(chat_id):
+                if contains in p["text"]:
+                    return p
+            time.sleep(0.1)
+        raise AssertionError(f"no sendMessage to {chat_id} containing {contains!r}: {self.sent(chat_id)}")
+
+    # -------------------------------------------------------------------------------- server
+
+    def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.calls.append((method, params))
+            if self.failures[method]:
+                code, description, extra = self.failures[method].popleft()
+                return code, {"ok": False, "error_code": code, "description": description, "parameters": extra}
+            if method == "getMe":
+                return 200, {"ok": True, "result": BOT_USER}
+            if method in ("answerCallbackQuery", "deleteWebhook", "setWebhook"):
+                return 200, {"ok": True, "result": True}
+            if method == "getUpdates":
+                offset = int(params.get("offset") or 0)
+                ready = [u for u in self.updates if u["update_id"] >= offset]
+                if not ready:
+                    self._lock.release()  # a short long-poll, without holding up other calls
+                    time.sleep(0.3)
+                    self._lock.acquire()
+                return 200, {"ok": True, "result": ready}
+            if method == "sendMessage":
+                self._next_id += 1
+                params["_message_id"] = self._next_id  # what the bot was told its message is
+                chat_id = int(params["chat_id"])
+                message = {"message_id": self._next_id, "date": int(time.time()), "text": params.get("text", ""),
+                           "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+                           "from": BOT_USER}  # fmt: skip
+                return 200, {"ok": True, "result": message}
+            self.unexpected.append(method)
+            return 404, {"ok": False, "error_code": 404, "description": f"fake: unexpected method {method}"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                prefix = f"/bot{fake.token}/"
+                if not self.path.startswith(prefix):
+                    fake.unexpected.append(f"path {self.path}")
+                    self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+                    return
+                body = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
+                kind = self.headers.get("content-type", "")
+                params = json.loads(body or "{}") if "json" in kind else dict(parse_qsl(body))
+                for key in ("reply_markup", "reply_parameters"):
+                    if isinstance(params.get(key), str):
+                        params[key] = json.loads(params[key])
+                self._reply(*fake._answer(self.path[len(prefix) :], params))
+
+            do_GET = do_POST
+
+            def _reply(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+        return Handler
