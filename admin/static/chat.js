@@ -639,7 +639,7 @@
     }
     if (a && a.kind === 'location') {
       var where = a.label || (Number(a.lat).toFixed(5) + ', ' + Number(a.lng).toFixed(5));
-      return el('div', 'attachment-place', '📍 ' + where);
+      return el('div', 'attachment-place', '位置：' + where);
     }
     return el('div', 'attachment-place', '[附件]');
   }
