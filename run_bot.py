@@ -35,6 +35,8 @@ from bot.app import create_app
 from bot.channels.telegram import TelegramGateway, bind_code, identity_code
 from bot.channels.telegram import build_router as telegram_router
 from bot.channels.webchat import chat_secret, sign
+from bot.channels.wechat_oa import WechatGateway
+from bot.channels.wechat_oa import build_router as wechat_router
 from bot.dispatcher import Dispatcher
 from bot.faq import FaqError, load_faq
 from bot.handlers import build_registry
@@ -231,7 +233,9 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     scheduler = SchedulerTrigger(escalation, leader, settings.audit_interval_s)
     token = api_token(settings)
     telegram = telegram_of(settings, uow, routed)
-    outbox = OutboxWorker(uow, {"web": MirrorChannel(WebChannel(), [telegram] if telegram else [])}, utcnow)
+    wechat = wechat_of(settings, uow, routed)
+    mirrors: list[Any] = [c for c in (telegram, wechat) if c is not None]
+    outbox = OutboxWorker(uow, {"web": MirrorChannel(WebChannel(), mirrors)}, utcnow)
 
     def committed(tickets: list[Ticket]) -> None:
         for ticket in tickets:
@@ -257,6 +261,9 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     if telegram is not None:
         telegram.attach(dispatcher.handle)
         services.routers.append(telegram_router(telegram, settings.telegram_secret or ""))
+    if wechat is not None:
+        wechat.attach(dispatcher.handle)
+        services.routers.append(wechat_router(wechat))
     schedule_routines(settings, scheduler, routines)
     runtime = Runtime(engine, scheduler, outbox, leader, parts.process, redis)
     if telegram is not None:
@@ -276,12 +283,38 @@ def telegram_of(
     if not settings.telegram_token:
         return None
     bot = Bot(settings.telegram_token, base_url=f"{settings.telegram_api_base.rstrip('/')}/bot")
+    return TelegramGateway(bot, uow, chat_secret(api_token(settings)), grid_name_of(directory), settings.max_text)
 
+
+def grid_name_of(directory: Callable[[], Directory]) -> Callable[[str], str | None]:
     def grid_name(chat_id: str) -> str | None:
         node = directory().grid_for_chat(chat_id)
         return node.name if node else None
 
-    return TelegramGateway(bot, uow, chat_secret(api_token(settings)), grid_name, settings.max_text)
+    return grid_name
+
+
+def wechat_of(
+    settings: Settings, uow: Callable[[], SqlUnitOfWork], directory: Callable[[], Directory]
+) -> WechatGateway | None:
+    """The Official Account channel when its AppID and token are set."""
+    if not (settings.wechat_appid and settings.wechat_token):
+        return None
+    return WechatGateway(
+        app_id=settings.wechat_appid, token=settings.wechat_token, aes_key=settings.wechat_aes_key,
+        app_secret=settings.wechat_appsecret, api_base=settings.wechat_api_base, uow=uow,
+        grid_name=grid_name_of(directory), replay_window_s=settings.replay_window_s, max_text=settings.max_text,
+    )  # fmt: skip
+
+
+async def wechat_qr(settings: Settings, chat_id: str) -> None:
+    gateway = wechat_of(settings, lambda: None, lambda: None)  # type: ignore[arg-type,return-value]
+    if gateway is None:
+        raise SystemExit("set GRIDBOT_WECHAT_APPID, GRIDBOT_WECHAT_TOKEN and GRIDBOT_WECHAT_APPSECRET first")
+    try:
+        print(await gateway.qr_code(chat_id))
+    finally:
+        await gateway.aclose()
 
 
 def leader_of(redis: Redis | None, engine: AsyncEngine) -> Leader:
@@ -473,6 +506,7 @@ def parser() -> argparse.ArgumentParser:
     grids.add_parser("import", help="replace the directory with a grid YAML file").add_argument("file", type=Path)
     bulletin = sub.add_parser("bulletin", help="generate the monthly bulletins (月度通报) now and print them")
     bulletin.add_argument("--month", help="YYYY-MM (default: the previous month)")
+    sub.add_parser("wechat-qr", help="the Official Account QR code of a micro-grid (its URL)").add_argument("chat_id")
     code = sub.add_parser("telegram-code", help="a code for /bind (a group → a micro-grid) or /iam (a person)")
     target = code.add_mutually_exclusive_group(required=True)
     target.add_argument("--chat", help="micro-grid chat id, e.g. yg-1: send `/bind CODE` in the Telegram group")
@@ -513,6 +547,8 @@ def run(argv: list[str] | None = None) -> int:
         asyncio.run(import_grids(settings, args.file))
     elif command == "bulletin":
         asyncio.run(bulletin_command(settings, args.month))
+    elif command == "wechat-qr":
+        asyncio.run(wechat_qr(settings, args.chat_id))
     elif command == "telegram-code":
         secret = chat_secret(api_token(settings))
         print(f"/bind {bind_code(secret, args.chat)}" if args.chat else f"/iam {identity_code(secret, args.person)}")

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     telegram_api_base: str = Field(default="https://api.telegram.org", description="Bot API server (tests: a fake).")
     telegram_secret: str | None = Field(default=None, description="X-Telegram-Bot-Api-Secret-Token of the webhook.")
     telegram_polling: bool = Field(default=False, description="getUpdates instead of the webhook (no public URL).")
+    # WeChat Official Account (off unless APPID and TOKEN are set): GET|POST /wechat/oa.
+    wechat_appid: str | None = None
+    wechat_token: str | None = None
+    wechat_aes_key: str | None = Field(default=None, description="EncodingAESKey: safe mode (加密模式).")
+    wechat_appsecret: str | None = Field(default=None, description="For the customer-service API and QR codes.")
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    replay_window_s: int = Field(default=300, ge=0, description="Callback timestamps older than this: 403 (0: off).")
     # Routines, at Beijing time:
     checkin_remind_at: str = Field(
         default="16:00", pattern=r"^\d{1,2}:\d{2}$", description="报平安 reminder (Beijing)."

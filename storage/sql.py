@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -277,6 +277,40 @@ class SqlChannelStore:
             .limit(1)
         )
         return (await self._c.execute(query)).scalar_one_or_none()
+
+    async def marked(self, channel: str, external_chat: str, prefix: str) -> list[int]:
+        c = t.channel_messages.c
+        query = (
+            select(c.message_id)
+            .where(c.channel == channel, c.external_chat == external_chat, c.external_id.startswith(prefix))
+            .order_by(c.message_id)
+        )
+        return [int(i) for i in (await self._c.execute(query)).scalars()]
+
+    async def forget(self, channel: str, external_chat: str, external_id: str) -> None:
+        c = t.channel_messages.c
+        await self._c.execute(
+            t.channel_messages.delete().where(
+                c.channel == channel, c.external_chat == external_chat, c.external_id == external_id
+            )
+        )
+
+    async def open_window(self, channel: str, external_id: str, at: datetime) -> None:
+        c = t.channel_windows.c
+        await self._c.execute(t.channel_windows.delete().where(c.channel == channel, c.external_id == external_id))
+        await self._c.execute(
+            t.channel_windows.insert().values(channel=channel, external_id=external_id, opened_at=at, used=0)
+        )
+
+    async def use_window(self, channel: str, external_id: str, now: datetime, limit: int, span_s: int) -> bool:
+        c = t.channel_windows.c
+        result = await self._c.execute(
+            update(t.channel_windows)
+            .where(c.channel == channel, c.external_id == external_id, c.used < limit,
+                   c.opened_at > now - timedelta(seconds=span_s))
+            .values(used=c.used + 1)
+        )  # fmt: skip
+        return bool(result.rowcount)
 
 
 class SqlMessageStore:

@@ -211,3 +211,14 @@ channel_messages = Table(
     Column("message_id", Id, nullable=False),
     Index("ix_channel_messages_message", "channel", "message_id"),
 )
+
+# A platform's send window per person (WeChat customer-service messages: 5 within 48 h of the
+# resident's last message).
+channel_windows = Table(
+    "channel_windows",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("external_id", String(128), primary_key=True),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("used", Integer, nullable=False),
+)

@@ -187,6 +187,20 @@ class ChannelStore(Protocol):
 
     async def external_message(self, channel: str, external_chat: str, message_id: int) -> str | None: ...
 
+    async def marked(self, channel: str, external_chat: str, prefix: str) -> list[int]:
+        """Our message ids remembered for this chat under external ids starting with `prefix`."""
+        ...
+
+    async def forget(self, channel: str, external_chat: str, external_id: str) -> None: ...
+
+    async def open_window(self, channel: str, external_id: str, at: datetime) -> None:
+        """The person wrote to us: their send window (re)opens with nothing used."""
+        ...
+
+    async def use_window(self, channel: str, external_id: str, now: datetime, limit: int, span_s: int) -> bool:
+        """Take one send from the person's window if it is open and not used up."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One database transaction; leaving the block commits, an exception rolls back."""

@@ -41,6 +41,13 @@ def upgrade() -> None:
         sa.Column("message_id", Id, nullable=False),
     )
     op.create_index("ix_channel_messages_message", "channel_messages", ["channel", "message_id"])
+    op.create_table(
+        "channel_windows",
+        sa.Column("channel", sa.String(16), primary_key=True),
+        sa.Column("external_id", sa.String(128), primary_key=True),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used", sa.Integer(), nullable=False),
+    )
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("template", sa.String(64), nullable=True))
 
@@ -48,6 +55,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("template")
+    op.drop_table("channel_windows")
     op.drop_table("channel_messages")
     op.drop_table("identities")
     op.drop_table("channel_chats")

@@ -1,0 +1,91 @@
+"""A local fake of the WeChat Official Account API (access token, customer-service messages, QR codes):
+records every call and fails loudly (errcode + `unexpected`) on any path it does not know."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+class FakeWechat:
+    def __init__(self, app_id: str, app_secret: str) -> None:
+        self.app_id, self.app_secret = app_id, app_secret
+        self.custom: list[dict[str, Any]] = []  # customer-service messages sent
+        self.calls: list[str] = []
+        self.unexpected: list[str] = []
+        self.failures: deque[dict[str, Any]] = deque()  # errcode bodies for the next custom/send calls
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FakeWechat:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def to(self, openid: str) -> list[str]:
+        with self._lock:
+            return [m["text"]["content"] for m in self.custom if m["touser"] == openid]
+
+    def wait_to(self, openid: str, contains: str, timeout_s: float = 15) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            hits = [t for t in self.to(openid) if contains in t]
+            if hits:
+                return hits[-1]
+            time.sleep(0.1)
+        raise AssertionError(f"no customer-service message to {openid} with {contains!r}: {self.to(openid)}")
+
+    def _answer(self, path: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.calls.append(path)
+            if path == "/cgi-bin/token":
+                if (query.get("appid"), query.get("secret")) != (self.app_id, self.app_secret):
+                    return {"errcode": 40125, "errmsg": "invalid appsecret"}
+                return {"access_token": "FAKE-TOKEN", "expires_in": 7200}
+            if query.get("access_token") != "FAKE-TOKEN":
+                return {"errcode": 40001, "errmsg": "invalid credential"}
+            if path == "/cgi-bin/message/custom/send":
+                if self.failures:
+                    return self.failures.popleft()
+                self.custom.append(body)
+                return {"errcode": 0, "errmsg": "ok"}
+            if path == "/cgi-bin/qrcode/create":
+                scene = body["action_info"]["scene"]["scene_str"]
+                return {"ticket": f"TICKET-{scene}", "url": f"http://weixin.qq.com/q/{scene}"}
+            self.unexpected.append(path)
+            return {"errcode": 404, "errmsg": f"fake: unexpected path {path}"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                url = urlsplit(self.path)
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                body = json.loads(raw or b"{}")
+                data = json.dumps(fake._answer(url.path, dict(parse_qsl(url.query)), body)).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+        return Handler
