@@ -37,6 +37,8 @@ from bot.channels.telegram import build_router as telegram_router
 from bot.channels.webchat import chat_secret, sign
 from bot.channels.wechat_oa import WechatGateway
 from bot.channels.wechat_oa import build_router as wechat_router
+from bot.channels.wecom import WecomGateway
+from bot.channels.wecom import build_router as wecom_router
 from bot.dispatcher import Dispatcher
 from bot.faq import FaqError, load_faq
 from bot.handlers import build_registry
@@ -234,7 +236,8 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     token = api_token(settings)
     telegram = telegram_of(settings, uow, routed)
     wechat = wechat_of(settings, uow, routed)
-    mirrors: list[Any] = [c for c in (telegram, wechat) if c is not None]
+    wecom = wecom_of(settings, uow, routed)
+    mirrors: list[Any] = [c for c in (telegram, wechat, wecom) if c is not None]
     outbox = OutboxWorker(uow, {"web": MirrorChannel(WebChannel(), mirrors)}, utcnow)
 
     def committed(tickets: list[Ticket]) -> None:
@@ -264,6 +267,9 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     if wechat is not None:
         wechat.attach(dispatcher.handle)
         services.routers.append(wechat_router(wechat))
+    if wecom is not None:
+        wecom.attach(dispatcher.handle)
+        services.routers.append(wecom_router(wecom))
     schedule_routines(settings, scheduler, routines)
     runtime = Runtime(engine, scheduler, outbox, leader, parts.process, redis)
     if telegram is not None:
@@ -305,6 +311,32 @@ def wechat_of(
         app_secret=settings.wechat_appsecret, api_base=settings.wechat_api_base, uow=uow,
         grid_name=grid_name_of(directory), replay_window_s=settings.replay_window_s, max_text=settings.max_text,
     )  # fmt: skip
+
+
+def wecom_of(
+    settings: Settings, uow: Callable[[], SqlUnitOfWork], directory: Callable[[], Directory]
+) -> WecomGateway | None:
+    """WeCom when its corp id, token and EncodingAESKey are set."""
+    if not (settings.wecom_corp_id and settings.wecom_token and settings.wecom_aes_key):
+        return None
+    return WecomGateway(
+        corp_id=settings.wecom_corp_id, token=settings.wecom_token, aes_key=settings.wecom_aes_key,
+        app_secret=settings.wecom_secret, agent_id=settings.wecom_agent_id, api_base=settings.wecom_api_base,
+        uow=uow, directory=directory, codes=chat_secret(api_token(settings)),
+        replay_window_s=settings.replay_window_s, max_text=settings.max_text,
+    )  # fmt: skip
+
+
+async def wecom_appchat(settings: Settings, appchat_id: str, chat_id: str) -> None:
+    """Bind an internal group the WeCom app created (appchat) to a micro-grid chat."""
+    await asyncio.to_thread(upgrade, settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.channels.bind_chat("wecom-appchat", appchat_id, chat_id)
+    finally:
+        await engine.dispose()
+    print(f"appchat {appchat_id} now receives the posts of {chat_id}")
 
 
 async def wechat_qr(settings: Settings, chat_id: str) -> None:
@@ -506,6 +538,9 @@ def parser() -> argparse.ArgumentParser:
     grids.add_parser("import", help="replace the directory with a grid YAML file").add_argument("file", type=Path)
     bulletin = sub.add_parser("bulletin", help="generate the monthly bulletins (月度通报) now and print them")
     bulletin.add_argument("--month", help="YYYY-MM (default: the previous month)")
+    appchat = sub.add_parser("wecom-appchat", help="bind a WeCom appchat (app-created group) to a micro-grid")
+    appchat.add_argument("appchat_id")
+    appchat.add_argument("chat_id")
     sub.add_parser("wechat-qr", help="the Official Account QR code of a micro-grid (its URL)").add_argument("chat_id")
     code = sub.add_parser("telegram-code", help="a code for /bind (a group → a micro-grid) or /iam (a person)")
     target = code.add_mutually_exclusive_group(required=True)
@@ -547,6 +582,8 @@ def run(argv: list[str] | None = None) -> int:
         asyncio.run(import_grids(settings, args.file))
     elif command == "bulletin":
         asyncio.run(bulletin_command(settings, args.month))
+    elif command == "wecom-appchat":
+        asyncio.run(wecom_appchat(settings, args.appchat_id, args.chat_id))
     elif command == "wechat-qr":
         asyncio.run(wechat_qr(settings, args.chat_id))
     elif command == "telegram-code":

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     wechat_appsecret: str | None = Field(default=None, description="For the customer-service API and QR codes.")
     wechat_api_base: str = "https://api.weixin.qq.com"
     replay_window_s: int = Field(default=300, ge=0, description="Callback timestamps older than this: 403 (0: off).")
+    # WeCom (off unless CORP_ID, TOKEN and AES_KEY are set): /wecom/aibot and /wecom/app.
+    wecom_corp_id: str | None = None
+    wecom_token: str | None = None
+    wecom_aes_key: str | None = None
+    wecom_secret: str | None = Field(default=None, description="The app's Secret: app messages and appchat.")
+    wecom_agent_id: str | None = Field(default=None, description="The app's AgentId: pings to staff.")
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
     # Routines, at Beijing time:
     checkin_remind_at: str = Field(
         default="16:00", pattern=r"^\d{1,2}:\d{2}$", description="报平安 reminder (Beijing)."

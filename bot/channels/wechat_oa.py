@@ -105,7 +105,7 @@ class WechatGateway:
 
     def plaintext(self, params: dict[str, str], body: bytes) -> tuple[str, bool]:
         """The callback's XML as text, decrypted in safe mode; hostile or broken XML is refused."""
-        root = _safe_xml(body)
+        root = safe_xml(body)
         encrypted = root.find("Encrypt")
         if params.get("encrypt_type") != "aes" and encrypted is None:
             return body.decode("utf-8"), False
@@ -119,7 +119,7 @@ class WechatGateway:
         except Exception as exc:  # wrong key, bad padding, another app's message
             raise ApiError(403, "消息解密失败 / cannot decrypt") from exc
         text = xml.decode("utf-8") if isinstance(xml, bytes) else str(xml)
-        _safe_xml(text.encode("utf-8"))
+        safe_xml(text.encode("utf-8"))
         return text, True
 
     # ------------------------------------------------------------------------- inbound
@@ -296,7 +296,7 @@ class WechatGateway:
         await self._http.aclose()
 
 
-def _safe_xml(body: bytes) -> Any:
+def safe_xml(body: bytes) -> Any:
     if len(body) > MAX_XML:
         raise ApiError(413)
     try:

@@ -1,5 +1,6 @@
-"""A local fake of the WeChat Official Account API (access token, customer-service messages, QR codes):
-records every call and fails loudly (errcode + `unexpected`) on any path it does not know."""
+"""A local fake of the WeChat Official Account API (access token, customer-service messages, QR codes)
+and of the WeCom API (`wecom=True`: gettoken, app messages, appchat): records every call and fails
+loudly (errcode + `unexpected`) on any path it does not know."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+WECOM_SENDS = ("/cgi-bin/message/send", "/cgi-bin/appchat/send")
+
 
 class FakeWechat:
-    def __init__(self, app_id: str, app_secret: str) -> None:
-        self.app_id, self.app_secret = app_id, app_secret
+    def __init__(self, app_id: str, app_secret: str, wecom: bool = False) -> None:
+        self.app_id, self.app_secret, self.wecom = app_id, app_secret, wecom
         self.custom: list[dict[str, Any]] = []  # customer-service messages sent
         self.calls: list[str] = []
         self.unexpected: list[str] = []
@@ -37,7 +40,7 @@ class FakeWechat:
 
     def to(self, openid: str) -> list[str]:
         with self._lock:
-            return [m["text"]["content"] for m in self.custom if m["touser"] == openid]
+            return [m["text"]["content"] for m in self.custom if openid in (m.get("touser"), m.get("chatid"))]
 
     def wait_to(self, openid: str, contains: str, timeout_s: float = 15) -> str:
         deadline = time.monotonic() + timeout_s
@@ -51,18 +54,24 @@ class FakeWechat:
     def _answer(self, path: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.calls.append(path)
-            if path == "/cgi-bin/token":
-                if (query.get("appid"), query.get("secret")) != (self.app_id, self.app_secret):
-                    return {"errcode": 40125, "errmsg": "invalid appsecret"}
-                return {"access_token": "FAKE-TOKEN", "expires_in": 7200}
+            token_path, id_key, secret_key = (
+                ("/cgi-bin/gettoken", "corpid", "corpsecret") if self.wecom else ("/cgi-bin/token", "appid", "secret")
+            )
+            if path == token_path:
+                if (query.get(id_key), query.get(secret_key)) != (self.app_id, self.app_secret):
+                    return {"errcode": 40125, "errmsg": "invalid secret"}
+                return {"errcode": 0, "access_token": "FAKE-TOKEN", "expires_in": 7200}
             if query.get("access_token") != "FAKE-TOKEN":
                 return {"errcode": 40001, "errmsg": "invalid credential"}
-            if path == "/cgi-bin/message/custom/send":
+            sends = (
+                ("/cgi-bin/message/send", "/cgi-bin/appchat/send") if self.wecom else ("/cgi-bin/message/custom/send",)
+            )
+            if path in sends:
                 if self.failures:
                     return self.failures.popleft()
                 self.custom.append(body)
                 return {"errcode": 0, "errmsg": "ok"}
-            if path == "/cgi-bin/qrcode/create":
+            if path == "/cgi-bin/qrcode/create" and not self.wecom:
                 scene = body["action_info"]["scene"]["scene_str"]
                 return {"ticket": f"TICKET-{scene}", "url": f"http://weixin.qq.com/q/{scene}"}
             self.unexpected.append(path)

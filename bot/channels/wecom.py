@@ -1,0 +1,316 @@
+"""WeCom (企业微信), with wechatpy's WeCom crypto.
+
+- **AI bot** (智能机器人, `POST /wecom/aibot`): group @-mentions arrive as encrypted JSON; the receive
+  id is empty. A group is bound to a micro-grid with `@机器人 /bind CODE` (the Telegram codes);
+  the answer is the passive, encrypted reply. An AI bot cannot post into a group on its own later,
+  so later status reaches such a group through the web transcript and the staff's app pings.
+- **App** (`POST /wecom/app`): staff write to the app one-to-one (encrypted XML, receive id = the
+  corp id): `#12 已处理` acts on case 12 in its grid's chat; without a number, in their own grid.
+  A WeCom user whose userid is a directory person id is that person (or link with `/iam CODE`).
+- **Outbound**: pings to staff (新工单, 催办, 超时上报 …) as app messages; group posts into an
+  `appchat` (an internal group the app created) bound with `run_bot.py wecom-appchat CHATID yg-1`.
+Callbacks are checked first: message signature, replay window, AES; XML with a DTD or entities is
+refused with 400. URL verification (GET) decrypts `echostr`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from wechatpy.enterprise.crypto import PrpCrypto
+
+from bot.channels.webchat import verify
+from bot.channels.wechat_oa import safe_xml
+from bot.errors import ApiError
+from bot.interpret import ticket_ref
+from bot.messages import Handled, InboundMessage
+from bot.nlu.port import Parse
+from bot.outbox import ChannelError
+from tickets.directory import Directory
+from tickets.ports import StoredMessage, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+CHANNEL, APPCHAT = "wecom", "wecom-appchat"
+TEXTS = {
+    "bound": "本群已绑定到{grid}。@我 反映问题即可登记工单。",
+    "bad_code": "绑定码无效，请向平台管理员索取新的绑定码。",
+    "unbound": "本群还没有绑定微网格，请管理员 @我 发送 /bind 绑定码。",
+    "unsupported": "暂时只能处理文字消息，谢谢！",
+    "no_grid": "请注明工单号，例如“#12 已处理”。",
+    "unknown": "您不在本平台的人员名单中，请联系管理员。",
+    "linked": "已确认您的身份，之后的工单通知会发到这里。",
+}
+Handle = Callable[[InboundMessage], Awaitable[Handled]]
+
+
+def signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypt])).encode()).hexdigest()
+
+
+def resident_id(userid: str) -> str:
+    digits = int(hashlib.sha1(userid.encode()).hexdigest()[:12], 16)
+    return f"{userid[:20]}#wc{digits}"
+
+
+async def _not_attached(message: InboundMessage) -> Handled:
+    raise RuntimeError("the WeCom gateway has no dispatcher attached")
+
+
+class WecomGateway:
+    def __init__(
+        self, *, corp_id: str, token: str, aes_key: str, app_secret: str | None, agent_id: str | None,
+        api_base: str, uow: UnitOfWorkFactory, directory: Callable[[], Directory], codes: bytes,
+        replay_window_s: int, max_text: int = 2000,
+    ) -> None:  # fmt: skip
+        self._corp_id, self._token = corp_id, token
+        self._crypto = PrpCrypto(base64.b64decode(aes_key + "="))
+        self._app_secret, self._agent_id = app_secret, agent_id
+        self._http = httpx.AsyncClient(base_url=api_base.rstrip("/"), timeout=5)
+        self._uow, self._directory, self._codes = uow, directory, codes
+        self._replay_window_s, self._max_text = replay_window_s, max_text
+        self._handle: Handle = _not_attached
+        self._access: tuple[str, float] | None = None
+
+    @property
+    def corp_id(self) -> str:
+        return self._corp_id
+
+    def attach(self, handle: Handle) -> None:
+        self._handle = handle
+
+    # ----------------------------------------------------------------------- crypto
+
+    def open(self, params: dict[str, str], encrypt: str, receive_id: str) -> str:
+        timestamp, nonce = params.get("timestamp", ""), params.get("nonce", "")
+        if signature(self._token, timestamp, nonce, encrypt) != params.get("msg_signature"):
+            raise ApiError(403, "签名错误 / bad msg_signature")
+        if self._replay_window_s and (
+            not timestamp.isdigit() or abs(time.time() - int(timestamp)) > self._replay_window_s
+        ):
+            raise ApiError(403, "请求已过期 / timestamp outside the replay window")
+        try:
+            return str(self._crypto.decrypt(encrypt, receive_id))
+        except Exception as exc:  # wrong key, padding, another corp's message
+            raise ApiError(403, "解密失败 / cannot decrypt") from exc
+
+    def seal(self, plaintext: str, receive_id: str, nonce: str) -> tuple[str, str, str]:
+        """(encrypt, msg_signature, timestamp) of a reply."""
+        encrypt = self._crypto.encrypt(plaintext, receive_id)
+        encrypt = encrypt.decode() if isinstance(encrypt, bytes) else str(encrypt)
+        timestamp = str(int(time.time()))
+        return encrypt, signature(self._token, timestamp, nonce, encrypt), timestamp
+
+    # ----------------------------------------------------------------------- AI bot
+
+    async def aibot(self, params: dict[str, str], body: bytes) -> Response:
+        try:
+            encrypt = str(json.loads(body)["encrypt"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ApiError(400, "不是 AI 机器人回调 / not an AI bot callback") from exc
+        try:
+            event = json.loads(self.open(params, encrypt, ""))
+            userid = str(event["from"]["userid"])
+            chat = str(event.get("chatid") or userid)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ApiError(400, "无法识别的消息 / unreadable message") from exc
+        text = _strip_mention(str((event.get("text") or {}).get("content") or ""))
+        answer = await self._aibot_answer(event, chat, userid, text)
+        return self._json_reply(answer, params.get("nonce", "n"))
+
+    async def _aibot_answer(self, event: dict[str, Any], chat: str, userid: str, text: str) -> str | None:
+        if text.startswith("/bind"):
+            return await self._bind(chat, text.removeprefix("/bind").strip())
+        if event.get("msgtype") != "text" or not text:
+            return TEXTS["unsupported"] if event.get("msgtype") not in ("event", None) else None
+        async with self._uow() as uow:
+            chat_id = await uow.channels.chat_of(CHANNEL, chat)
+        if chat_id is None:
+            return TEXTS["unbound"]
+        sender = await self._person(userid) or resident_id(userid)
+        client_id = f"wc-{event.get('msgid') or hashlib.sha1(text.encode()).hexdigest()[:16]}"
+        handled = await self._handle(InboundMessage(chat_id, sender, text[: self._max_text], None, client_id, CHANNEL))
+        return "\n\n".join(r.text for r in handled.replies) or None
+
+    async def _bind(self, chat: str, code: str) -> str:
+        try:
+            chat_id, role = verify(self._codes, code)
+        except ApiError:
+            return TEXTS["bad_code"]
+        node = self._directory().grid_for_chat(chat_id)
+        if role != "@bind" or node is None:
+            return TEXTS["bad_code"]
+        async with self._uow() as uow:
+            await uow.channels.bind_chat(CHANNEL, chat, chat_id)
+        return TEXTS["bound"].format(grid=node.name)
+
+    def _json_reply(self, text: str | None, nonce: str) -> Response:
+        if not text:
+            return PlainTextResponse("")
+        plain = json.dumps({"msgtype": "text", "text": {"content": text}}, ensure_ascii=False)
+        encrypt, msg_signature, timestamp = self.seal(plain, "", nonce)
+        return JSONResponse({"encrypt": encrypt, "msgsignature": msg_signature, "timestamp": timestamp, "nonce": nonce})
+
+    # -------------------------------------------------------------------------- app
+
+    async def app(self, params: dict[str, str], body: bytes) -> Response:
+        root = safe_xml(body)
+        encrypted = root.find("Encrypt")
+        if encrypted is None or not encrypted.text:
+            raise ApiError(400, "缺少 Encrypt / no Encrypt element")
+        xml = self.open(params, encrypted.text, self._corp_id)
+        fields = {child.tag: (child.text or "") for child in safe_xml(xml.encode("utf-8"))}
+        answer = await self._app_answer(fields)
+        if not answer:
+            return PlainTextResponse("")
+        reply = (f"<xml><ToUserName><![CDATA[{fields.get('FromUserName', '')}]]></ToUserName>"
+                 f"<FromUserName><![CDATA[{self._corp_id}]]></FromUserName><CreateTime>{int(time.time())}</CreateTime>"
+                 f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{answer}]]></Content></xml>")  # fmt: skip
+        encrypt, msg_signature, timestamp = self.seal(reply, self._corp_id, params.get("nonce", "n"))
+        return Response(
+            f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt><MsgSignature><![CDATA[{msg_signature}]]></MsgSignature>"
+            f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{params.get('nonce', 'n')}]]></Nonce></xml>",
+            media_type="application/xml",
+        )
+
+    async def _app_answer(self, fields: dict[str, str]) -> str | None:
+        userid, kind, text = (
+            fields.get("FromUserName", ""),
+            fields.get("MsgType", ""),
+            fields.get("Content", "").strip(),
+        )
+        if kind == "event":
+            return None
+        if text.startswith("/iam"):
+            return await self._link(userid, text.removeprefix("/iam").strip())
+        if kind != "text" or not text:
+            return TEXTS["unsupported"]
+        person = await self._person(userid)
+        if person is None:
+            return TEXTS["unknown"]
+        chat_id = await self._chat_for(person, text)
+        if chat_id is None:
+            return TEXTS["no_grid"]
+        client_id = f"wcapp-{fields.get('MsgId') or hashlib.sha1(text.encode()).hexdigest()[:16]}"
+        handled = await self._handle(InboundMessage(chat_id, person, text[: self._max_text], None, client_id, CHANNEL))
+        return "\n\n".join(r.text for r in handled.replies) or None
+
+    async def _chat_for(self, person: str, text: str) -> str | None:
+        """A named case's chat, else the chat of the person's own micro-grid."""
+        ticket_id = ticket_ref(Parse("", 0.0), text)
+        if ticket_id is not None:
+            async with self._uow() as uow:
+                ticket = await uow.tickets.get(ticket_id)
+            return ticket.chat_id if ticket else None
+        directory = self._directory()
+        who = directory.person(person)
+        node = directory.nodes.get(who.node) if who and who.node else None
+        return node.chat_id if node is not None and node.chat_id else None
+
+    async def _link(self, userid: str, code: str) -> str:
+        try:
+            role, person = verify(self._codes, code)
+        except ApiError:
+            return TEXTS["bad_code"]
+        if role != "@iam" or self._directory().person(person) is None:
+            return TEXTS["bad_code"]
+        async with self._uow() as uow:
+            await uow.channels.link_person(CHANNEL, userid, person)
+        return TEXTS["linked"]
+
+    async def _person(self, userid: str) -> str | None:
+        async with self._uow() as uow:
+            linked = await uow.channels.person_of(CHANNEL, userid)
+        if linked:
+            return linked
+        return userid if self._directory().person(userid) is not None else None  # same ids in WeCom and here
+
+    # --------------------------------------------------------------------- outbound
+
+    async def send(self, message: StoredMessage) -> None:
+        """Staff pings as app messages; group posts into bound appchats. Nothing else goes out."""
+        async with self._uow() as uow:
+            if message.person_id:
+                target = await uow.channels.external_person(CHANNEL, message.person_id)
+                if target is None and self._directory().person(message.person_id) is not None:
+                    target = message.person_id
+                path, body = "/cgi-bin/message/send", {"touser": target, "agentid": self._agent_id}
+            else:
+                chats = await uow.channels.external_chats(APPCHAT, message.chat_id or "")
+                target = chats[0] if chats else None
+                path, body = "/cgi-bin/appchat/send", {"chatid": target}
+            if target is None or await uow.channels.external_message(CHANNEL, target, message.id):
+                return
+        if message.person_id and not self._agent_id:
+            return  # no app configured: pings stay in the web inbox
+        await self._post(path, {**body, "msgtype": "text", "text": {"content": message.text}})
+        async with self._uow() as uow:
+            await uow.channels.remember(CHANNEL, str(target), f"out-{message.id}", message.id)
+
+    async def _post(self, path: str, body: dict[str, Any], retried: bool = False) -> None:
+        try:
+            token = await self._access_token()
+            data = (await self._http.post(path, params={"access_token": token}, json=body)).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ChannelError(f"wecom unreachable: {exc!r}") from exc
+        code = int(data.get("errcode") or 0)
+        if code in (40014, 42001) and not retried:
+            self._access = None
+            await self._post(path, body, retried=True)
+        elif code:
+            raise ChannelError(f"wecom refused {path}: {data}")
+
+    async def _access_token(self) -> str:
+        if self._access and self._access[1] > time.monotonic():
+            return self._access[0]
+        if not self._app_secret:
+            raise ChannelError("GRIDBOT_WECOM_SECRET is not set: no app messages")
+        data = (await self._http.get("/cgi-bin/gettoken", params={"corpid": self._corp_id,
+                                                                  "corpsecret": self._app_secret})).json()  # fmt: skip
+        if "access_token" not in data:
+            raise ChannelError(f"wecom token refused: {data}")
+        self._access = (str(data["access_token"]), time.monotonic() + int(data.get("expires_in", 7200)) - 300)
+        return self._access[0]
+
+
+def _strip_mention(text: str) -> str:
+    """`@网格通 3号楼漏水了` → `3号楼漏水了` (the AI bot receives the @ in the text)."""
+    text = text.strip()
+    while text.startswith("@"):
+        _, _, text = text.partition(" ")
+        text = text.strip()
+    return text
+
+
+def build_router(gateway: WecomGateway) -> APIRouter:
+    router = APIRouter()
+
+    async def verify_url(request: Request, receive_id: str) -> PlainTextResponse:
+        params = dict(request.query_params)
+        return PlainTextResponse(gateway.open(params, params.get("echostr", ""), receive_id))
+
+    @router.get("/wecom/aibot", include_in_schema=False)
+    async def aibot_verify(request: Request) -> PlainTextResponse:
+        return await verify_url(request, "")
+
+    @router.get("/wecom/app", include_in_schema=False)
+    async def app_verify(request: Request) -> PlainTextResponse:
+        return await verify_url(request, gateway.corp_id)
+
+    @router.post("/wecom/aibot", include_in_schema=False)
+    async def aibot(request: Request) -> Response:
+        return await gateway.aibot(dict(request.query_params), await request.body())
+
+    @router.post("/wecom/app", include_in_schema=False)
+    async def app(request: Request) -> Response:
+        return await gateway.app(dict(request.query_params), await request.body())
+
+    return router
