@@ -20,7 +20,7 @@ from escalation.bulletin import activity, missing_checkins
 from escalation.routines import local_day
 from tickets.loop import is_live
 from tickets.model import Phase, Ticket, TicketEvent, TicketState, Tier
-from tickets.ports import Bulletin, StoredMessage
+from tickets.ports import Bulletin, Delivery, StoredMessage
 
 PAGE = 500
 
@@ -135,6 +135,25 @@ def build_router(services: Services) -> APIRouter:
         acts = activity(d, rows, [on], [Tier.COMMUNITY, Tier.TOWNSHIP, Tier.DISTRICT])
         return {"day": on, "checked_in": sorted(done), "missing": missing_checkins(d, done),
                 "by_node": [a.to_json() for a in acts]}  # fmt: skip
+
+    @guarded.get("/outbox")
+    async def outbox(
+        status: Delivery = Delivery.DEAD, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+    ) -> dict[str, Any]:
+        """Outbound messages by delivery state: `dead` (gave up after the last attempt) by default."""
+        if status not in (Delivery.PENDING, Delivery.SENT, Delivery.DEAD):
+            raise ApiError(422, "status 只能是 pending / sent / dead")
+        async with services.uow() as uow:
+            rows = await uow.messages.by_status(status, limit)
+        return {"messages": [{**message_json(m), "status": m.status.value, "attempts": m.attempts, "error": error,
+                              "chat_id": m.chat_id, "person_id": m.person_id} for m, error in rows]}  # fmt: skip
+
+    @guarded.post("/outbox/{message_id}/retry")
+    async def retry(message_id: int) -> dict[str, Any]:
+        async with services.uow() as uow:
+            if not await uow.messages.retry(message_id, utcnow()):
+                raise ApiError(404, "没有这条失败消息 / no dead letter with this id")
+        return {"message_id": message_id, "status": "pending"}
 
     @guarded.get("/bulletins")
     async def bulletins() -> dict[str, Any]:

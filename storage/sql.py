@@ -384,6 +384,23 @@ class SqlMessageStore:
             .values(status=status.value, error=error, attempts=c.attempts + 1, next_attempt_at=retry_at)
         )
 
+    async def by_status(self, status: Delivery, limit: int) -> list[tuple[StoredMessage, str | None]]:
+        """Outbound rows in a delivery state (dead letters for the admins), newest first, with their last error."""
+        c = t.messages.c
+        query = select(t.messages).where(c.direction == Direction.OUT.value, c.status == status.value)
+        rows = (await self._c.execute(query.order_by(c.id.desc()).limit(limit))).mappings().all()
+        return [(_message(r), r["error"]) for r in rows]
+
+    async def retry(self, message_id: int, now: datetime) -> bool:
+        """A dead letter goes back to pending with fresh attempts; False if it is not a dead letter."""
+        c = t.messages.c
+        result = await self._c.execute(
+            update(t.messages)
+            .where(c.id == message_id, c.status == Delivery.DEAD.value)
+            .values(status=Delivery.PENDING.value, attempts=0, next_attempt_at=now)
+        )
+        return bool(result.rowcount)
+
     async def chat(self, chat_id: str, after: int, limit: int) -> list[StoredMessage]:
         return await self._many((t.messages.c.chat_id == chat_id) & (t.messages.c.person_id.is_(None)), after, limit)
 

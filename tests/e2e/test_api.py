@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -180,3 +181,12 @@ def test_checkins_and_bulletins_over_the_api(api: Api) -> None:
     assert text.status_code == 200 and "attachment" in text.headers["content-disposition"]
     assert api.http.post("/bulletins", json={"month": "2026-13"}).status_code == 422
     assert api.http.get("/bulletins/999999").status_code == 404
+
+
+def test_the_outbox_api_lists_dead_letters_and_refuses_to_retry_what_is_not_one(api: Api) -> None:
+    assert api.http.get("/outbox").json() == {"messages": []}  # nothing failed in this bot
+    api.say("df-1", "w-df-1", "报平安")
+    time.sleep(1.5)  # the outbox delivers within its interval
+    assert len(api.http.get("/outbox", params={"status": "sent"}).json()["messages"]) >= 1
+    assert api.http.get("/outbox", params={"status": "handled"}).status_code == 422
+    assert api.http.post("/outbox/1/retry").status_code == 404

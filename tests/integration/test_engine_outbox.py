@@ -116,3 +116,14 @@ async def test_outbox_dead_letters_after_max_attempts(engine: AsyncEngine) -> No
     async with SqlUnitOfWork(engine) as uow:
         row = await uow.messages.get(mid)
     assert row is not None and row.status is Delivery.DEAD and row.attempts == 3
+    async with SqlUnitOfWork(engine) as uow:
+        dead = await uow.messages.by_status(Delivery.DEAD, 10)
+        assert [(m.id, "platform down" in (error or "")) for m, error in dead] == [(mid, True)]
+        assert await uow.messages.retry(mid, clock.now)  # an admin retries it
+        assert not await uow.messages.retry(mid, clock.now)  # only dead letters can be retried
+    healed = OutboxWorker(lambda: SqlUnitOfWork(engine), {"flaky": Flaky(failures=0)}, clock, max_attempts=3)
+    assert await healed.deliver_due() == 1
+    async with SqlUnitOfWork(engine) as uow:
+        row = await uow.messages.get(mid)
+        assert row is not None and row.status is Delivery.SENT and row.attempts == 0
+        assert await uow.messages.by_status(Delivery.DEAD, 10) == []
