@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -237,10 +237,22 @@ class SqlChannelStore:
 
     async def link_person(self, channel: str, external_id: str, person_id: str) -> None:
         c = t.identities.c
+        current = await self._c.execute(select(c.person_id).where(c.channel == channel, c.external_id == external_id))
+        if current.scalar_one_or_none() == person_id:
+            return  # already linked: keep the time it was linked (it decides the preferred channel)
         await self._c.execute(t.identities.delete().where(c.channel == channel, c.external_id == external_id))
-        await self._c.execute(
-            t.identities.insert().values(channel=channel, external_id=external_id, person_id=person_id)
-        )
+        values = {
+            "channel": channel,
+            "external_id": external_id,
+            "person_id": person_id,
+            "linked_at": datetime.now(UTC),
+        }
+        await self._c.execute(t.identities.insert().values(**values))
+
+    async def preferred_channel(self, person_id: str) -> str | None:
+        c = t.identities.c
+        query = select(c.channel).where(c.person_id == person_id).order_by(c.linked_at.desc()).limit(1)
+        return (await self._c.execute(query)).scalar_one_or_none()
 
     async def person_of(self, channel: str, external_id: str) -> str | None:
         c = t.identities.c

@@ -199,6 +199,7 @@ identities = Table(
     Column("channel", String(16), primary_key=True),
     Column("external_id", String(128), primary_key=True),
     Column("person_id", String(64), nullable=False),
+    Column("linked_at", UtcDateTime(), nullable=False),  # the latest link is the person's preferred channel
     Index("ix_identities_person", "channel", "person_id"),
 )
 

@@ -226,6 +226,8 @@ class TelegramGateway:
 
     async def _targets(self, uow: Any, message: StoredMessage) -> list[tuple[str, str | None]]:
         if message.person_id:
+            if await uow.channels.preferred_channel(message.person_id) != CHANNEL:
+                return []  # linked elsewhere more recently: their pings go there
             who = await uow.channels.external_person(CHANNEL, message.person_id)
             return [(who, None)] if who else []
         if not message.chat_id:

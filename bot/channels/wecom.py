@@ -239,9 +239,12 @@ class WecomGateway:
         """Staff pings as app messages; group posts into bound appchats. Nothing else goes out."""
         async with self._uow() as uow:
             if message.person_id:
+                preferred = await uow.channels.preferred_channel(message.person_id)
                 target = await uow.channels.external_person(CHANNEL, message.person_id)
-                if target is None and self._directory().person(message.person_id) is not None:
-                    target = message.person_id
+                if target is None and preferred is None and self._directory().person(message.person_id) is not None:
+                    target = message.person_id  # same ids in WeCom and here, and no channel linked
+                if preferred not in (None, CHANNEL):
+                    target = None
                 path, body = "/cgi-bin/message/send", {"touser": target, "agentid": self._agent_id}
             else:
                 chats = await uow.channels.external_chats(APPCHAT, message.chat_id or "")

@@ -151,7 +151,7 @@ def test_group_reports_through_the_ai_bot_and_staff_act_through_the_app(
     assert _wait(lambda: fake.to("APPCHAT42"))
 
 
-def _wait(check: Callable[[], list[str]], timeout_s: float = 15) -> list[str]:
+def _wait(check: Callable[[], list[str]], timeout_s: float = 25) -> list[str]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = check()

@@ -49,7 +49,7 @@ class FakeTelegram:
                 p for m, p in self.calls if m == "sendMessage" and (chat_id is None or int(p["chat_id"]) == chat_id)
             ]
 
-    def wait_sent(self, chat_id: int, contains: str, timeout_s: float = 10) -> dict[str, Any]:
+    def wait_sent(self, chat_id: int, contains: str, timeout_s: float = 25) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for p in self.sent(chat_id):

@@ -42,7 +42,7 @@ class FakeWechat:
         with self._lock:
             return [m["text"]["content"] for m in self.custom if openid in (m.get("touser"), m.get("chatid"))]
 
-    def wait_to(self, openid: str, contains: str, timeout_s: float = 15) -> str:
+    def wait_to(self, openid: str, contains: str, timeout_s: float = 25) -> str:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             hits = [t for t in self.to(openid) if contains in t]

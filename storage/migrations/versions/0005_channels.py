@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(16), primary_key=True),
         sa.Column("external_id", sa.String(128), primary_key=True),
         sa.Column("person_id", sa.String(64), nullable=False),
+        sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_identities_person", "identities", ["channel", "person_id"])
     op.create_table(

@@ -1,0 +1,49 @@
+"""Channel mappings on real databases: bindings, identities and the preferred channel, message
+mappings, send windows."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.sql import SqlUnitOfWork
+from tests.unit.factories import T0
+
+
+async def test_a_person_on_several_channels_is_pinged_on_the_latest_linked(engine: AsyncEngine) -> None:
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.channels.link_person("telegram", "4242", "w-yg-1")
+    await asyncio.sleep(0.01)
+    async with SqlUnitOfWork(engine) as uow:
+        assert await uow.channels.preferred_channel("w-yg-1") == "telegram"
+        await uow.channels.link_person("wecom", "lijianguo", "w-yg-1")
+        assert await uow.channels.person_of("telegram", "4242") == "w-yg-1"  # recognised on both
+        assert await uow.channels.person_of("wecom", "lijianguo") == "w-yg-1"
+    async with SqlUnitOfWork(engine) as uow:
+        assert await uow.channels.preferred_channel("w-yg-1") == "wecom"
+        await uow.channels.link_person("telegram", "4242", "w-yg-1")  # the same link again changes nothing
+        assert await uow.channels.preferred_channel("w-yg-1") == "wecom"
+        assert await uow.channels.preferred_channel("nobody") is None
+
+
+async def test_bindings_message_maps_and_windows(engine: AsyncEngine) -> None:
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.channels.bind_chat("telegram", "-100", "yg-1")
+        await uow.channels.bind_chat("telegram", "-100", "yg-2")  # rebinding moves the group
+        assert await uow.channels.chat_of("telegram", "-100") == "yg-2"
+        assert await uow.channels.external_chats("telegram", "yg-2") == ["-100"]
+        await uow.channels.remember("telegram", "-100", "77", 5)
+        await uow.channels.remember("telegram", "-100", "77", 5)  # a platform retry: no error
+        assert await uow.channels.message_of("telegram", "-100", "77") == 5
+        assert await uow.channels.external_message("telegram", "-100", 5) == "77"
+        await uow.channels.remember("wechat", "oX", "held-9", 9)
+        assert await uow.channels.marked("wechat", "oX", "held-") == [9]
+        await uow.channels.forget("wechat", "oX", "held-9")
+        assert await uow.channels.marked("wechat", "oX", "held-") == []
+        await uow.channels.open_window("wechat", "oX", T0)
+        taken = [await uow.channels.use_window("wechat", "oX", T0 + timedelta(hours=1), 5, 48 * 3600) for _ in range(6)]
+        assert taken == [True] * 5 + [False]
+        await uow.channels.open_window("wechat", "oX", T0)
+        assert not await uow.channels.use_window("wechat", "oX", T0 + timedelta(hours=49), 5, 48 * 3600)
