@@ -102,6 +102,17 @@ def test_a_report_flows_in_and_its_status_back_out_through_telegram(
     post_id = next(m["message_id"] for m in api.chat("yg-1") if m["ticket_id"] == tid and m["sender"] == "gridbot")
     tg_post = _tg_id(fake, ack)
 
+    # a photo and a shared location from the reporter are added to the case
+    photo = message("", RESIDENT_TG, "张阿姨", photo=[
+        {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90},
+        {"file_id": "big", "file_unique_id": "b", "width": 1280, "height": 960}])  # fmt: skip
+    assert post(bot.url, photo).status_code == 200
+    place = message("", RESIDENT_TG, "张阿姨", location={"latitude": 30.27, "longitude": 120.15})
+    assert post(bot.url, place).status_code == 200
+    added = [e["detail"]["attachments"] for e in api.ticket(tid)["events"] if e["kind"] == "supplemented"]
+    assert added == [[{"kind": "image", "url": "tg-file:big"}],
+                     [{"kind": "location", "lat": 30.27, "lng": 120.15, "label": ""}]]  # fmt: skip
+
     # the worker presses 接单, then replies 已处理 to the post; the resident rates with a button
     assert post(bot.url, button(f"/接单 {tid}", WORKER_TG, "李建国", tg_post)).status_code == 200
     assert api.ticket(tid)["state"] == "accepted"

@@ -212,3 +212,42 @@ def test_an_answer_slower_than_the_5_second_budget_goes_out_later(
         assert "供电" in fake.wait_to(resident, "#", timeout_s=25)  # the ack, through the customer-service API
     finally:
         slow.server.shutdown()
+
+
+def xml_of(openid: str, fields: dict[str, str]) -> str:
+    body = "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items())
+    return (f"<xml><ToUserName><![CDATA[gh_gridbot]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime>{body}</xml>")  # fmt: skip
+
+
+EVERY_TYPE = [
+    ({"MsgType": "image", "PicUrl": "http://mmbiz.example/1.jpg", "MediaId": "m1", "MsgId": "9001"}, "补充"),
+    ({"MsgType": "voice", "MediaId": "m2", "Format": "amr", "MsgId": "9002"}, "只能处理文字"),
+    ({"MsgType": "voice", "MediaId": "m3", "Format": "amr", "Recognition": "大家好", "MsgId": "9003"}, "success"),
+    ({"MsgType": "video", "MediaId": "m4", "ThumbMediaId": "t4", "MsgId": "9004"}, "只能处理文字"),
+    ({"MsgType": "shortvideo", "MediaId": "m5", "ThumbMediaId": "t5", "MsgId": "9005"}, "只能处理文字"),
+    ({"MsgType": "location", "Location_X": "30.27", "Location_Y": "120.15", "Scale": "15",
+      "Label": "阳光小区东门", "MsgId": "9006"}, "补充"),
+    ({"MsgType": "link", "Title": "t", "Description": "d", "Url": "http://x", "MsgId": "9007"}, "只能处理文字"),
+    ({"MsgType": "file", "Title": "a.pdf", "MsgId": "9008"}, "只能处理文字"),
+    ({"MsgType": "event", "Event": "unsubscribe"}, "success"),
+    ({"MsgType": "event", "Event": "LOCATION", "Latitude": "30.2", "Longitude": "120.1", "Precision": "50"}, "success"),
+    ({"MsgType": "event", "Event": "CLICK", "EventKey": "menu_1"}, "success"),
+    ({"MsgType": "event", "Event": "VIEW", "EventKey": "http://x"}, "success"),
+    ({"MsgType": "event", "Event": "TEMPLATESENDJOBFINISH", "Status": "success"}, "success"),
+    ({"MsgType": "event", "Event": "SCAN", "EventKey": "no-such-grid"}, "扫描"),
+    ({"MsgType": "event", "Event": "subscribe"}, "扫描"),  # followed without a grid's QR code
+]  # fmt: skip
+
+
+def test_every_message_type_gets_a_polite_reply_or_silence_never_an_error(
+    fake: FakeWechat, rasa_url: str, bot_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    bot = start(bot_factory, fake, tmp_path, GRIDBOT_NLU_URL=rasa_url)
+    oa, resident = f"{bot.url}/wechat/oa", "oTYPES-0004"
+    reply_text(httpx.post(oa, params=signed(), content=event_xml(resident, "subscribe", "qrscene_xh-1")))
+    reply_text(httpx.post(oa, params=signed(), content=text_xml(resident, "东门那个井盖没了 很危险")))
+    for fields, expected in EVERY_TYPE:
+        response = httpx.post(oa, params=signed(), content=xml_of(resident, fields), timeout=15)
+        assert response.status_code == 200, (fields, response.text)
+        assert expected in reply_text(response), (fields, response.text)

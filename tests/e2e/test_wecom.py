@@ -125,6 +125,10 @@ def test_group_reports_through_the_ai_bot_and_staff_act_through_the_app(
     assert "评价" in done and api.ticket(tid)["state"] == "resolved"
     assert "名单" in app_reply(post_app(bot.url, "stranger", "#1 已处理"))
 
+    # other message types get a polite reply
+    image = {**aibot_event("x"), "msgtype": "image", "image": {"url": "https://x/1.jpg"}}
+    assert "只能处理文字" in aibot_reply(post_aibot(bot.url, image))
+
     # a retry storm of one AI bot message: one ticket
     storm = aibot_event("1号楼停电了 整栋楼都没电", userid="wangdaye")
     with ThreadPoolExecutor(4) as pool:
