@@ -62,6 +62,15 @@ def button(data: str, uid: int, name: str, on_message: int) -> dict[str, Any]:
     }}  # fmt: skip
 
 
+def start_bot(bot_factory: Callable[..., Any], fake: FakeTelegram, rasa_url: str, tmp_path: Path, **extra: str) -> Any:
+    bot = bot_factory(
+        GRIDBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'tg.db'}", GRIDBOT_NLU_URL=rasa_url, GRIDBOT_POLICIES=POLICY,
+        GRIDBOT_TELEGRAM_TOKEN=TOKEN, GRIDBOT_TELEGRAM_API_BASE=fake.base, **extra,
+    )  # fmt: skip
+    bot.start()
+    return bot
+
+
 def post(bot_url: str, update: dict[str, Any], secret: str | None = SECRET) -> httpx.Response:
     headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
     return httpx.post(f"{bot_url}/telegram/webhook", json=update, headers=headers, timeout=15)
@@ -70,12 +79,7 @@ def post(bot_url: str, update: dict[str, Any], secret: str | None = SECRET) -> h
 def test_a_report_flows_in_and_its_status_back_out_through_telegram(
     fake: FakeTelegram, rasa_url: str, bot_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
-    bot = bot_factory(
-        GRIDBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'tg.db'}", GRIDBOT_NLU_URL=rasa_url,
-        GRIDBOT_TELEGRAM_TOKEN=TOKEN, GRIDBOT_TELEGRAM_API_BASE=fake.base, GRIDBOT_TELEGRAM_SECRET=SECRET,
-        GRIDBOT_POLICIES=POLICY,
-    )  # fmt: skip
-    bot.start()
+    bot = start_bot(bot_factory, fake, rasa_url, tmp_path, GRIDBOT_TELEGRAM_SECRET=SECRET)
     api = Api(bot.url)
     secret = chat_secret(API_TOKEN)
 
@@ -154,12 +158,7 @@ def test_a_failing_bot_api_never_blocks_intake_and_delivery_catches_up(
     fake: FakeTelegram, rasa_url: str, bot_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     fake.fail("getMe", 2, 502, "Bad Gateway")  # the API is down when the bot starts
-    bot = bot_factory(
-        GRIDBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'tg2.db'}", GRIDBOT_NLU_URL=rasa_url,
-        GRIDBOT_TELEGRAM_TOKEN=TOKEN, GRIDBOT_TELEGRAM_API_BASE=fake.base, GRIDBOT_TELEGRAM_SECRET=SECRET,
-        GRIDBOT_POLICIES=POLICY,
-    )  # fmt: skip
-    bot.start()
+    bot = start_bot(bot_factory, fake, rasa_url, tmp_path, GRIDBOT_TELEGRAM_SECRET=SECRET)
     api = Api(bot.url)
     post(bot.url, message(f"/bind {bind_code(chat_secret(API_TOKEN), 'hh-1')}", 1, "管理员"))
     fake.wait_sent(GROUP, "已绑定")
@@ -182,12 +181,7 @@ def _tg_id(fake: FakeTelegram, sent: dict[str, Any]) -> int:
 def test_polling_mode_reads_updates_without_a_webhook(
     fake: FakeTelegram, rasa_url: str, bot_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
-    bot = bot_factory(
-        GRIDBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'tg3.db'}", GRIDBOT_NLU_URL=rasa_url,
-        GRIDBOT_TELEGRAM_TOKEN=TOKEN, GRIDBOT_TELEGRAM_API_BASE=fake.base, GRIDBOT_TELEGRAM_POLLING="true",
-        GRIDBOT_POLICIES=POLICY,
-    )  # fmt: skip
-    bot.start()
+    bot = start_bot(bot_factory, fake, rasa_url, tmp_path, GRIDBOT_TELEGRAM_POLLING="true")
     fake.updates.append(message(f"/bind {bind_code(chat_secret(API_TOKEN), 'df-1')}", 1, "管理员"))
     fake.wait_sent(GROUP, "已绑定")
     fake.updates.append(message("1号楼停电了 整栋楼都没电", RESIDENT_TG, "孙大爷"))

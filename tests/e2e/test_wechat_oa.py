@@ -7,13 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
-import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ import pytest
 from werobot.crypto import MessageCrypt
 
 from tests.e2e.helpers import Api
+from tests.fakes.http import FakeServer, JsonHandler
 from tests.fakes.wechat_api import FakeWechat
 
 TOKEN, APPID, APPSECRET = "gridbotToken1", "wx1234567890abcdef", "fake-app-secret"
@@ -167,42 +165,29 @@ def test_safe_mode_decrypts_callbacks_and_encrypts_replies(
     assert "公共设施" in crypt.prp_crypto.decrypt(inner, APPID).decode()
 
 
-class SlowRasa:
+class SlowRasa(FakeServer):
     """A Rasa stand-in that is ready (/status) but takes 7 s to parse: the handling misses the 5 s."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
-                self._json({"model_file": "slow.tar.gz"})
+                self.reply_json({"model_file": "slow.tar.gz"})
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.read_body()
                 time.sleep(7)
-                self._json({"intent": {"name": "report_power_gas", "confidence": 0.99}, "entities": [],
-                            "intent_ranking": [{"name": "report_power_gas", "confidence": 0.99}]})  # fmt: skip
+                self.reply_json({"intent": {"name": "report_power_gas", "confidence": 0.99}, "entities": [],
+                                 "intent_ranking": [{"name": "report_power_gas", "confidence": 0.99}]})  # fmt: skip
 
-            def _json(self, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(Handler)
 
 
 def test_an_answer_slower_than_the_5_second_budget_goes_out_later(
     fake: FakeWechat, bot_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
-    slow = SlowRasa()
+    slow = SlowRasa().start()
     try:
-        bot = start(bot_factory, fake, tmp_path, GRIDBOT_NLU_URL=slow.url, GRIDBOT_NLU_TIMEOUT_S="10")
+        bot = start(bot_factory, fake, tmp_path, GRIDBOT_NLU_URL=slow.base, GRIDBOT_NLU_TIMEOUT_S="10")
         oa = f"{bot.url}/wechat/oa"
         resident = "oSLOW-0003"
         reply_text(httpx.post(oa, params=signed(), content=event_xml(resident, "subscribe", "qrscene_df-1")))
@@ -211,7 +196,7 @@ def test_an_answer_slower_than_the_5_second_budget_goes_out_later(
         assert response.text == "success" and time.monotonic() - started < 5.5
         assert "供电" in fake.wait_to(resident, "#", timeout_s=25)  # the ack, through the customer-service API
     finally:
-        slow.server.shutdown()
+        slow.stop()
 
 
 def xml_of(openid: str, fields: dict[str, str]) -> str:

@@ -25,7 +25,7 @@ from wechatpy.enterprise.crypto import PrpCrypto
 from bot.channels.telegram import bind_code, identity_code
 from bot.channels.webchat import chat_secret
 from tests.conftest import API_TOKEN, ROOT
-from tests.e2e.helpers import Api
+from tests.e2e.helpers import Api, wait_for
 from tests.fakes.wechat_api import FakeWechat
 
 CORP, TOKEN, SECRET, AGENT = "ww1234567890abcdef", "wecomToken1", "wecom-app-secret", "1000002"
@@ -119,7 +119,7 @@ def test_group_reports_through_the_ai_bot_and_staff_act_through_the_app(
     # the worker links their WeCom account through the app; their ping arrives as an app message
     assert "已确认" in app_reply(post_app(bot.url, "liufang", f"/iam {identity_code(codes, 'w-hh-2')}"))
     api.say("hh-2", "另一位居民", "3号楼门口垃圾堆成山了 好几天没人收")
-    assert any("新工单" in t for t in _wait(lambda: fake.to("liufang")))
+    assert any("新工单" in t for t in wait_for(lambda: fake.to("liufang"), 25, "the worker's app ping"))
     # the worker resolves the first case from the app, one to one
     done = app_reply(post_app(bot.url, "liufang", f"#{tid} 已处理，已关闭阀门换了水管"))
     assert "评价" in done and api.ticket(tid)["state"] == "resolved"
@@ -152,14 +152,4 @@ def test_group_reports_through_the_ai_bot_and_staff_act_through_the_app(
     )  # fmt: skip
     assert bound_chat.returncode == 0, bound_chat.stderr
     api.say("hh-2", "w-hh-2", f"#{tid} 已处理")  # already resolved: a refusal posted in the group
-    assert _wait(lambda: fake.to("APPCHAT42"))
-
-
-def _wait(check: Callable[[], list[str]], timeout_s: float = 25) -> list[str]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("nothing arrived at the fake WeCom API")
+    wait_for(lambda: fake.to("APPCHAT42"), 25, "a post in the appchat")

@@ -8,14 +8,15 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes.http import FakeServer, JsonHandler
 
 BOT_USER = {"id": 999, "is_bot": True, "first_name": "网格通", "username": "gridbot_test_bot"}
 
 
-class FakeTelegram:
+class FakeTelegram(FakeServer):
     def __init__(self, token: str) -> None:
         self.token = token
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -24,20 +25,7 @@ class FakeTelegram:
         self._next_id = 5000
         self.updates: list[dict[str, Any]] = []  # served by getUpdates (polling mode)
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> FakeTelegram:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def fail(self, method: str, times: int, code: int, description: str, **parameters: Any) -> None:
         for _ in range(times):
@@ -89,35 +77,25 @@ class FakeTelegram:
             self.unexpected.append(method)
             return 404, {"ok": False, "error_code": 404, "description": f"fake: unexpected method {method}"}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 prefix = f"/bot{fake.token}/"
                 if not self.path.startswith(prefix):
                     fake.unexpected.append(f"path {self.path}")
-                    self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+                    self.reply_json({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
                     return
-                body = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
+                body = self.read_body().decode()
                 kind = self.headers.get("content-type", "")
                 params = json.loads(body or "{}") if "json" in kind else dict(parse_qsl(body))
                 for key in ("reply_markup", "reply_parameters"):
                     if isinstance(params.get(key), str):
                         params[key] = json.loads(params[key])
-                self._reply(*fake._answer(self.path[len(prefix) :], params))
+                code, answer = fake._answer(self.path[len(prefix) :], params)
+                self.reply_json(answer, code)
 
             do_GET = do_POST
-
-            def _reply(self, code: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
 
         return Handler

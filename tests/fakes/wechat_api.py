@@ -8,14 +8,15 @@ import json
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.http import FakeServer, JsonHandler
 
 WECOM_SENDS = ("/cgi-bin/message/send", "/cgi-bin/appchat/send")
 
 
-class FakeWechat:
+class FakeWechat(FakeServer):
     def __init__(self, app_id: str, app_secret: str, wecom: bool = False) -> None:
         self.app_id, self.app_secret, self.wecom = app_id, app_secret, wecom
         self.custom: list[dict[str, Any]] = []  # customer-service messages sent
@@ -23,20 +24,7 @@ class FakeWechat:
         self.unexpected: list[str] = []
         self.failures: deque[dict[str, Any]] = deque()  # errcode bodies for the next custom/send calls
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> FakeWechat:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def to(self, openid: str) -> list[str]:
         with self._lock:
@@ -77,24 +65,15 @@ class FakeWechat:
             self.unexpected.append(path)
             return {"errcode": 404, "errmsg": f"fake: unexpected path {path}"}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def _serve(self) -> None:
                 url = urlsplit(self.path)
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                body = json.loads(raw or b"{}")
-                data = json.dumps(fake._answer(url.path, dict(parse_qsl(url.query)), body)).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                body = json.loads(self.read_body() or b"{}")
+                self.reply_json(fake._answer(url.path, dict(parse_qsl(url.query)), body))
 
             do_GET = do_POST = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
 
         return Handler
