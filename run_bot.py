@@ -42,6 +42,7 @@ from bot.channels.wecom import build_router as wecom_router
 from bot.dispatcher import Dispatcher
 from bot.faq import FaqError, load_faq
 from bot.handlers import build_registry
+from bot.metrics import Metrics
 from bot.nlu.catalog import Catalog, IntentError, IntentFiles, load_catalog
 from bot.nlu.chain import FallbackNlu
 from bot.nlu.evaluate import ApiNlu, EvalDataError, evaluate, predict, read_rows, report, write_errors
@@ -238,7 +239,8 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     wechat = wechat_of(settings, uow, routed)
     wecom = wecom_of(settings, uow, routed)
     mirrors: list[Any] = [c for c in (telegram, wechat, wecom) if c is not None]
-    outbox = OutboxWorker(uow, {"web": MirrorChannel(WebChannel(), mirrors)}, utcnow)
+    metrics = Metrics()
+    outbox = OutboxWorker(uow, {"web": MirrorChannel(WebChannel(), mirrors)}, utcnow, on_attempt=metrics.delivered)
 
     def committed(tickets: list[Ticket]) -> None:
         for ticket in tickets:
@@ -248,7 +250,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     dispatcher = Dispatcher(
         uow=uow, nlu=nlu, handlers=build_registry(), notifier=notifier, renderer=renderer,
         directory=routed, policies=lambda: policies, catalog=lambda: nlu.catalog, now=utcnow,
-        on_commit=committed, faq=lambda: faq, followup_s=settings.followup_s,
+        on_commit=committed, faq=lambda: faq, followup_s=settings.followup_s, metrics=metrics,
     )  # fmt: skip
     health = Health(
         database=lambda: database_ok(engine), nlu=NluHealth(parts.rasa), scheduler=lambda: scheduler.running
@@ -257,7 +259,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
         dispatcher=dispatcher, uow=uow, nlu=nlu, renderer=renderer, directory=routed,
         health=health, api_token=token, chat_secret=chat_secret(token),
         demo=settings.demo, max_text=settings.max_text, models=models, intents=IntentFiles(settings.intents),
-        media_dir=settings.var_dir / "media",
+        media_dir=settings.var_dir / "media", metrics=metrics,
     )  # fmt: skip
     routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
     services.routines = routines

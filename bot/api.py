@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
 from bot.api_nlu import build_nlu_router
@@ -197,6 +197,31 @@ def build_router(services: Services) -> APIRouter:
     router.include_router(build_nlu_router(services, authorised))
     router.add_api_route("/healthz", health_route(services), methods=["GET"])
     return router
+
+
+def readiness_route(services: Services) -> Any:
+    async def readyz() -> JSONResponse:
+        """Ready for traffic: the database answers and the scheduler runs; the NLU may be degraded
+        (the keyword rules answer), unlike /healthz which wants everything ok."""
+        database = await services.health.database()
+        nlu = await services.health.nlu()
+        ready = database and services.health.scheduler() and nlu in ("ok", "degraded")
+        return JSONResponse({"ready": ready, "nlu": nlu}, status_code=200 if ready else 503)
+
+    return readyz
+
+
+def metrics_route(services: Services) -> Any:
+    async def metrics() -> Response:
+        async def standing() -> dict[str, dict[str, int]]:
+            async with services.uow() as uow:
+                counts = await uow.tickets.counts()
+                return {**counts, "outbox": await uow.messages.outbox_counts()}
+
+        body = await services.metrics.render(standing)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return metrics
 
 
 async def _bulletin(services: Services, bulletin_id: int) -> Bulletin:

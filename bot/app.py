@@ -35,6 +35,8 @@ def create_app(services: Services) -> FastAPI:
     for router in services.routers:
         app.include_router(router)
     app.add_api_route("/healthz", api.health_route(services), methods=["GET"])
+    app.add_api_route("/readyz", api.readiness_route(services), methods=["GET"])
+    app.add_api_route("/metrics", api.metrics_route(services), methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(webchat.ADMIN_DIR / "static")), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from bot.faq import Faq
 from bot.handlers.context import Conflict, Context, Handler
 from bot.interpret import route
 from bot.messages import Handled, InboundMessage, Reply
+from bot.metrics import Metrics, NoMetrics
 from bot.nlu.catalog import Catalog
 from bot.nlu.port import Nlu, Parse
 from bot.render import Renderer
@@ -56,6 +58,7 @@ class Dispatcher:
         on_commit: Callable[[list[Ticket]], None] = lambda tickets: None,
         faq: Callable[[], Faq] = Faq,
         followup_s: int = 600,
+        metrics: Metrics | None = None,
     ) -> None:
         self._uow = uow
         self._nlu = nlu
@@ -69,6 +72,7 @@ class Dispatcher:
         self._on_commit = on_commit
         self._faq = faq
         self._followup_s = followup_s
+        self._metrics = metrics or NoMetrics()
 
     async def handle(self, message: InboundMessage) -> Handled:
         directory = self._directory()
@@ -78,7 +82,9 @@ class Dispatcher:
         stored, done = await self._store(message)
         if done is not None:
             return done
+        started = time.perf_counter()
         parse = await self._nlu.parse(message.text)
+        self._metrics.parsed(parse.source, time.perf_counter() - started)
         for attempt in range(3):
             try:
                 return await self._act(message, stored, parse, grid, directory)
@@ -145,6 +151,7 @@ class Dispatcher:
         log.info("message %s in %s: %s (%s %.2f) → %s", stored.id, message.chat_id, parse.intent,
                  parse.source, parse.confidence, key)  # fmt: skip
         self._on_commit(ctx.changed)
+        self._metrics.handled(message.channel, key)
         return Handled(stored.id, _replies(message.chat_id, ctx.written))
 
     async def _mark_failed(self, stored: StoredMessage, exc: Exception) -> None:

@@ -91,8 +91,10 @@ class OutboxWorker:
         now: Callable[[], datetime],
         max_attempts: int = 8,
         base_delay_s: float = 1.0,
+        on_attempt: Callable[[bool], None] = lambda ok: None,
     ) -> None:
         self._uow = uow
+        self._on_attempt = on_attempt
         self._channels = channels
         self._now = now
         self.max_attempts = max_attempts
@@ -131,9 +133,11 @@ class OutboxWorker:
             async with self._uow() as uow:
                 await uow.messages.record_failure(message.id, repr(exc)[:500], retry_at)
             log.warning("outbox %s: delivery failed (%r), retry at %s", message.id, exc, retry_at)
+            self._on_attempt(False)
             return False
         async with self._uow() as uow:
             await uow.messages.set_status(message.id, Delivery.SENT)
+        self._on_attempt(True)
         return True
 
     def _retry_at(self, attempts: int) -> datetime | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from bot.dispatcher import Dispatcher
+from bot.metrics import Metrics
 from bot.nlu.catalog import IntentFiles
 from bot.nlu.port import Nlu
 from bot.nlu.versions import ModelManager
@@ -42,3 +43,4 @@ class Services:
     routines: Routines | None = None  # 报平安 reminder, digests, monthly bulletins
     media_dir: Path | None = None  # photos uploaded through the web chat
     routers: list[APIRouter] = field(default_factory=list)  # channel webhooks (Telegram …)
+    metrics: Metrics = field(default_factory=Metrics)

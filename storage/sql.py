@@ -110,6 +110,14 @@ class SqlTicketStore:
         query = select(t.tickets.c.id, t.tickets.c.next_due_at).where(t.tickets.c.next_due_at.is_not(None))
         return [(int(r[0]), r[1]) for r in await self._c.execute(query)]
 
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """Tickets by state, and open tickets by the tier they sit at (one indexed scan each)."""
+        c = t.tickets.c
+        by_state = await self._c.execute(select(c.state, func.count()).group_by(c.state))
+        open_states = [s.value for s in (TicketState.REPORTED, TicketState.ACCEPTED)]
+        by_tier = await self._c.execute(select(c.tier, func.count()).where(c.state.in_(open_states)).group_by(c.tier))
+        return {"tickets": {str(k): int(n) for k, n in by_state}, "tiers": {str(k): int(n) for k, n in by_tier}}
+
     async def created_between(self, start: datetime, end: datetime, grids: Sequence[str] = ()) -> list[Ticket]:
         c = t.tickets.c
         query = select(t.tickets).where(c.created_at >= start, c.created_at < end).order_by(c.id)
@@ -395,6 +403,15 @@ class SqlMessageStore:
             .where(c.id == message_id)
             .values(status=status.value, error=error, attempts=c.attempts + 1, next_attempt_at=retry_at)
         )
+
+    async def outbox_counts(self) -> dict[str, int]:
+        c = t.messages.c
+        statuses = [Delivery.PENDING.value, Delivery.DEAD.value]
+        rows = await self._c.execute(
+            select(c.status, func.count()).where(c.direction == Direction.OUT.value, c.status.in_(statuses))
+            .group_by(c.status)
+        )  # fmt: skip
+        return {str(k): int(n) for k, n in rows}
 
     async def by_status(self, status: Delivery, limit: int) -> list[tuple[StoredMessage, str | None]]:
         """Outbound rows in a delivery state (dead letters for the admins), newest first, with their last error."""

@@ -190,3 +190,15 @@ def test_the_outbox_api_lists_dead_letters_and_refuses_to_retry_what_is_not_one(
     assert len(api.http.get("/outbox", params={"status": "sent"}).json()["messages"]) >= 1
     assert api.http.get("/outbox", params={"status": "handled"}).status_code == 422
     assert api.http.post("/outbox/1/retry").status_code == 404
+
+
+def test_metrics_and_readiness(api: Api, bot: BotProcess) -> None:
+    api.say("xh-2", "马先生", "3号楼楼道里垃圾堆了好几天了")
+    ready = httpx.get(f"{bot.url}/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+    text = httpx.get(f"{bot.url}/metrics").text
+    assert 'gridbot_messages_total{channel="web",route="report"}' in text
+    assert 'gridbot_nlu_parse_seconds_count{source="rasa"}' in text
+    reported = [line for line in text.splitlines() if line.startswith('gridbot_tickets{state="reported"}')]
+    assert reported and float(reported[0].split()[-1]) >= 1
+    assert 'gridbot_open_tickets_by_tier{tier="grid"}' in text

@@ -95,3 +95,15 @@ async def test_directory_round_trip(engine: AsyncEngine) -> None:
     assert loaded is not None
     assert loaded.nodes == demo.nodes and loaded.people == demo.people
     assert loaded.departments == demo.departments
+
+
+async def test_counts_for_metrics(engine: AsyncEngine) -> None:
+    async with SqlUnitOfWork(engine) as uow:
+        for resolved in (False, False, True):
+            t = new_ticket()
+            t = loop.resolve(t, "w1", "", T0).ticket if resolved else t
+            t = t.evolve(id=await uow.tickets.next_id())
+            await uow.tickets.insert(t, planner.next_due(t))
+        counts = await uow.tickets.counts()
+        assert counts == {"tickets": {"reported": 2, "resolved": 1}, "tiers": {"grid": 2}}
+        assert await uow.messages.outbox_counts() == {}
