@@ -42,6 +42,7 @@ from bot.channels.wecom import build_router as wecom_router
 from bot.dispatcher import Dispatcher
 from bot.faq import FaqError, load_faq
 from bot.handlers import build_registry
+from bot.logs import configure as configure_logs
 from bot.metrics import Metrics
 from bot.nlu.catalog import Catalog, IntentError, IntentFiles, load_catalog
 from bot.nlu.chain import FallbackNlu
@@ -569,9 +570,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apscheduler", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logs(settings.log_level, settings.log_format)
     command = args.command or "serve"
     if command == "serve":
         asyncio.run(serve(settings))

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from bot import api, errors
+from bot import api, errors, logs
 from bot.channels import webchat
 from bot.services import Services
 
@@ -30,6 +30,7 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="gridbot", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
     errors.install(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(logs.RequestIds)
     app.include_router(api.build_router(services))
     app.include_router(webchat.build_router(services))
     for router in services.routers:

@@ -16,6 +16,7 @@ from datetime import datetime
 from bot.faq import Faq
 from bot.handlers.context import Conflict, Context, Handler
 from bot.interpret import route
+from bot.logs import message_id
 from bot.messages import Handled, InboundMessage, Reply
 from bot.metrics import Metrics, NoMetrics
 from bot.nlu.catalog import Catalog
@@ -82,6 +83,15 @@ class Dispatcher:
         stored, done = await self._store(message)
         if done is not None:
             return done
+        token = message_id.set(stored.id)  # every log line of this handling names the message
+        try:
+            return await self._interpret(message, stored, grid, directory)
+        finally:
+            message_id.reset(token)
+
+    async def _interpret(
+        self, message: InboundMessage, stored: StoredMessage, grid: Node, directory: Directory
+    ) -> Handled:
         started = time.perf_counter()
         parse = await self._nlu.parse(message.text)
         self._metrics.parsed(parse.source, time.perf_counter() - started)

@@ -68,3 +68,4 @@ class Settings(BaseSettings):
     bulletin_at: str = Field(default="09:00", pattern=r"^\d{1,2}:\d{2}$")
     max_text: int = 2000
     log_level: str = "INFO"
+    log_format: str = Field(default="text", pattern="^(text|json)$", description="json: one object per line.")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -202,3 +204,16 @@ def test_metrics_and_readiness(api: Api, bot: BotProcess) -> None:
     reported = [line for line in text.splitlines() if line.startswith('gridbot_tickets{state="reported"}')]
     assert reported and float(reported[0].split()[-1]) >= 1
     assert 'gridbot_open_tickets_by_tier{tier="grid"}' in text
+
+
+def test_json_logs_follow_one_request(rasa_url: str, bot_factory: Any, tmp_path: Path) -> None:
+    bot = bot_factory(GRIDBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'logs.db'}", GRIDBOT_NLU_URL=rasa_url,
+                      GRIDBOT_LOG_FORMAT="json")  # fmt: skip
+    bot.start()
+    response = httpx.post(f"{bot.url}/api/v1/chats/yg-1/messages", json={"sender": "张阿姨", "text": "5号楼漏水了"},
+                          headers={"Authorization": f"Bearer {API_TOKEN}", "X-Request-Id": "trace-123"})  # fmt: skip
+    assert response.status_code == 201 and response.headers["x-request-id"] == "trace-123"
+    time.sleep(0.5)
+    lines = [json.loads(line) for line in bot.log.read_text().splitlines() if line.startswith("{")]
+    mine = [e for e in lines if e.get("request_id") == "trace-123"]
+    assert any(e.get("message_id") == response.json()["message_id"] and e["logger"] == "bot.dispatcher" for e in mine)
