@@ -37,6 +37,7 @@ from bot.channels.telegram import build_router as telegram_router
 from bot.channels.webchat import chat_secret, sign
 from bot.channels.wechat_oa import WechatGateway
 from bot.channels.wechat_oa import build_router as wechat_router
+from bot.channels.wecom import APPCHAT as WECOM_APPCHAT
 from bot.channels.wecom import WecomGateway
 from bot.channels.wecom import build_router as wecom_router
 from bot.dispatcher import Dispatcher
@@ -336,20 +337,29 @@ async def wecom_appchat(settings: Settings, appchat_id: str, chat_id: str) -> No
     engine = create_engine(settings.database_url)
     try:
         async with SqlUnitOfWork(engine) as uow:
-            await uow.channels.bind_chat("wecom-appchat", appchat_id, chat_id)
+            await uow.channels.bind_chat(WECOM_APPCHAT, appchat_id, chat_id)
     finally:
         await engine.dispose()
     print(f"appchat {appchat_id} now receives the posts of {chat_id}")
 
 
 async def wechat_qr(settings: Settings, chat_id: str) -> None:
-    gateway = wechat_of(settings, lambda: None, lambda: None)  # type: ignore[arg-type,return-value]
-    if gateway is None:
-        raise SystemExit("set GRIDBOT_WECHAT_APPID, GRIDBOT_WECHAT_TOKEN and GRIDBOT_WECHAT_APPSECRET first")
+    """Print the URL of a micro-grid's Official Account QR code (its scene is the chat id)."""
+    await asyncio.to_thread(upgrade, settings.database_url)
+    engine = create_engine(settings.database_url)
     try:
-        print(await gateway.qr_code(chat_id))
+        directory = await directory_from_db(engine, settings)
+        if directory.grid_for_chat(chat_id) is None:
+            raise SystemExit(f"no micro-grid has the chat id {chat_id!r}")
+        gateway = wechat_of(settings, lambda: SqlUnitOfWork(engine), lambda: directory)
+        if gateway is None:
+            raise SystemExit("set GRIDBOT_WECHAT_APPID, GRIDBOT_WECHAT_TOKEN and GRIDBOT_WECHAT_APPSECRET first")
+        try:
+            print(await gateway.qr_code(chat_id))
+        finally:
+            await gateway.aclose()
     finally:
-        await gateway.aclose()
+        await engine.dispose()
 
 
 def leader_of(redis: Redis | None, engine: AsyncEngine) -> Leader:

@@ -130,9 +130,11 @@ def monthly(
                          "overdue": sum(len(_overdue(events.get(t.id, ()))) > 0 for t in cases),
                          "mean_rating": figures["satisfaction"]["mean"]})  # fmt: skip
     tiers = [Tier.COMMUNITY, Tier.TOWNSHIP] if scope.tier is Tier.DISTRICT else [Tier.COMMUNITY]
-    acts = [a for a in activity(directory, checkins, workdays, tiers) if a.node in _nodes_under(directory, scope)]
-    workers = len(_workers_under(directory, scope))
-    done = sum(1 for person, day in checkins if day in set(workdays) and person in _workers_under(directory, scope))
+    under = _nodes_under(directory, scope)
+    acts = [a for a in activity(directory, checkins, workdays, tiers) if a.node in under]
+    staff, days = set(_workers_under(directory, scope)), set(workdays)
+    workers = len(staff)
+    done = sum(1 for person, day in checkins if day in days and person in staff)
     return {
         "kind": "monthly",
         "period": period,

@@ -35,7 +35,6 @@ from tickets.ports import StoredMessage, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 BIND, IAM = "@bind", "@iam"
-MAX_BODY = 1024 * 1024
 
 WORKER_BUTTONS = (("接单", "/接单 {id}"), ("已处理", "/已处理 {id}"), ("吹哨", "/吹哨 {id} 请上级协调"))
 RATING_BUTTONS = (("满意", "#{id} 满意"), ("基本满意", "#{id} 基本满意"), ("不满意", "#{id} 不满意"))
