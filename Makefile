@@ -4,9 +4,23 @@ PY_BOT  := $(shell scripts/find-python.sh 3.11 bot)
 PY_RASA := $(shell scripts/find-python.sh 3.10 Rasa)
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: setup run test lint unit model clean-venvs
+.PHONY: setup run test lint unit model assets browser clean-venvs
 
-setup: .venv/.installed .venv-rasa/.installed model
+setup: .venv/.installed .venv-rasa/.installed model assets
+
+# The admin web's charts: Apache ECharts from the npm registry (package-lock.json), served from /static/vendor.
+ECHARTS := admin/static/vendor/echarts.min.js
+assets: $(ECHARTS)
+$(ECHARTS): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js) is required for the admin web's charts"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(dir $@) && cp node_modules/echarts/dist/echarts.min.js $@
+
+# Browser tests drive Debian's Chromium (no browser download); install it when it is missing.
+CHROMIUM := /usr/bin/chromium
+browser: $(CHROMIUM)
+$(CHROMIUM):
+	apt-get install -y -q chromium fonts-wqy-zenhei || { apt-get update -q && apt-get install -y -q chromium fonts-wqy-zenhei; }
 
 .venv/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PY_BOT)" || { echo "Python 3.11 is required"; exit 1; }
@@ -33,7 +47,7 @@ lint: .venv/.installed
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 
-test: setup lint
+test: setup browser lint
 	.venv/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 unit: .venv/.installed

@@ -23,14 +23,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import uvicorn
+import yaml
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
+from admin.auth import AdminAuth
+from admin.services import AdminServices, DirectoryIO, EditableFile
+from admin.web import build_router as admin_router
 from bot.app import create_app
 from bot.channels.telegram import TelegramGateway, bind_code, identity_code
 from bot.channels.telegram import build_router as telegram_router
@@ -58,11 +62,11 @@ from bot.nlu.versions import Live, ModelManager, Registry, VersionRecord
 from bot.outbox import MirrorChannel, OutboxNotifier, OutboxWorker, WebChannel
 from bot.render import Renderer, TemplateError, Templates
 from bot.services import Health, Services
-from config.directory import GridFileError, load_directory_file
-from config.policies import load_policies
+from config.directory import GridFileError, checked_directory, dump_directory, load_directory_file
+from config.policies import load_policies, parse_policies
 from config.settings import Settings
 from escalation.engine import EscalationEngine
-from escalation.policy import PolicyError
+from escalation.policy import PolicyBook, PolicyError
 from escalation.routines import Routines
 from escalation.scheduler import AlwaysLeader, Leader, SchedulerTrigger
 from storage.database import create_engine
@@ -75,6 +79,7 @@ from tickets.directory import Directory, DirectoryError
 from tickets.model import Ticket
 
 log = logging.getLogger("gridbot")
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -138,6 +143,11 @@ class RoutedDirectory:
         self._base = directory
         self._nlu = nlu
         self._cache: tuple[Catalog, Directory] | None = None
+
+    def replace(self, directory: Directory) -> None:
+        """A new directory (the admin web's import) is live at once in this process."""
+        self._base = directory
+        self._cache = None
 
     def __call__(self) -> Directory:
         catalog = self._nlu.catalog
@@ -218,7 +228,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     await asyncio.to_thread(upgrade, settings.database_url)
     engine = create_engine(settings.database_url)
     directory = await directory_from_db(engine, settings)
-    policies = load_policies(settings.policies)
+    policies = Holder(load_policies(settings.policies))
     templates = Templates.load(settings.templates)
     faq = load_faq(settings.faq)
     registry = registry_of(settings)
@@ -251,7 +261,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
 
     dispatcher = Dispatcher(
         uow=uow, nlu=nlu, handlers=build_registry(), notifier=notifier, renderer=renderer,
-        directory=routed, policies=lambda: policies, catalog=lambda: nlu.catalog, now=utcnow,
+        directory=routed, policies=policies.get, catalog=lambda: nlu.catalog, now=utcnow,
         on_commit=committed, faq=lambda: faq, followup_s=settings.followup_s, metrics=metrics,
     )  # fmt: skip
     health = Health(
@@ -261,8 +271,10 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
         dispatcher=dispatcher, uow=uow, nlu=nlu, renderer=renderer, directory=routed,
         health=health, api_token=token, chat_secret=chat_secret(token),
         demo=settings.demo, max_text=settings.max_text, models=models, intents=IntentFiles(settings.intents),
-        media_dir=settings.var_dir / "media", metrics=metrics,
+        media_dir=settings.var_dir / "media", metrics=metrics, notifier=notifier, committed=committed,
     )  # fmt: skip
+    admin = await admin_of(settings, engine, uow, routed, policies, renderer)
+    services.routers.append(admin_router(services, admin))
     routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
     services.routines = routines
     if telegram is not None:
@@ -284,6 +296,59 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     if parts.pending and parts.process:
         runtime.tasks.append(asyncio.create_task(retrain_when_ready(parts.process, models), name="nlu-pending"))
     return services, runtime
+
+
+class Holder(Generic[T]):
+    """A value the admin web replaces while the bot runs (the policy book); readers call `get`."""
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def get(self) -> T:
+        return self.value
+
+    def set(self, value: T) -> None:
+        self.value = value
+
+
+def policies_from_text(text: str) -> PolicyBook:
+    try:
+        return parse_policies(yaml.safe_load(text))
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"not valid YAML: {exc}") from exc
+    except (KeyError, TypeError) as exc:
+        raise PolicyError(f"missing or wrong field: {exc}") from exc
+
+
+async def admin_of(
+    settings: Settings, engine: AsyncEngine, uow: Callable[[], SqlUnitOfWork], directory: RoutedDirectory,
+    policies: Holder[PolicyBook], renderer: Renderer,
+) -> AdminServices:  # fmt: skip
+    """The admin web's parts; creates the first admin from GRIDBOT_ADMIN_USER/PASSWORD if missing."""
+    auth = AdminAuth(uow, directory, utcnow)
+    if (
+        settings.admin_user
+        and settings.admin_password
+        and await auth.ensure_first_admin(settings.admin_user, settings.admin_password)
+    ):
+        log.info("created admin account %s (GRIDBOT_ADMIN_USER)", settings.admin_user)
+
+    async def replace_directory(new: Directory) -> None:
+        await save_directory(engine, new)
+        directory.replace(new)
+
+    def set_templates(new: Templates) -> None:
+        renderer.templates = new
+
+    return AdminServices(
+        auth=auth,
+        policies=EditableFile(settings.policies, policies_from_text, policies.set),
+        live_policies=policies.get,
+        templates=EditableFile(settings.templates, lambda text: Templates.parse(text, "templates.yaml"), set_templates),
+        directory_io=DirectoryIO(checked_directory, dump_directory, replace_directory),
+        now=utcnow,
+        secure_cookies=settings.admin_secure_cookies,
+    )
 
 
 def telegram_of(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from html import escape
+from http import HTTPStatus
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 MESSAGES = {
@@ -39,9 +42,33 @@ def install(app: FastAPI) -> None:
         return JSONResponse({"error": MESSAGES[422], "detail": detail}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": MESSAGES.get(exc.status_code, str(exc.detail))}, status_code=exc.status_code)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        """JSON for API clients; a short Chinese page for a browser (the admin web). Headers are
+        kept, so a 303 with `Location` redirects (the admin's login gate)."""
+        error = _error_of(exc)
+        if "text/html" in request.headers.get("accept", ""):
+            return HTMLResponse(_page(exc.status_code, error), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"error": error}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": MESSAGES[500]}, status_code=500)
+
+
+def _error_of(exc: StarletteHTTPException) -> str:
+    """Our own Chinese detail if one was given; the standard message for the framework's own errors."""
+    standard = MESSAGES.get(exc.status_code, str(exc.detail))
+    try:
+        phrase = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        phrase = ""
+    return standard if not exc.detail or exc.detail == phrase else str(exc.detail)
+
+
+def _page(status: int, error: str) -> str:
+    return (
+        '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>gridbot</title>'
+        '<link rel="stylesheet" href="/static/admin.css"><body class="error-page"><main>'
+        f"<h1>{status}</h1><p>{escape(error)}</p>"
+        '<p><a href="/admin">返回后台首页</a></p></main></body></html>'
+    )

@@ -68,16 +68,33 @@ class Templates:
     @classmethod
     def load(cls, path: Path) -> Templates:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            templates = cls(dict(data["messages"]), dict(data.get("names") or {}))
-        except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
             raise TemplateError(f"{path}: {exc}") from exc
-        templates.check(path)
+        return cls.parse(text, str(path))
+
+    @classmethod
+    def parse(cls, text: str, where: str = "templates") -> Templates:
+        try:
+            data = yaml.safe_load(text)
+            templates = cls(dict(data["messages"]), dict(data.get("names") or {}))
+        except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+            raise TemplateError(f"{where}: {exc}") from exc
+        if not all(isinstance(v, str) for v in templates.messages.values()):
+            raise TemplateError(f"{where}: every message must be a text")
+        templates.check(where)
         return templates
+
+    def missing(self, other: Templates) -> list[str]:
+        """Message keys `other` has and this one lacks (an edit must not remove what the bot says)."""
+        return sorted(set(other.messages) - set(self.messages))
 
     def check(self, where: Path | str = "templates") -> None:
         for key, text in self.messages.items():
-            fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+            try:
+                fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+            except ValueError as exc:
+                raise TemplateError(f"{where}: template {key!r}: unbalanced braces ({exc})") from exc
             unknown = fields - KNOWN_FIELDS
             if unknown:
                 raise TemplateError(f"{where}: template {key!r} uses unknown placeholders {sorted(unknown)}")
@@ -108,6 +125,13 @@ class Renderer:
         text = self.render(notice.template, notice.params)
         return mask_personal(text) if notice.chat_id else text
 
+    def type_name(self, ticket_type: str) -> str:
+        return self._type_name(ticket_type) or self.templates.name("type", ticket_type)
+
+    def name(self, group: str, key: str) -> str:
+        """A display name: `type` from the active intent catalog, others from the templates' names."""
+        return self.type_name(key) if group == "type" else self.templates.name(group, key)
+
     def person_name(self, person_id: object) -> str:
         """A directory person's name; a resident known by a platform id (`张阿姨#tg42`) by their name."""
         person = self._directory().person(str(person_id))
@@ -119,7 +143,7 @@ class Renderer:
         out: dict[str, object] = {k: "" for k in KNOWN_FIELDS}
         out.update({k: _display(v) for k, v in params.items()})
         out.update(
-            type_name=self._type_name(str(params.get("type", ""))) or t.name("type", str(params.get("type", ""))),
+            type_name=self.type_name(str(params.get("type", ""))),
             tier_name=t.name("tier", str(params.get("tier", ""))),
             state_name=t.name("state", str(params.get("state", ""))),
             phase_name=t.name("phase", str(params.get("phase", ""))),

@@ -16,7 +16,8 @@ from bot.nlu.versions import ModelManager
 from bot.render import Renderer
 from escalation.routines import Routines
 from tickets.directory import Directory
-from tickets.ports import UnitOfWorkFactory
+from tickets.model import Ticket
+from tickets.ports import Notifier, UnitOfWorkFactory
 
 
 @dataclass
@@ -44,3 +45,5 @@ class Services:
     media_dir: Path | None = None  # photos uploaded through the web chat
     routers: list[APIRouter] = field(default_factory=list)  # channel webhooks (Telegram …)
     metrics: Metrics = field(default_factory=Metrics)
+    notifier: Notifier | None = None  # for changes made outside a message (the admin web's actions)
+    committed: Callable[[list[Ticket]], None] = lambda tickets: None  # arm their timers, wake the outbox

@@ -24,9 +24,21 @@ def load_directory_file(path: Path) -> Directory:
     except (OSError, yaml.YAMLError) as exc:
         raise GridFileError(f"{path}: cannot read grid file: {exc}") from exc
     try:
-        return parse_directory(data)
-    except (DirectoryError, KeyError, TypeError, ValueError) as exc:
+        return checked_directory(data)
+    except GridFileError as exc:
         raise GridFileError(f"{path}: {exc}") from exc
+
+
+def checked_directory(data: Any) -> Directory:
+    """`parse_directory`, with every malformed document reported as a GridFileError saying what is wrong."""
+    try:
+        return parse_directory(data)
+    except GridFileError:
+        raise
+    except KeyError as exc:
+        raise GridFileError(f"missing field {exc}") from exc
+    except (DirectoryError, TypeError, ValueError, AttributeError) as exc:
+        raise GridFileError(str(exc)) from exc
 
 
 def parse_directory(data: Any) -> Directory:
@@ -59,3 +71,37 @@ def _walk(item: dict[str, Any], tier: Tier, parent: str | None, nodes: list[Node
     if tier in _CHILDREN:
         for child in item.get(_CHILDREN[tier]) or []:
             _walk(child, _BELOW[tier], node_id, nodes, people)
+
+
+def dump_directory(directory: Directory) -> dict[str, Any]:
+    """The directory as the grid YAML document `parse_directory` reads (export, then re-import)."""
+    roots = [n for n in directory.nodes.values() if n.parent is None and n.tier is Tier.DISTRICT]
+    if len(roots) != 1:
+        raise GridFileError("the directory needs exactly one district at its root")
+    document: dict[str, Any] = {"district": _dump_node(directory, roots[0].id)}
+    staff = {p for d in directory.departments for p in d.people}
+    document["departments"] = [
+        {"id": d.id, "name": d.name, "people": [_person(directory, p) for p in d.people], "types": list(d.types)}
+        for d in directory.departments
+    ]
+    document["admins"] = [
+        {"id": p.id, "name": p.name} for p in directory.people.values() if p.role is Role.ADMIN and p.id not in staff
+    ]
+    return document
+
+
+def _person(directory: Directory, person_id: str) -> dict[str, str]:
+    return {"id": person_id, "name": directory.people[person_id].name}
+
+
+def _dump_node(directory: Directory, node_id: str) -> dict[str, Any]:
+    node = directory.nodes[node_id]
+    out: dict[str, Any] = {"id": node.id, "name": node.name}
+    if node.chat_id:
+        out["chat_id"] = node.chat_id
+    role, key = (Role.WORKER, "workers") if node.tier is Tier.GRID else (Role.OFFICER, "officers")
+    out[key] = [{"id": p.id, "name": p.name} for p in directory.people.values() if p.role is role and p.node == node_id]
+    if node.tier in _CHILDREN:
+        children = sorted(n.id for n in directory.nodes.values() if n.parent == node_id)
+        out[_CHILDREN[node.tier]] = [_dump_node(directory, c) for c in children]
+    return out

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     digest_at: str = Field(default="08:00", pattern=r"^\d{1,2}:\d{2}$", description="Daily digest to townships.")
     bulletin_day: int = Field(default=5, ge=1, le=28, description="Day of month of the monthly bulletin.")
     bulletin_at: str = Field(default="09:00", pattern=r"^\d{1,2}:\d{2}$")
+    # The admin web (/admin): the first admin account, created at start-up when it does not exist yet.
+    admin_user: str | None = Field(default=None, description="GRIDBOT_ADMIN_USER (with GRIDBOT_ADMIN_PASSWORD).")
+    admin_password: str | None = Field(default=None, description="At least 8 characters; stored argon2-hashed.")
+    admin_secure_cookies: bool = Field(default=False, description="Mark the login cookie Secure (serve over HTTPS).")
     max_text: int = 2000
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$", description="json: one object per line.")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import tables as t
+from storage.accounts import SqlAccountStore
 from tickets.model import (
     LIVE_STATES,
     Clock,
@@ -25,7 +26,7 @@ from tickets.model import (
     TicketState,
     Tier,
 )
-from tickets.ports import Bulletin, Delivery, Direction, DuplicateMessage, NewMessage, StoredMessage
+from tickets.ports import Bulletin, Delivery, Direction, DuplicateMessage, NewMessage, StoredMessage, TicketQuery
 
 
 class SqlUnitOfWork:
@@ -41,6 +42,7 @@ class SqlUnitOfWork:
         self.messages = SqlMessageStore(self._conn)
         self.records = SqlRecordStore(self._conn)
         self.channels = SqlChannelStore(self._conn)
+        self.accounts = SqlAccountStore(self._conn)
         return self
 
     async def __aexit__(
@@ -170,6 +172,12 @@ class SqlTicketStore:
             query = query.where(c.state.in_([s.value for s in states]))
         return [_ticket(r) for r in (await self._c.execute(query)).mappings()]
 
+    async def search(self, query: TicketQuery) -> tuple[list[Ticket], int]:
+        where = _ticket_filter(query)
+        total = (await self._c.execute(select(func.count()).select_from(t.tickets).where(*where))).scalar_one()
+        page = select(t.tickets).where(*where).order_by(t.tickets.c.id.desc()).limit(query.limit).offset(query.offset)
+        return [_ticket(r) for r in (await self._c.execute(page)).mappings()], int(total)
+
 
 class SqlRecordStore:
     def __init__(self, conn: AsyncConnection) -> None:
@@ -242,6 +250,11 @@ class SqlChannelStore:
         c = t.channel_chats.c
         rows = await self._c.execute(select(c.external_id).where(c.channel == channel, c.chat_id == chat_id))
         return [str(r) for r in rows.scalars()]
+
+    async def bindings(self) -> list[tuple[str, str, str]]:
+        c = t.channel_chats.c
+        rows = await self._c.execute(select(c.channel, c.external_id, c.chat_id).order_by(c.chat_id, c.channel))
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     async def link_person(self, channel: str, external_id: str, person_id: str) -> None:
         c = t.identities.c
@@ -436,6 +449,12 @@ class SqlMessageStore:
     async def inbox(self, person_id: str, after: int, limit: int) -> list[StoredMessage]:
         return await self._many(t.messages.c.person_id == person_id, after, limit)
 
+    async def of_ticket(self, ticket_id: int, limit: int) -> list[StoredMessage]:
+        """Threaded messages, and the residents' messages that caused them (an inbound report has no ticket yet)."""
+        c = t.messages.c
+        causes = select(c.cause_id).where(c.ticket_id == ticket_id, c.cause_id.is_not(None))
+        return await self._many((c.ticket_id == ticket_id) | c.id.in_(causes), 0, limit)
+
     async def _one(self, where: Any) -> StoredMessage | None:
         row = (await self._c.execute(select(t.messages).where(where))).mappings().first()
         return _message(row) if row else None
@@ -443,6 +462,27 @@ class SqlMessageStore:
     async def _many(self, where: Any, after: int, limit: int) -> list[StoredMessage]:
         query = select(t.messages).where(where, t.messages.c.id > after).order_by(t.messages.c.id).limit(limit)
         return [_message(r) for r in (await self._c.execute(query)).mappings()]
+
+
+def _ticket_filter(q: TicketQuery) -> list[Any]:
+    c = t.tickets.c
+    where: list[Any] = []
+    if q.grids is not None:
+        where.append(c.grid.in_(sorted(q.grids)))
+    for column, values in ((c.state, [s.value for s in q.states]), (c.type, list(q.types)),
+                           (c.tier, [x.value for x in q.tiers]), (c.id, list(q.ids))):  # fmt: skip
+        if values:
+            where.append(column.in_(values))
+    if q.created_from is not None:
+        where.append(c.created_at >= q.created_from)
+    if q.created_to is not None:
+        where.append(c.created_at < q.created_to)
+    if q.text.strip():
+        like = "%" + q.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(
+            c.text.like(like, escape="\\") | c.location.like(like, escape="\\") | c.reporter.like(like, escape="\\")
+        )
+    return where
 
 
 def policy_to_json(policy: SlaPolicy) -> dict[str, Any]:

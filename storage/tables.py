@@ -223,3 +223,40 @@ channel_windows = Table(
     Column("opened_at", UtcDateTime(), nullable=False),
     Column("used", Integer, nullable=False),
 )
+
+# The admin web: accounts (argon2 hashes), login sessions (by token hash) and the audit log.
+admin_accounts = Table(
+    "admin_accounts",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("person_id", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UtcDateTime(), nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+)
+
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_admin_sessions_user", "username"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("before", JSON, nullable=False),
+    Column("after", JSON, nullable=False),
+    Index("ix_audit_log_target", "target", "id"),
+)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tickets.directory import Directory
+from tickets.directory import Directory, Role
 from tickets.model import (
     ACTIVE_STATES,
     LIVE_STATES,
@@ -348,6 +348,49 @@ def resume(ticket: Ticket, actor: str, now: datetime) -> Outcome:
         clock=ticket.clock.restarted(Phase.RESOLVE, now, ticket.tier),
     )
     return Outcome(new, (TicketEvent("resumed", actor, now),), (_chat("ticket_resumed", new, actor=actor),))
+
+
+def reassign(ticket: Ticket, actor: str, worker: str, directory: Directory, now: datetime) -> Outcome:
+    """改派 (admin web): another worker takes the case; they must accept it afresh at the case's tier."""
+    if ticket.state not in OPEN_STATES:
+        raise Refused("not_open", **notice_params(ticket))
+    person = directory.person(worker)
+    if person is None or person.role is not Role.WORKER:
+        raise Refused("not_a_worker", **notice_params(ticket))
+    if worker == ticket.assignee:
+        raise Refused("same_worker", **notice_params(ticket))
+    new = ticket.evolve(
+        state=TicketState.REPORTED, assignee=worker, clock=ticket.clock.restarted(Phase.ACCEPT, now, ticket.tier)
+    )
+    notices = [_chat("ticket_reassigned", new, actor=actor), _dm("worker_new_ticket", worker, new)]
+    if ticket.assignee:
+        notices.append(_dm("worker_unassigned", ticket.assignee, new, actor=actor))
+    event = TicketEvent("reassigned", actor, now, {"from": ticket.assignee, "to": worker})
+    return Outcome(new, (event,), tuple(notices))
+
+
+def escalate(ticket: Ticket, actor: str, reason: str, directory: Directory, now: datetime) -> Outcome:
+    """提级 by an officer in the admin web: like 吹哨, to the next tier of the ladder, fresh deadline."""
+    outcome = whistle(ticket, actor, reason, directory, now)
+    event = TicketEvent(
+        "escalated", actor, now, {"tier": outcome.ticket.tier.value, "reason": reason, "whistle": False}
+    )
+    chat = _chat("ticket_escalated_by_staff", outcome.ticket, actor=actor, note=reason)
+    return Outcome(outcome.ticket, (event,), (chat, *outcome.notices[1:]))
+
+
+def close_by_staff(ticket: Ticket, actor: str, reason: str, now: datetime) -> Outcome:
+    """结案 from the admin web with a reason (a duplicate, not ours to handle, settled offline …)."""
+    if ticket.state not in LIVE_STATES:
+        raise Refused("not_open", **notice_params(ticket))
+    if not reason.strip():
+        raise Refused("close_needs_reason", **notice_params(ticket))
+    new = _closed(ticket, now, CloseReason.BY_STAFF)
+    notices = [_chat("ticket_closed_by_staff", new, actor=actor, note=reason)]
+    if ticket.assignee and ticket.state is not TicketState.DRAFT:
+        notices.append(_dm("worker_closed_by_staff", ticket.assignee, new, actor=actor, note=reason))
+    event = TicketEvent("closed", actor, now, {"reason": CloseReason.BY_STAFF.value, "note": reason[:500]})
+    return Outcome(new, (event,), tuple(notices))
 
 
 def escalation_pings(ticket: Ticket, directory: Directory, template: str, **extra: object) -> list[Notice]:

@@ -31,6 +31,7 @@ class CloseReason(StrEnum):
     CONFIRMED = "confirmed"
     RATED = "rated"
     DEFAULT_SATISFIED = "default_satisfied"  # no rating within the feedback time: 默认满意, counted apart
+    BY_STAFF = "by_staff"  # closed from the admin web with a reason (重复、无效、已线下办结 …)
 
 
 class Tier(StrEnum):

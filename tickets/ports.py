@@ -9,7 +9,8 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Protocol, Self
 
-from tickets.model import Notice, Ticket, TicketEvent, TicketState
+from tickets.accounts import Account, AuditEntry
+from tickets.model import Notice, Ticket, TicketEvent, TicketState, Tier
 
 
 class DuplicateMessage(Exception):
@@ -70,6 +71,22 @@ class NewMessage:
     template: str | None = None
 
 
+@dataclass(frozen=True)
+class TicketQuery:
+    """The admin's ticket filter. `grids` None: every grid; an empty set: none (an officer with no grids)."""
+
+    grids: frozenset[str] | None = None
+    states: tuple[TicketState, ...] = ()
+    types: tuple[str, ...] = ()
+    tiers: tuple[Tier, ...] = ()
+    created_from: datetime | None = None
+    created_to: datetime | None = None  # exclusive
+    text: str = ""  # in the report text, the place or the reporter
+    ids: tuple[int, ...] = ()
+    limit: int = 50
+    offset: int = 0
+
+
 class TicketStore(Protocol):
     async def next_id(self) -> int: ...
 
@@ -113,6 +130,10 @@ class TicketStore(Protocol):
         limit: int = 200,
     ) -> list[Ticket]: ...
 
+    async def search(self, query: TicketQuery) -> tuple[list[Ticket], int]:
+        """One page of the matching tickets, newest first, and how many match in all."""
+        ...
+
 
 class MessageStore(Protocol):
     async def add(self, message: NewMessage, now: datetime) -> StoredMessage: ...
@@ -142,6 +163,10 @@ class MessageStore(Protocol):
     async def chat(self, chat_id: str, after: int, limit: int) -> list[StoredMessage]: ...
 
     async def inbox(self, person_id: str, after: int, limit: int) -> list[StoredMessage]: ...
+
+    async def of_ticket(self, ticket_id: int, limit: int) -> list[StoredMessage]:
+        """Every message threaded to the ticket (chat posts and direct pings), oldest first."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -187,6 +212,10 @@ class ChannelStore(Protocol):
 
     async def external_chats(self, channel: str, chat_id: str) -> list[str]: ...
 
+    async def bindings(self) -> list[tuple[str, str, str]]:
+        """Every (channel, external chat, our chat id) binding."""
+        ...
+
     async def link_person(self, channel: str, external_id: str, person_id: str) -> None: ...
 
     async def person_of(self, channel: str, external_id: str) -> str | None: ...
@@ -218,6 +247,37 @@ class ChannelStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class WebSession:
+    username: str
+    csrf: str
+    expires_at: datetime
+
+
+class AccountStore(Protocol):
+    """Admin web accounts, their login sessions (by token hash) and the audit log."""
+
+    async def get(self, username: str) -> Account | None: ...
+
+    async def save(self, account: Account) -> None:
+        """Insert or replace the account."""
+        ...
+
+    async def all(self) -> list[Account]: ...
+
+    async def open_session(self, token_hash: str, session: WebSession) -> None: ...
+
+    async def session(self, token_hash: str) -> WebSession | None: ...
+
+    async def close_session(self, token_hash: str) -> None: ...
+
+    async def close_sessions_of(self, username: str) -> None: ...
+
+    async def audit(self, entry: AuditEntry) -> None: ...
+
+    async def audit_log(self, limit: int, offset: int = 0, target: str | None = None) -> list[AuditEntry]: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; leaving the block commits, an exception rolls back."""
 
@@ -225,6 +285,7 @@ class UnitOfWork(Protocol):
     messages: MessageStore
     records: RecordStore
     channels: ChannelStore
+    accounts: AccountStore
 
     async def __aenter__(self) -> Self: ...
 

@@ -53,17 +53,9 @@ class Context:
         elif not await self.uow.tickets.update(ticket, due, expected_token=before.clock.token):
             raise Conflict(f"ticket {ticket.id} changed concurrently")
         await self.uow.tickets.add_events(ticket.id, outcome.events)
-        await self.notify(self._quiet(ticket, outcome.notices))
+        await self.notify(hold_quiet(ticket, outcome.notices, self.now))
         self.changed.append(ticket)
         return ticket
-
-    def _quiet(self, ticket: Ticket, notices: tuple[Notice, ...]) -> list[Notice]:
-        """Pings to staff about a non-urgent case wait for the end of its quiet hours; posts in the
-        group (the resident's acknowledgement) go at once."""
-        held = planner.calendar_of(ticket).fire_at(self.now)
-        if held <= self.now:
-            return list(notices)
-        return [replace(n, not_before=held) if n.person_id else n for n in notices]
 
     async def notify(self, notices: tuple[Notice, ...] | list[Notice]) -> None:
         self.written += await self.notifier.notify(self.uow, notices, now=self.now, cause_id=self.stored.id)
@@ -81,6 +73,15 @@ class Context:
 
     async def refuse(self, refused: Refused) -> None:
         await self.say(refused.reason, **refused.params)
+
+
+def hold_quiet(ticket: Ticket, notices: tuple[Notice, ...], now: datetime) -> list[Notice]:
+    """Pings to staff about a non-urgent case wait for the end of its quiet hours; posts in the
+    group (the resident's acknowledgement) go at once."""
+    held = planner.calendar_of(ticket).fire_at(now)
+    if held <= now:
+        return list(notices)
+    return [replace(n, not_before=held) if n.person_id else n for n in notices]
 
 
 Handler = Callable[[Context], Awaitable[None]]

@@ -327,15 +327,22 @@ class IntentFiles:
 
     def write(self, intent: str, text: str) -> IntentSpec:
         """Replace (or add) one intent file; IntentError names the problem and nothing is written."""
+        spec = self.validate(intent, text)
+        _atomic_write(self._path(intent), text)
+        return spec
+
+    def validate(self, intent: str, text: str) -> IntentSpec:
+        """What `write` would store, checked against the whole catalog, without writing."""
         path = self._path(intent)
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise IntentError(f"{path.name}: not valid YAML: {exc}") from exc
         spec = parse_intent(data, path.name)
+        if spec.intent != intent:
+            raise IntentError(f"{path.name}: the file says intent {spec.intent!r}")
         current = load_catalog(self.directory)
         check_catalog(Catalog({**current.intents, intent: spec}, current.shared), path.name)
-        _atomic_write(path, text)
         return spec
 
     def delete(self, intent: str) -> None:

@@ -1,0 +1,163 @@
+"""The command-centre dashboard's figures, computed purely from tickets and timelines.
+
+The definitions are the monthly bulletin's (escalation/bulletin.py), so the dashboard and the
+bulletin never disagree: 办结率, 按时办结率, satisfaction (默认满意 counted apart). Overdue here is
+the live view: an open case whose current deadline has passed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from escalation import planner
+from escalation.bulletin import case_figures
+from tickets.directory import Directory, Role
+from tickets.model import ACTIVE_STATES, Phase, Ticket, TicketEvent, TicketState, Tier
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+TIERS = (Tier.GRID, Tier.COMMUNITY, Tier.TOWNSHIP, Tier.DISTRICT, Tier.DEPARTMENT)
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date  # first local day
+    end: date  # last local day, inclusive
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        start = datetime(self.start.year, self.start.month, self.start.day, tzinfo=LOCAL)
+        end = datetime(self.end.year, self.end.month, self.end.day, tzinfo=LOCAL) + timedelta(days=1)
+        return start, end
+
+
+def is_overdue(ticket: Ticket, now: datetime) -> bool:
+    return (
+        ticket.state in ACTIVE_STATES
+        and ticket.state is not TicketState.SUSPENDED
+        and ticket.clock.phase in (Phase.ACCEPT, Phase.RESOLVE)
+        and planner.phase_end(ticket) <= now
+    )
+
+
+def local_day(at: datetime) -> date:
+    return at.astimezone(LOCAL).date()
+
+
+def standing(open_tickets: Sequence[Ticket], now: datetime) -> dict[str, Any]:
+    """Open and overdue cases right now, in all and by the tier that holds them."""
+    by_tier = {t.value: {"tier": t.value, "open": 0, "overdue": 0} for t in TIERS}
+    for ticket in open_tickets:
+        row = by_tier[ticket.tier.value]
+        row["open"] += 1
+        row["overdue"] += is_overdue(ticket, now)
+    return {
+        "open": len(open_tickets),
+        "overdue": sum(int(r["overdue"]) for r in by_tier.values()),
+        "suspended": sum(t.state is TicketState.SUSPENDED for t in open_tickets),
+        "by_tier": list(by_tier.values()),  # ladder order (a list: JSON objects lose their order)
+    }
+
+
+def trend(period: Period, tickets: Sequence[Ticket], events: Mapping[int, Sequence[TicketEvent]]) -> dict[str, Any]:
+    """Cases created and closed per local day of the period."""
+    created = Counter(local_day(t.created_at) for t in tickets)
+    closed = Counter(
+        local_day(e.at) for t in tickets if t.state is TicketState.CLOSED
+        for e in events.get(t.id, ()) if e.kind == "closed"
+    )  # fmt: skip
+    days = period.days
+    return {
+        "days": [d.isoformat() for d in days],
+        "created": [created.get(d, 0) for d in days],
+        "closed": [closed.get(d, 0) for d in days],
+    }
+
+
+def by_type(tickets: Sequence[Ticket], name: Any) -> list[dict[str, Any]]:
+    counts = Counter(t.type for t in tickets)
+    return [{"type": k, "name": name(k), "count": n} for k, n in counts.most_common()]
+
+
+def grid_table(
+    directory: Directory,
+    scope: Iterable[str] | None,
+    tickets: Sequence[Ticket],
+    events: Mapping[int, Sequence[TicketEvent]],
+    open_tickets: Sequence[Ticket],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The grid tree (district → micro-grid) with each node's figures: a heat table.
+    Only nodes with a micro-grid in `scope` (None: all) appear."""
+    grids = set(scope) if scope is not None else {n.id for n in directory.nodes.values() if n.tier is Tier.GRID}
+    under: dict[str, set[str]] = defaultdict(set)  # node → its micro-grids in scope
+    for grid in grids:
+        for node in directory.chain(grid):
+            under[node.id].add(grid)
+    rows = []
+    for node_id, depth in _tree(directory):
+        mine = under.get(node_id)
+        if not mine:
+            continue
+        cases = [t for t in tickets if t.grid in mine]
+        live = [t for t in open_tickets if t.grid in mine]
+        f = case_figures(cases, events)
+        rows.append({
+            "id": node_id, "name": directory.nodes[node_id].name, "tier": directory.nodes[node_id].tier.value,
+            "depth": depth, "created": f["created"], "closed": f["closed"], "completion_rate": f["completion_rate"],
+            "on_time_rate": f["on_time_rate"], "mean_rating": f["satisfaction"]["mean"], "open": len(live),
+            "overdue": sum(is_overdue(t, now) for t in live),
+        })  # fmt: skip
+    return rows
+
+
+def _tree(directory: Directory) -> list[tuple[str, int]]:
+    children: dict[str | None, list[str]] = defaultdict(list)
+    for node in directory.nodes.values():
+        children[node.parent].append(node.id)
+    out: list[tuple[str, int]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for child in sorted(children.get(parent, [])):
+            out.append((child, depth))
+            walk(child, depth + 1)
+
+    walk(None, 0)
+    return out
+
+
+def worker_activity(
+    directory: Directory,
+    scope: Iterable[str] | None,
+    tickets: Sequence[Ticket],
+    events: Mapping[int, Sequence[TicketEvent]],
+    open_tickets: Sequence[Ticket],
+    checkins: Iterable[tuple[str, str]],
+    workdays: int,
+) -> list[dict[str, Any]]:
+    """Per grid worker: cases in hand now, cases they resolved in the period, 报平安 days."""
+    grids = set(scope) if scope is not None else None
+    done = Counter(person for person, _ in checkins)
+    resolved = Counter(e.actor for t in tickets for e in events.get(t.id, ()) if e.kind == "resolved")
+    in_hand = Counter(t.assignee for t in open_tickets if t.assignee)
+    rows = []
+    for p in sorted(directory.people.values(), key=lambda p: (p.node or "", p.id)):
+        if p.role is not Role.WORKER or (grids is not None and p.node not in grids):
+            continue
+        grid = directory.nodes.get(p.node or "")
+        rows.append({"id": p.id, "name": p.name, "grid": grid.name if grid else "", "grid_id": p.node,
+                     "in_hand": in_hand.get(p.id, 0), "resolved": resolved.get(p.id, 0),
+                     "checkins": done.get(p.id, 0), "workdays": workdays,
+                     "checkin_rate": round(done.get(p.id, 0) / workdays, 4) if workdays else None})  # fmt: skip
+    return rows
+
+
+def summary(tickets: Sequence[Ticket], events: Mapping[int, Sequence[TicketEvent]]) -> dict[str, Any]:
+    return case_figures(tickets, events)

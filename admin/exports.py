@@ -1,0 +1,136 @@
+"""Spreadsheets: tickets as CSV and XLSX, the grid directory as XLSX (both ways).
+
+A resident's text may start with `=`, `+`, `-` or `@`; spreadsheet programs would run it as a
+formula (CSV injection), so such cells are written with a leading apostrophe, and XLSX cells are
+always typed as text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+from tickets.directory import Department, Directory, DirectoryError, Node, Person, Role
+from tickets.model import Ticket, Tier
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+TICKET_COLUMNS = ["工单号", "类型", "状态", "当前层级", "网格", "位置", "内容", "报事人", "网格员",
+                  "报事时间", "评分", "办结方式", "紧急"]  # fmt: skip
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_IMPORT_ROWS = 200_000
+
+
+class SheetError(ValueError):
+    """The uploaded spreadsheet cannot be read; the message says where (sheet, row)."""
+
+
+def safe_cell(value: object) -> object:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def ticket_rows(tickets: Sequence[Ticket], name: Callable[[str, str], str],
+                person: Callable[[str], str], grid: Callable[[str], str]) -> list[list[object]]:  # fmt: skip
+    return [
+        [t.id, name("type", t.type), name("state", t.state.value), name("tier", t.tier.value), grid(t.grid),
+         t.location, t.text, person(t.reporter), person(t.assignee) if t.assignee else "",
+         t.created_at.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S"), t.rating if t.rating is not None else "",
+         name("close_reason", t.close_reason.value) if t.close_reason else "", "是" if t.urgent else ""]
+        for t in tickets
+    ]  # fmt: skip
+
+
+def to_csv(header: list[str], rows: list[list[object]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows([[safe_cell(v) for v in row] for row in rows])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8
+
+
+def to_xlsx(sheets: dict[str, tuple[list[str], list[list[object]]]]) -> bytes:
+    book = Workbook()
+    book.remove(book.active)  # type: ignore[arg-type]
+    for title, (header, rows) in sheets.items():
+        sheet = book.create_sheet(title)
+        sheet.append(header)
+        for row in rows:
+            sheet.append([safe_cell(v) for v in row])
+            for cell in sheet[sheet.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+NODE_SHEET, PEOPLE_SHEET, DEPT_SHEET = "网格", "人员", "部门"
+NODE_HEADER = ["编号", "名称", "层级", "上级编号", "群聊编号"]
+PEOPLE_HEADER = ["编号", "姓名", "角色", "所属网格编号"]
+DEPT_HEADER = ["编号", "名称", "人员编号（逗号分隔）", "事项类型（逗号分隔，空=全部）"]
+
+
+def directory_xlsx(d: Directory) -> bytes:
+    nodes = [[n.id, n.name, n.tier.value, n.parent or "", n.chat_id or ""] for n in d.nodes.values()]
+    people = [[p.id, p.name, p.role.value, p.node or ""] for p in d.people.values()]
+    depts = [[x.id, x.name, ",".join(x.people), ",".join(x.types)] for x in d.departments]
+    return to_xlsx({NODE_SHEET: (NODE_HEADER, nodes), PEOPLE_SHEET: (PEOPLE_HEADER, people),
+                    DEPT_SHEET: (DEPT_HEADER, depts)})  # fmt: skip
+
+
+def directory_from_xlsx(data: bytes) -> Directory:
+    """The directory in a workbook laid out as `directory_xlsx` writes it; SheetError names the problem."""
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+        raise SheetError(f"不是有效的 Excel（.xlsx）文件：{exc}") from exc
+    try:
+        nodes = [Node(r[0], r[1], _tier(r[2], i), r[3] or None, r[4] or None) for i, r in _rows(book, NODE_SHEET, 5)]
+        people = [Person(r[0], r[1], _role(r[2], i), r[3] or None) for i, r in _rows(book, PEOPLE_SHEET, 4)]
+        depts = [Department(r[0], r[1], _split(r[2]), _split(r[3])) for _, r in _rows(book, DEPT_SHEET, 4, True)]
+        return Directory(nodes, people, depts)
+    except DirectoryError as exc:
+        raise SheetError(f"名录校验失败：{exc}") from exc
+
+
+def _rows(book: Any, title: str, width: int, optional: bool = False) -> list[tuple[int, list[str]]]:
+    if title not in book.sheetnames:
+        if optional:
+            return []
+        raise SheetError(f"缺少工作表“{title}”")
+    out = []
+    for number, row in enumerate(book[title].iter_rows(min_row=2, values_only=True), start=2):
+        if number > MAX_IMPORT_ROWS:
+            raise SheetError(f"工作表“{title}”超过 {MAX_IMPORT_ROWS} 行")
+        cells = ["" if v is None else str(v).strip() for v in (list(row) + [None] * width)[:width]]
+        if not any(cells):
+            continue
+        if not cells[0] or not cells[1]:
+            raise SheetError(f"工作表“{title}”第 {number} 行：编号和名称不能为空")
+        out.append((number, cells))
+    return out
+
+
+def _tier(value: str, row: int) -> Tier:
+    try:
+        return Tier(value)
+    except ValueError as exc:
+        raise SheetError(f"网格第 {row} 行：层级“{value}”应为 district/township/community/grid") from exc
+
+
+def _role(value: str, row: int) -> Role:
+    try:
+        return Role(value)
+    except ValueError as exc:
+        raise SheetError(f"人员第 {row} 行：角色“{value}”应为 worker/officer/admin") from exc
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in value.replace("，", ",").split(",") if x.strip())

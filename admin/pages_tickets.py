@@ -1,0 +1,198 @@
+"""工单: search and filter (every dashboard number links here), one case's timeline and messages,
+officers' actions, and CSV/XLSX exports of the filtered list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from admin import actions, dashboard, exports
+from admin.auth import Principal
+from admin.web import Web
+from bot.api import deadlines_json
+from bot.handlers.context import Conflict
+from escalation import planner
+from tickets.directory import Role
+from tickets.model import ACTIVE_STATES, Phase, Refused, Ticket, TicketState, Tier
+from tickets.ports import TicketQuery
+
+PAGE = 50
+STATE_GROUPS = [("open", "未办结"), ("overdue", "超时未办"), ("done", "已办结")]
+MAX_EXPORT = 100_000
+
+
+@dataclass(frozen=True)
+class Filters:
+    state: str = ""  # a TicketState, or a group: open | overdue | done
+    type: str = ""
+    node: str = ""  # any node of the grid tree: its micro-grids
+    tier: str = ""
+    day: str = ""  # created on this local day (YYYY-MM-DD)
+    since: str = ""  # created on or after this local day
+    q: str = ""
+    page: int = 1
+
+    @classmethod
+    def of(cls, request: Request) -> Filters:
+        p = request.query_params
+        page = p.get("page", "1")
+        return cls(*(p.get(k, "").strip()[:100] for k in ("state", "type", "node", "tier", "day", "since", "q")),
+                   page=int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1)  # fmt: skip
+
+    def query_string(self, **changes: Any) -> str:
+        from urllib.parse import urlencode
+
+        values = {**self.__dict__, **changes}
+        return urlencode({k: v for k, v in values.items() if v not in ("", None) and not (k == "page" and v == 1)})
+
+
+def register(router: APIRouter, web: Web) -> None:
+    @router.get("/tickets", response_class=HTMLResponse)
+    async def listing(request: Request) -> Response:
+        who = await web.who(request)
+        filters = Filters.of(request)
+        found, total = await search(web, who, filters, PAGE, (filters.page - 1) * PAGE)
+        pages = max(1, -(-total // PAGE))
+        return web.render(request, "admin/tickets.html", who, tickets=found, total=total, filters=filters,
+                          pages=pages, directory=web.services.directory(), overdue=_overdue_ids(web, found),
+                          state_groups=STATE_GROUPS, types=_types(web), tiers=[t.value for t in Tier])  # fmt: skip
+
+    @router.get("/tickets/export.{fmt}")
+    async def export(request: Request, fmt: str) -> Response:
+        who = await web.who(request)
+        if fmt not in ("csv", "xlsx"):
+            raise HTTPException(404)
+        found, _ = await search(web, who, replace(Filters.of(request), page=1), MAX_EXPORT, 0)
+        names, d = web.services.renderer, web.services.directory()
+        rows = exports.ticket_rows(found, names.name, names.person_name,
+                                   lambda g: d.nodes[g].name if g in d.nodes else g)  # fmt: skip
+        stamp = dashboard.local_day(web.admin.now()).isoformat()
+        exported = {"format": fmt, "rows": len(rows), "filters": Filters.of(request).query_string()}
+        await web.audit(who, "tickets.export", "tickets", after=exported)
+        if fmt == "csv":
+            body, media = exports.to_csv(exports.TICKET_COLUMNS, rows), "text/csv; charset=utf-8"
+        else:
+            body, media = exports.to_xlsx({"工单": (exports.TICKET_COLUMNS, rows)}), exports.XLSX_TYPE
+        headers = {"Content-Disposition": f'attachment; filename="tickets-{stamp}.{fmt}"'}
+        return Response(body, media_type=media, headers=headers)
+
+    @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
+    async def detail(request: Request, ticket_id: int) -> Response:
+        who = await web.who(request)
+        return await _detail(web, request, who, ticket_id, "", 200)
+
+    @router.post("/tickets/{ticket_id}/action")
+    async def act(request: Request, ticket_id: int) -> Response:
+        who = await web.who(request)
+        form = await web.form(request, who)
+        action = str(form.get("action") or "")
+        if action not in actions.ACTIONS:
+            raise HTTPException(422, "未知的操作")
+        try:
+            await actions.act(web.services, who, ticket_id, action, str(form.get("argument") or ""),
+                              str(form.get("note") or ""), web.admin.now())  # fmt: skip
+        except actions.NotFound as exc:
+            raise HTTPException(403, "工单不存在，或不在您的辖区内") from exc
+        except Refused as exc:
+            text = web.services.renderer.render(exc.reason, exc.params)
+            return await _detail(web, request, who, ticket_id, text, 409)
+        except Conflict:
+            return await _detail(web, request, who, ticket_id, "工单刚刚被其他人更新，请确认后重试", 409)
+        return RedirectResponse(f"/admin/tickets/{ticket_id}?done={action}", status_code=303)
+
+
+async def search(web: Web, who: Principal, f: Filters, limit: int, offset: int) -> tuple[list[Ticket], int]:
+    grids = _grids(web, who, f.node)
+    query = TicketQuery(grids=grids, types=(f.type,) if f.type else (), tiers=_tiers(f.tier), text=f.q,
+                        states=_states(f.state), limit=limit, offset=offset)  # fmt: skip
+    start, end = _days(f)
+    query = replace(query, created_from=start, created_to=end)
+    async with web.services.uow() as uow:
+        if f.state != "overdue":
+            return await uow.tickets.search(query)
+        live, _ = await uow.tickets.search(replace(query, limit=1_000_000, offset=0))
+    now = web.admin.now()
+    late = [t for t in live if dashboard.is_overdue(t, now)]
+    return late[offset : offset + limit], len(late)
+
+
+def _grids(web: Web, who: Principal, node: str) -> frozenset[str] | None:
+    d = web.services.directory()
+    if not node:
+        return who.grids
+    mine = frozenset(n.id for n in d.nodes.values() if n.tier is Tier.GRID and node in {a.id for a in d.chain(n.id)})
+    return mine if who.grids is None else mine & who.grids
+
+
+def _states(state: str) -> tuple[TicketState, ...]:
+    if state in ("open", "overdue"):
+        return tuple(sorted(ACTIVE_STATES))
+    if state == "done":
+        return (TicketState.CLOSED,)
+    try:
+        return (TicketState(state),) if state else ()
+    except ValueError:
+        return ()
+
+
+def _tiers(tier: str) -> tuple[Tier, ...]:
+    try:
+        return (Tier(tier),) if tier else ()
+    except ValueError:
+        return ()
+
+
+def _days(f: Filters) -> tuple[datetime | None, datetime | None]:
+    def parse(value: str) -> date | None:
+        try:
+            return date.fromisoformat(value) if value else None
+        except ValueError:
+            return None
+
+    day, since = parse(f.day), parse(f.since)
+    if day is not None:
+        return dashboard.Period(day, day).bounds()
+    if since is not None:
+        return dashboard.Period(since, since).bounds()[0], None
+    return None, None
+
+
+def _overdue_ids(web: Web, found: list[Ticket]) -> set[int]:
+    now = web.admin.now()
+    return {t.id for t in found if dashboard.is_overdue(t, now)}
+
+
+def _types(web: Web) -> list[tuple[str, str]]:
+    names = web.services.renderer
+    catalog = web.services.intents.catalog() if web.services.intents else None
+    keys = [*catalog.reports(), "consult"] if catalog else []
+    return [(k, names.type_name(k)) for k in keys]
+
+
+def _due(ticket: Ticket) -> datetime | None:
+    live = ticket.state in ACTIVE_STATES and ticket.clock.phase is not Phase.NONE
+    return planner.phase_end(ticket) if live else None
+
+
+async def _detail(web: Web, request: Request, who: Principal, ticket_id: int, error: str, status: int) -> Response:
+    async with web.services.uow() as uow:
+        ticket = await uow.tickets.get(ticket_id)
+        if ticket is None or (who.grids is not None and ticket.grid not in who.grids):
+            raise HTTPException(403, "工单不存在，或不在您的辖区内")
+        events = await uow.tickets.events(ticket_id)
+        messages = await uow.messages.of_ticket(ticket_id, 500)
+    d = web.services.directory()
+    workers = sorted(
+        (p for p in d.people.values() if p.role is Role.WORKER and (who.grids is None or p.node in who.grids)),
+        key=lambda p: (p.node != ticket.grid, p.node or "", p.id),
+    )
+    path = " / ".join(n.name for n in reversed(d.chain(ticket.grid))) if ticket.grid in d.nodes else ticket.grid
+    return web.render(request, "admin/ticket.html", who, status, ticket=ticket, events=events, messages=messages,
+                      deadlines=deadlines_json(ticket), due=_due(ticket), directory=d, workers=workers, error=error,
+                      done=request.query_params.get("done", ""), actions=actions.ACTIONS,
+                      overdue=dashboard.is_overdue(ticket, web.admin.now()),
+                      grid_path=path)  # fmt: skip
