@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -89,7 +90,7 @@ def directory_from_xlsx(data: bytes) -> Directory:
     """The directory in a workbook laid out as `directory_xlsx` writes it; SheetError names the problem."""
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise SheetError(f"不是有效的 Excel（.xlsx）文件：{exc}") from exc
     try:
         nodes = [Node(r[0], r[1], _tier(r[2], i), r[3] or None, r[4] or None) for i, r in _rows(book, NODE_SHEET, 5)]
