@@ -39,7 +39,8 @@ model: .venv/.installed .venv-rasa/.installed
 	.venv/bin/python run_bot.py nlu train
 
 run: setup
-	GRIDBOT_DEMO=$${GRIDBOT_DEMO:-true} .venv/bin/python run_bot.py serve
+	GRIDBOT_DEMO=$${GRIDBOT_DEMO:-true} GRIDBOT_ADMIN_USER=$${GRIDBOT_ADMIN_USER:-admin} \
+	GRIDBOT_ADMIN_PASSWORD=$${GRIDBOT_ADMIN_PASSWORD:-gridbot-demo} .venv/bin/python run_bot.py serve
 
 lint: .venv/.installed
 	.venv/bin/ruff check .

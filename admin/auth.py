@@ -61,17 +61,18 @@ class AdminAuth:
         self._uow = uow
         self._directory = directory
         self._now = now
-        self._per_address = RateLimiter(20, 900.0, 1000, 60.0)  # attempts per address / 15 min, overall / min
+        self._per_address = RateLimiter(20, 900.0, 1000, 60.0)  # failures per address / 15 min, overall / min
 
     async def login(self, username: str, password: str, address: str) -> tuple[str, Principal]:
         now = self._now()
-        if self._per_address.take(address) > 0:
+        if self._per_address.delay(address) > 0:  # only failures count: an office behind one NAT can log in
             raise LoginRefused("尝试次数过多，请 15 分钟后再试")
         async with self._uow() as uow:
             account = await uow.accounts.get(username.strip())
             refusal = await self._refusal(uow, account, password, now)
             if refusal is None and account is not None:
                 return await self._open(uow, account, now)
+        self._per_address.take(address)
         raise LoginRefused(refusal or "用户名或密码错误")  # after the block: the counted failure is committed
 
     async def _refusal(self, uow: UnitOfWork, account: Account | None, password: str, now: datetime) -> str | None:

@@ -53,14 +53,12 @@ def local_day(at: datetime) -> date:
 
 def standing(open_tickets: Sequence[Ticket], now: datetime) -> dict[str, Any]:
     """Open and overdue cases right now, in all and by the tier that holds them."""
-    by_tier = {t.value: {"tier": t.value, "open": 0, "overdue": 0} for t in TIERS}
-    for ticket in open_tickets:
-        row = by_tier[ticket.tier.value]
-        row["open"] += 1
-        row["overdue"] += is_overdue(ticket, now)
+    opened = Counter(t.tier.value for t in open_tickets)
+    late = Counter(t.tier.value for t in open_tickets if is_overdue(t, now))
+    by_tier = {t.value: {"tier": t.value, "open": opened[t.value], "overdue": late[t.value]} for t in TIERS}
     return {
         "open": len(open_tickets),
-        "overdue": sum(int(r["overdue"]) for r in by_tier.values()),
+        "overdue": sum(late.values()),
         "suspended": sum(t.state is TicketState.SUSPENDED for t in open_tickets),
         "by_tier": list(by_tier.values()),  # ladder order (a list: JSON objects lose their order)
     }
@@ -102,7 +100,7 @@ def grid_table(
         for node in directory.chain(grid):
             under[node.id].add(grid)
     rows = []
-    for node_id, depth in _tree(directory):
+    for node_id, depth in tree_order(directory):
         mine = under.get(node_id)
         if not mine:
             continue
@@ -118,7 +116,7 @@ def grid_table(
     return rows
 
 
-def _tree(directory: Directory) -> list[tuple[str, int]]:
+def tree_order(directory: Directory) -> list[tuple[str, int]]:
     children: dict[str | None, list[str]] = defaultdict(list)
     for node in directory.nodes.values():
         children[node.parent].append(node.id)

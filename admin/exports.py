@@ -58,7 +58,7 @@ def to_csv(header: list[str], rows: list[list[object]]) -> bytes:
 
 def to_xlsx(sheets: dict[str, tuple[list[str], list[list[object]]]]) -> bytes:
     book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
+    book.remove(book.active)
     for title, (header, rows) in sheets.items():
         sheet = book.create_sheet(title)
         sheet.append(header)
@@ -79,9 +79,11 @@ DEPT_HEADER = ["编号", "名称", "人员编号（逗号分隔）", "事项类�
 
 
 def directory_xlsx(d: Directory) -> bytes:
-    nodes = [[n.id, n.name, n.tier.value, n.parent or "", n.chat_id or ""] for n in d.nodes.values()]
-    people = [[p.id, p.name, p.role.value, p.node or ""] for p in d.people.values()]
-    depts = [[x.id, x.name, ",".join(x.people), ",".join(x.types)] for x in d.departments]
+    nodes: list[list[object]] = [
+        [n.id, n.name, n.tier.value, n.parent or "", n.chat_id or ""] for n in d.nodes.values()
+    ]
+    people: list[list[object]] = [[p.id, p.name, p.role.value, p.node or ""] for p in d.people.values()]
+    depts: list[list[object]] = [[x.id, x.name, ",".join(x.people), ",".join(x.types)] for x in d.departments]
     return to_xlsx({NODE_SHEET: (NODE_HEADER, nodes), PEOPLE_SHEET: (PEOPLE_HEADER, people),
                     DEPT_SHEET: (DEPT_HEADER, depts)})  # fmt: skip
 

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from admin import exports
 from admin.auth import Principal
+from admin.dashboard import tree_order
 from admin.web import Web
 from escalation.bulletin import grids_under
 from tickets.accounts import OFFICER_ROLES, AccountError
@@ -55,14 +56,14 @@ def _directory_routes(router: APIRouter, web: Web) -> None:
         form = await web.form(request, who)
         file = form.get("file")
         if not isinstance(file, UploadFile) or not file.filename:
-            return await _directory_page(web, request, who, "请选择要导入的 YAML 或 Excel 文件", 422)
+            return await _directory_page(web, request, who, "请选择要导入的 YAML 或 Excel 文件", status=422)
         data = await file.read(MAX_UPLOAD + 1)
         if len(data) > MAX_UPLOAD:
-            return await _directory_page(web, request, who, "文件超过 10 MB", 413)
+            return await _directory_page(web, request, who, "文件超过 10 MB", status=413)
         try:
             new = _parse_upload(web, file.filename, data)
         except (exports.SheetError, DirectoryError, ValueError) as exc:
-            return await _directory_page(web, request, who, f"导入失败，名录未改动：{exc}", 422)
+            return await _directory_page(web, request, who, f"导入失败，名录未改动：{exc}", status=422)
         before = web.services.directory()
         await web.admin.directory_io.replace(new)
         await web.audit(who, "directory.import", "directory", _counts(before),
@@ -86,7 +87,7 @@ def _counts(d: Directory) -> dict[str, int]:
     return {"nodes": len(d.nodes), "people": len(d.people), "departments": len(d.departments)}
 
 
-async def _directory_page(web: Web, request: Request, who: Principal, error: str, ok: str,
+async def _directory_page(web: Web, request: Request, who: Principal, error: str, ok: str = "",
                           status: int | None = None) -> Response:  # fmt: skip
     d = web.services.directory()
     async with web.services.uow() as uow:
@@ -101,10 +102,8 @@ async def _directory_page(web: Web, request: Request, who: Principal, error: str
 
 
 def _tree_rows(d: Directory) -> list[dict[str, Any]]:
-    from admin.dashboard import _tree
-
     rows = []
-    for node_id, depth in _tree(d):
+    for node_id, depth in tree_order(d):
         node = d.nodes[node_id]
         staff = [p for p in d.people.values() if p.node == node_id]
         rows.append({"node": node, "depth": depth, "people": staff})
@@ -215,12 +214,16 @@ def _account_routes(router: APIRouter, web: Web) -> None:
         return web.render(request, "admin/audit.html", who, entries=entries, page=page, target=target)
 
 
+def _serves_a_node(d: Directory, node: str | None) -> bool:
+    """Officers of a district, township or community may have an account (department staff act in chat)."""
+    return node is not None and node in d.nodes and d.nodes[node].tier in OFFICER_ROLES
+
+
 async def _accounts_page(web: Web, request: Request, who: Principal, error: str, ok: str,
                          status: int = 200) -> Response:  # fmt: skip
     async with web.services.uow() as uow:
         accounts = await uow.accounts.all()
     d = web.services.directory()
-    eligible = [p for p in d.people.values() if p.role is Role.ADMIN or
-                (p.role is Role.OFFICER and p.node in d.nodes and d.nodes[p.node].tier in OFFICER_ROLES)]  # fmt: skip
+    eligible = [p for p in d.people.values() if p.role is Role.ADMIN or _serves_a_node(d, p.node)]
     return web.render(request, "admin/accounts.html", who, status, accounts=accounts, people=eligible,
                       directory=d, error=error, ok=ok)  # fmt: skip

@@ -39,9 +39,14 @@ class Filters:
     @classmethod
     def of(cls, request: Request) -> Filters:
         p = request.query_params
+
+        def text(key: str) -> str:
+            return p.get(key, "").strip()[:100]
+
         page = p.get("page", "1")
-        return cls(*(p.get(k, "").strip()[:100] for k in ("state", "type", "node", "tier", "day", "since", "q")),
-                   page=int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1)  # fmt: skip
+        number = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+        return cls(state=text("state"), type=text("type"), node=text("node"), tier=text("tier"), day=text("day"),
+                   since=text("since"), q=text("q"), page=number)  # fmt: skip
 
     def query_string(self, **changes: Any) -> str:
         from urllib.parse import urlencode

@@ -246,3 +246,13 @@ def test_outbox_and_bulletins_pages(admin: AdminWeb) -> None:
     first = listing.split('href="/admin/bulletins/', 1)[1].split('"', 1)[0]
     page = admin.http.get(f"/admin/bulletins/{first}").text
     assert "月度通报" in page and "办结率" in page and "window.print()" in page
+
+
+def test_many_failed_logins_from_one_address_are_refused_for_a_while(bot: BotProcess, admin: AdminWeb) -> None:
+    """Last in this module: afterwards 127.0.0.1 cannot log in to this bot for 15 minutes."""
+    web = AdminWeb(bot.url)
+    for i in range(20):  # different names: the per-account lock never triggers
+        assert web.login(f"spray-{i}", "guess-1234").status_code == 401
+    refused = web.login(ADMIN_USER, ADMIN_PASSWORD)
+    assert refused.status_code == 401 and "尝试次数过多" in refused.text
+    assert admin.http.get("/admin").status_code == 200  # signed-in sessions are not affected
