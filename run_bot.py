@@ -54,7 +54,7 @@ from bot.nlu.chain import FallbackNlu
 from bot.nlu.evaluate import ApiNlu, EvalDataError, evaluate, predict, read_rows, report, write_errors
 from bot.nlu.metrics import score
 from bot.nlu.port import Nlu
-from bot.nlu.rasa_client import RasaNlu
+from bot.nlu.rasa_client import RasaNlu, RasaPool, rasa_of
 from bot.nlu.rasa_process import RasaProcess, free_port
 from bot.nlu.rules import RulesNlu
 from bot.nlu.training import TrainingError, ensure_model, prepare, train
@@ -74,6 +74,7 @@ from storage.directory import load_directory, save_directory
 from storage.migrate import upgrade
 from storage.pg_leader import PgAdvisoryLeader
 from storage.redis_leader import RedisLeader
+from storage.redis_ratelimit import RedisRateLimiter
 from storage.sql import SqlUnitOfWork
 from tickets.directory import Directory, DirectoryError
 from tickets.model import Ticket
@@ -112,7 +113,7 @@ async def directory_from_db(engine: AsyncEngine, settings: Settings) -> Director
 class NluHealth:
     """ok when Rasa answers; starting until it first does; degraded (keyword rules) after that."""
 
-    def __init__(self, rasa: RasaNlu) -> None:
+    def __init__(self, rasa: RasaNlu | RasaPool) -> None:
         self._rasa = rasa
         self._seen_ready = False
 
@@ -158,7 +159,7 @@ class RoutedDirectory:
 
 @dataclass
 class NluParts:
-    rasa: RasaNlu
+    rasa: RasaNlu | RasaPool
     process: RasaProcess | None
     catalog: Catalog
     pending: bool  # the intent files differ from the active version: retrain (gated) in the background
@@ -187,7 +188,7 @@ async def start_nlu(settings: Settings, registry: Registry) -> NluParts:
         registry.save(replace(record, status="active"))
         model, catalog, pending = build.model, build.catalog, False
     if settings.nlu_url:
-        return NluParts(RasaNlu(settings.nlu_url, settings.nlu_timeout_s), None, catalog, pending)
+        return NluParts(rasa_of(settings.nlu_url, settings.nlu_timeout_s), None, catalog, pending)
     process = RasaProcess(settings.rasa_bin, model, settings.rasa_port, settings.var_dir / "rasa.log")
     await process.start()
     return NluParts(RasaNlu(process.url, settings.nlu_timeout_s), process, catalog, pending)
@@ -224,6 +225,22 @@ async def candidate_stack(settings: Settings, model: Path, catalog: Catalog) -> 
     return FallbackNlu(rasa, RulesNlu(catalog), settings.nlu_threshold), stop
 
 
+async def nlu_stack(settings: Settings) -> tuple[FallbackNlu, ModelManager | None, NluParts | None]:
+    """Rasa (our own process, or GRIDBOT_NLU_URL) with the keyword fallback; or, with
+    GRIDBOT_NLU=rules, the keyword rules alone (no model, no retraining: benchmarks, tiny sites)."""
+    if settings.nlu == "rules":
+        rules = RulesNlu(load_catalog(settings.intents))
+        return FallbackNlu(rules, rules, 0.0), None, None
+    registry = registry_of(settings)
+    parts = await start_nlu(settings, registry)
+    nlu = FallbackNlu(parts.rasa, RulesNlu(parts.catalog), settings.nlu_threshold)
+    return nlu, model_manager(settings, registry, parts, nlu), parts
+
+
+async def rules_ok() -> str:
+    return "ok"
+
+
 async def build(settings: Settings) -> tuple[Services, Runtime]:
     await asyncio.to_thread(upgrade, settings.database_url)
     engine = create_engine(settings.database_url)
@@ -231,10 +248,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     policies = Holder(load_policies(settings.policies))
     templates = Templates.load(settings.templates)
     faq = load_faq(settings.faq)
-    registry = registry_of(settings)
-    parts = await start_nlu(settings, registry)
-    nlu = FallbackNlu(parts.rasa, RulesNlu(parts.catalog), settings.nlu_threshold)
-    models = model_manager(settings, registry, parts, nlu)
+    nlu, models, parts = await nlu_stack(settings)
     routed = RoutedDirectory(directory, nlu)
     renderer = Renderer(templates, routed, lambda ticket_type: nlu.catalog.display_name(ticket_type))
 
@@ -247,7 +261,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     escalation = EscalationEngine(uow, notifier, routed, utcnow)
     scheduler = SchedulerTrigger(escalation, leader, settings.audit_interval_s)
     token = api_token(settings)
-    telegram = telegram_of(settings, uow, routed)
+    telegram = telegram_of(settings, uow, routed, redis)
     wechat = wechat_of(settings, uow, routed)
     wecom = wecom_of(settings, uow, routed)
     mirrors: list[Any] = [c for c in (telegram, wechat, wecom) if c is not None]
@@ -265,7 +279,9 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
         on_commit=committed, faq=lambda: faq, followup_s=settings.followup_s, metrics=metrics,
     )  # fmt: skip
     health = Health(
-        database=lambda: database_ok(engine), nlu=NluHealth(parts.rasa), scheduler=lambda: scheduler.running
+        database=lambda: database_ok(engine),
+        nlu=NluHealth(parts.rasa) if parts else rules_ok,
+        scheduler=lambda: scheduler.running,
     )
     services = Services(
         dispatcher=dispatcher, uow=uow, nlu=nlu, renderer=renderer, directory=routed,
@@ -287,13 +303,13 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
         wecom.attach(dispatcher.handle)
         services.routers.append(wecom_router(wecom))
     schedule_routines(settings, scheduler, routines)
-    runtime = Runtime(engine, scheduler, outbox, leader, parts.process, redis)
+    runtime = Runtime(engine, scheduler, outbox, leader, parts.process if parts else None, redis)
     if telegram is not None:
         runtime.tasks.append(asyncio.create_task(telegram.start(settings.telegram_polling), name="telegram"))
     scheduler.start()
     await escalation.rearm_all()
     runtime.tasks.append(asyncio.create_task(outbox.run(settings.outbox_interval_s), name="outbox"))
-    if parts.pending and parts.process:
+    if parts and parts.pending and parts.process and models:
         runtime.tasks.append(asyncio.create_task(retrain_when_ready(parts.process, models), name="nlu-pending"))
     return services, runtime
 
@@ -352,13 +368,16 @@ async def admin_of(
 
 
 def telegram_of(
-    settings: Settings, uow: Callable[[], SqlUnitOfWork], directory: Callable[[], Directory]
+    settings: Settings, uow: Callable[[], SqlUnitOfWork], directory: Callable[[], Directory], redis: Redis | None
 ) -> TelegramGateway | None:
-    """The Telegram channel when a token is set (the webhook also needs GRIDBOT_TELEGRAM_SECRET)."""
+    """The Telegram channel when a token is set (the webhook also needs GRIDBOT_TELEGRAM_SECRET).
+    With Redis, its send limits (20/min per group, 30/s overall) hold across every bot process."""
     if not settings.telegram_token:
         return None
     bot = Bot(settings.telegram_token, base_url=f"{settings.telegram_api_base.rstrip('/')}/bot")
-    return TelegramGateway(bot, uow, chat_secret(api_token(settings)), grid_name_of(directory), settings.max_text)
+    limiter = RedisRateLimiter(redis, "telegram", 20, 60, 30, 1) if redis else None
+    return TelegramGateway(bot, uow, chat_secret(api_token(settings)), grid_name_of(directory), settings.max_text,
+                           limiter)  # fmt: skip
 
 
 def grid_name_of(directory: Callable[[], Directory]) -> Callable[[str], str | None]:

@@ -79,12 +79,15 @@ def build_router(services: Services) -> APIRouter:
         return directory_json(services)
 
     @guarded.post("/chats/{chat_id}/messages", status_code=201)
-    async def post_message(chat_id: str, body: PostMessage) -> dict[str, Any]:
+    async def post_message(chat_id: str, body: PostMessage, response: Response) -> dict[str, Any]:
+        """`Server-Timing: nlu;dur=…` tells how much of the handling the NLU parse took (benchmarks)."""
         attachments = tuple(a.to_attachment() for a in body.attachments)
         message = InboundMessage(
             chat_id, body.sender.strip(), body.text, body.reply_to, body.client_id, attachments=attachments
         )
-        return handled_json(await dispatch(services, message))
+        handled = await dispatch(services, message)
+        response.headers["Server-Timing"] = f"nlu;dur={handled.nlu_s * 1000:.2f}"
+        return handled_json(handled)
 
     @guarded.get("/chats/{chat_id}/messages")
     async def chat_messages(chat_id: str, after: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from bot.faq import Faq
@@ -94,10 +95,11 @@ class Dispatcher:
     ) -> Handled:
         started = time.perf_counter()
         parse = await self._nlu.parse(message.text)
-        self._metrics.parsed(parse.source, time.perf_counter() - started)
+        parsed_s = time.perf_counter() - started
+        self._metrics.parsed(parse.source, parsed_s)
         for attempt in range(3):
             try:
-                return await self._act(message, stored, parse, grid, directory)
+                return replace(await self._act(message, stored, parse, grid, directory), nlu_s=parsed_s)
             except Conflict:
                 log.info("message %s: ticket changed concurrently, retrying (%d)", stored.id, attempt + 1)
             except Exception as exc:

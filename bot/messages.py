@@ -61,3 +61,4 @@ class Reply:
 class Handled:
     message_id: int
     replies: tuple[Reply, ...]
+    nlu_s: float = 0.0  # the NLU parse's share of the handling (API: the Server-Timing header)

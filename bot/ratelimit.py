@@ -1,7 +1,8 @@
 """Sliding-window send limits for a platform (Telegram: ~20 messages/minute per group, 30/s overall).
 
-In-process: with several bot processes each keeps its own window (a shared Redis window is the
-production follow-up). `wait` sleeps until a slot is free, so the outbox keeps each chat's order.
+In-process (one bot process); with GRIDBOT_REDIS_URL, `storage/redis_ratelimit.py` keeps the same
+windows in Redis for every process. `wait` sleeps until a slot is free, so the outbox keeps each
+chat's order.
 """
 
 from __future__ import annotations
@@ -10,6 +11,11 @@ import asyncio
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from typing import Protocol
+
+
+class SendLimiter(Protocol):
+    async def wait(self, chat: str) -> None: ...
 
 
 class RateLimiter:

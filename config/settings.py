@@ -28,7 +28,10 @@ class Settings(BaseSettings):
     intents: Path = Field(default=CONFIG / "intents", description="One YAML file per intent (+ _shared.yaml).")
     nlu_pipeline: str = Field(default="logreg", description="A pipeline of bot/nlu/pipelines/ (logreg, words, diet).")
     nlu_test_data: Path = Field(default=CONFIG / "nlu_test.csv", description="Held-out rows the retrain gate uses.")
-    nlu_url: str | None = Field(default=None, description="An external Rasa server; unset: start our own.")
+    nlu: str = Field(default="rasa", pattern="^(rasa|rules)$", description="rules: keyword rules only, no Rasa.")
+    nlu_url: str | None = Field(
+        default=None, description="External Rasa servers (comma-separated: round robin with failover); unset: our own."
+    )
     nlu_timeout_s: float = 2.0
     nlu_threshold: float = Field(default=0.45, description="Below this Rasa confidence the keyword rules decide.")
     demo: bool = Field(default=False, description="Let the web chat page speak as anyone.")

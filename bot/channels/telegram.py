@@ -29,7 +29,7 @@ from bot.channels.webchat import sign, verify
 from bot.errors import ApiError
 from bot.messages import Attachment, AttachmentKind, Handled, InboundMessage
 from bot.outbox import ChannelError
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import RateLimiter, SendLimiter
 from tickets.ports import StoredMessage, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def resident_id(user: User) -> str:
 class TelegramGateway:
     def __init__(
         self, bot: Bot, uow: UnitOfWorkFactory, secret: bytes, grid_name: Callable[[str], str | None],
-        max_text: int = 2000, limiter: RateLimiter | None = None,
+        max_text: int = 2000, limiter: SendLimiter | None = None,
     ) -> None:  # fmt: skip
         self.bot = bot
         self._uow = uow

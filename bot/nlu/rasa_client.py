@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +77,61 @@ def _dedupe(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
             seen.add(key)
             out.append(e)
     return tuple(out)
+
+
+class RasaPool:
+    """Several Rasa servers behind one NLU (`GRIDBOT_NLU_URL=http://a:5005,http://b:5005`): requests
+    go round robin; a server that fails is skipped for `cooldown_s` while the others answer, and is
+    tried again after that. Only when every server fails is the NLU unavailable (the keyword rules
+    then answer, as with one server)."""
+
+    def __init__(self, servers: list[RasaNlu], cooldown_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        if not servers:
+            raise ValueError("a pool needs at least one Rasa server")
+        self.servers = servers
+        self._cooldown_s = cooldown_s
+        self._clock = clock
+        self._down_until = [0.0] * len(servers)
+        self._next = 0
+
+    @property
+    def base_url(self) -> str:
+        return ",".join(s.base_url for s in self.servers)
+
+    def _order(self) -> list[int]:
+        start, n = self._next, len(self.servers)
+        self._next = (start + 1) % n
+        now = self._clock()
+        ring = [(start + i) % n for i in range(n)]
+        return [i for i in ring if self._down_until[i] <= now] + [i for i in ring if self._down_until[i] > now]
+
+    async def parse(self, text: str) -> Parse:
+        errors = []
+        for i in self._order():
+            try:
+                parsed = await self.servers[i].parse(text)
+            except NluUnavailable as exc:
+                self._down_until[i] = self._clock() + self._cooldown_s
+                errors.append(str(exc))
+                continue
+            self._down_until[i] = 0.0
+            return parsed
+        raise NluUnavailable("every Rasa server failed: " + "; ".join(errors))
+
+    async def load_model(self, model: Path, timeout_s: float = 300.0) -> None:
+        """Every server loads the model (they must all answer with the same version)."""
+        for server in self.servers:
+            await server.load_model(model, timeout_s)
+
+    async def ready(self) -> bool:
+        return any([await s.ready() for s in self.servers])
+
+    async def aclose(self) -> None:
+        for server in self.servers:
+            await server.aclose()
+
+
+def rasa_of(urls: str, timeout_s: float) -> RasaNlu | RasaPool:
+    servers = [RasaNlu(u.strip(), timeout_s) for u in urls.split(",") if u.strip()]
+    return servers[0] if len(servers) == 1 else RasaPool(servers)
