@@ -47,5 +47,5 @@ class RedisRateLimiter:
         return int(waited) / 1000
 
     async def wait(self, chat: str) -> None:
-        while (pause := await self.take(chat)) > 0:
+        while (pause := await self.take(chat)) > 0:  # noqa: ASYNC110 - sleeping until a slot frees is the point
             await asyncio.sleep(pause)
