@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from escalation import planner
@@ -18,6 +18,7 @@ from tickets.model import Ticket
 from tickets.ports import Notifier, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
+HORIZON = timedelta(minutes=10)  # timers are held in memory only for steps due this soon
 
 
 class Trigger(Protocol):
@@ -79,16 +80,19 @@ class EscalationEngine:
         return fired
 
     async def rearm_all(self) -> int:
-        """On start: arm a timer for every ticket with a pending deadline."""
+        """Arm a timer for every ticket with a step due within HORIZON (on start, then every
+        HORIZON / 2 from the scheduler): a province's 100,000 open cases do not each hold a
+        timer in memory, only the next minutes' do. The row's `next_due_at` and token are enough."""
         async with self._uow() as uow:
-            pending = await uow.tickets.scheduled()
-            tickets = [await uow.tickets.get(tid) for tid, _ in pending]
-        for ticket in tickets:
-            if ticket is not None:
-                self.arm(ticket)
+            pending = await uow.tickets.scheduled(self._now() + HORIZON)
+        if self.trigger is not None:
+            for ticket_id, at, token in pending:
+                self.trigger.arm(ticket_id, at, token)
         return len(pending)
 
     def arm(self, ticket: Ticket) -> None:
+        """After a change: a step due within HORIZON gets its timer now; later ones are armed by
+        the periodic `rearm_all` (and anything missed is fired by the audit)."""
         at = planner.next_due(ticket)
-        if at is not None and self.trigger is not None:
+        if at is not None and self.trigger is not None and at <= self._now() + HORIZON:
             self.trigger.arm(ticket.id, at, ticket.clock.token)

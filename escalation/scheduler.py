@@ -13,7 +13,7 @@ from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from escalation.engine import EscalationEngine, StaleClock
+from escalation.engine import HORIZON, EscalationEngine, StaleClock
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,16 @@ class SchedulerTrigger:
         self._scheduler.add_job(
             self._audit, "interval", seconds=self._audit_interval_s, id="audit", max_instances=1, coalesce=True
         )
+        self._scheduler.add_job(
+            self._rearm, "interval", seconds=HORIZON.total_seconds() / 2, id="rearm", max_instances=1, coalesce=True
+        )
         self._scheduler.start()
+
+    async def _rearm(self) -> None:
+        try:
+            await self._engine.rearm_all()
+        except Exception:
+            log.exception("arming the next timers failed; retrying next interval")
 
     def shutdown(self) -> None:
         if self._scheduler.running:

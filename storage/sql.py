@@ -108,9 +108,10 @@ class SqlTicketStore:
         )
         return [int(i) for i in (await self._c.execute(query)).scalars()]
 
-    async def scheduled(self) -> list[tuple[int, datetime]]:
-        query = select(t.tickets.c.id, t.tickets.c.next_due_at).where(t.tickets.c.next_due_at.is_not(None))
-        return [(int(r[0]), r[1]) for r in await self._c.execute(query)]
+    async def scheduled(self, until: datetime) -> list[tuple[int, datetime, int]]:
+        c = t.tickets.c
+        query = select(c.id, c.next_due_at, c.clock_token).where(c.next_due_at.is_not(None), c.next_due_at <= until)
+        return [(int(r[0]), r[1], int(r[2])) for r in await self._c.execute(query)]
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """Tickets by state, and open tickets by the tier they sit at (one indexed scan each)."""

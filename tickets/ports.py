@@ -104,7 +104,9 @@ class TicketStore(Protocol):
 
     async def due(self, now: datetime, limit: int) -> list[int]: ...
 
-    async def scheduled(self) -> list[tuple[int, datetime]]: ...
+    async def scheduled(self, until: datetime) -> list[tuple[int, datetime, int]]:
+        """(id, next step's time, clock token) of every ticket with a step due by `until` (indexed)."""
+        ...
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """{"tickets": {state: n}, "tiers": {tier: n open}}"""

@@ -127,3 +127,28 @@ async def test_outbox_dead_letters_after_max_attempts(engine: AsyncEngine) -> No
         row = await uow.messages.get(mid)
         assert row is not None and row.status is Delivery.SENT and row.attempts == 0
         assert await uow.messages.by_status(Delivery.DEAD, 10) == []
+
+
+class Timers:
+    def __init__(self) -> None:
+        self.armed: dict[int, tuple[datetime, int]] = {}
+
+    def arm(self, ticket_id: int, at: datetime, token: int) -> None:
+        self.armed[ticket_id] = (at, token)
+
+
+async def test_only_steps_due_within_the_horizon_hold_a_timer(engine: AsyncEngine) -> None:
+    """FAST's first step is 2 s after T0: armed at T0, not armed an hour before (the horizon is
+    10 minutes), armed by the periodic pass once it comes within reach."""
+    tid = await open_one(engine)
+    clock, timers = Clock(T0 - timedelta(hours=1)), Timers()
+    esc = EscalationEngine(lambda: SqlUnitOfWork(engine), notifier(), lambda: DEMO, clock, timers)
+    assert await esc.rearm_all() == 0 and timers.armed == {}
+    async with SqlUnitOfWork(engine) as uow:
+        ticket = await uow.tickets.get(tid)
+    assert ticket is not None
+    esc.arm(ticket)
+    assert timers.armed == {}
+    clock.now = T0 - timedelta(minutes=5)
+    assert await esc.rearm_all() == 1
+    assert timers.armed == {tid: (planner.next_due(ticket), ticket.clock.token)}

@@ -70,7 +70,9 @@ async def test_due_returns_only_tickets_past_their_deadline(engine: AsyncEngine)
     async with SqlUnitOfWork(engine) as uow:
         assert await uow.tickets.due(T0 + timedelta(seconds=3), 10) == [1]
         assert sorted(await uow.tickets.due(T0 + timedelta(seconds=500), 10)) == [1, 2]
-        assert len(await uow.tickets.scheduled()) == 2
+        soon = await uow.tickets.scheduled(T0 + timedelta(seconds=50))
+        assert [(tid, token) for tid, _, token in soon] == [(1, 1)]  # the other is due later than that
+        assert len(await uow.tickets.scheduled(T0 + timedelta(days=1))) == 2
 
 
 async def test_client_id_is_unique_per_chat_and_rollback_leaves_nothing(engine: AsyncEngine) -> None:

@@ -1,0 +1,131 @@
+"""Ingest through the real HTTP API (prints numbers; not a pass/fail test).
+
+N micro-grid chats, M messages per second, open loop (a message is sent on schedule whether or not
+the earlier ones were answered), for T seconds, into a real `run_bot.py serve` process on
+PostgreSQL + Redis, with the keyword rules NLU or the real Rasa model. Each answer carries
+`Server-Timing: nlu;dur=…`, so the bot's own share of every request (total − NLU parse) is
+measured in the same run. A fifth of the messages are reports (tickets, outbox rows, worker pings),
+the rest chatter, status questions and thanks, from many residents.
+
+    .venv/bin/python bench/ingest.py --nlu rules --chats 1000 --rate 300 --seconds 30
+    .venv/bin/python bench/ingest.py --nlu rasa --chats 1000 --rate 100 --seconds 30
+
+Needs PostgreSQL (GRIDBOT_BENCH_PG) and Redis (GRIDBOT_BENCH_REDIS); creates and drops its own database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import REDIS, TOKEN, Bot, Database, pct, write_county
+
+REPORTS = ["{b}号楼门口的路灯坏了 晚上黑漆漆的", "{b}号楼楼道里堆满了垃圾没人清理", "{b}号楼楼上漏水漏到我家天花板了",
+           "{b}号楼门口有辆车违停堵住消防通道了", "{b}号楼有人半夜装修 吵得睡不着"]  # fmt: skip
+CHATTER = ["大家早上好", "今天天气真不错", "谢谢网格员的帮忙", "收到", "好的好的", "哈哈哈", "晚安各位", "👍👍"]
+OTHER = ["我反映的问题处理得怎么样了", "辛苦了"]
+
+
+def message(rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.2:
+        return rng.choice(REPORTS).format(b=rng.randint(1, 40))
+    return rng.choice(OTHER) if roll < 0.3 else rng.choice(CHATTER)
+
+
+@dataclass
+class Results:
+    total_ms: list[float] = field(default_factory=list)
+    nlu_ms: list[float] = field(default_factory=list)
+    own_ms: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    late_starts: int = 0
+
+
+async def send(client: httpx.AsyncClient, chat: str, sender: str, text: str, results: Results) -> None:
+    started = time.perf_counter()
+    try:
+        response = await client.post(f"/api/v1/chats/{chat}/messages", json={"sender": sender, "text": text})
+    except httpx.HTTPError as exc:
+        results.errors[type(exc).__name__] = results.errors.get(type(exc).__name__, 0) + 1
+        return
+    total = (time.perf_counter() - started) * 1000
+    if response.status_code != 201:
+        key = str(response.status_code)
+        results.errors[key] = results.errors.get(key, 0) + 1
+        return
+    timing = response.headers.get("server-timing", "nlu;dur=0")
+    nlu = float(timing.split("dur=")[1])
+    results.total_ms.append(total)
+    results.nlu_ms.append(nlu)
+    results.own_ms.append(total - nlu)
+
+
+async def load(url: str, chats: list[str], rate: float, seconds: float, seed: int) -> tuple[Results, float]:
+    rng = random.Random(seed)
+    results = Results()
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
+        tasks = []
+        started = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            due = started + i / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            elif pause < -0.05:
+                results.late_starts += 1
+            chat = rng.choice(chats)
+            sender = f"居民{rng.randint(1, 60)}"
+            tasks.append(asyncio.create_task(send(client, chat, sender, message(rng), results)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+    return results, elapsed
+
+
+def report(args: argparse.Namespace, results: Results, elapsed: float, rss: float) -> None:
+    done = len(results.total_ms)
+    print(f"nlu={args.nlu} chats={args.chats} offered={args.rate}/s for {args.seconds}s on PostgreSQL + Redis")
+    print(f"  answered {done} of {int(args.rate * args.seconds)} in {elapsed:.1f} s → {done / elapsed:.0f} msg/s; "
+          f"errors {results.errors or 0}; sends that left >50 ms late {results.late_starts}")  # fmt: skip
+    for name, values in (("total", results.total_ms), ("nlu parse", results.nlu_ms), ("bot's own", results.own_ms)):
+        print(f"  {name:10s} p50 {pct(values, 50):7.1f} ms   p99 {pct(values, 99):7.1f} ms   max {max(values):7.1f} ms")
+    print(f"  bot RSS after the run: {rss:.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nlu", choices=["rules", "rasa"], default="rules")
+    parser.add_argument("--chats", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=300)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--warmup", type=float, default=5, help="seconds at the same rate first, not counted")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, Database() as db:
+        chats = write_county(Path(tmp) / "county.yaml", args.chats)
+        env = {"GRIDBOT_DATABASE_URL": db.url, "GRIDBOT_REDIS_URL": REDIS, "GRIDBOT_NLU": args.nlu,
+               "GRIDBOT_DIRECTORY": f"{tmp}/county.yaml", "GRIDBOT_VAR_DIR": f"{tmp}/var"}  # fmt: skip
+        bot = Bot(env, Path(tmp) / "bot.log")
+        try:
+            bot.start()
+            asyncio.run(load(bot.url, chats, args.rate, args.warmup, args.seed + 1))
+            results, elapsed = asyncio.run(load(bot.url, chats, args.rate, args.seconds, args.seed))
+            report(args, results, elapsed, bot.rss_mb())
+        finally:
+            bot.stop()
+
+
+if __name__ == "__main__":
+    main()
