@@ -68,6 +68,10 @@ def resident_id(user: User) -> str:
     return f"{user.full_name.strip()[:40] or '居民'}#tg{user.id}"
 
 
+class MalformedUpdate(ValueError):
+    """The webhook body looks like an update but Telegram's types cannot be built from it."""
+
+
 class TelegramGateway:
     def __init__(
         self, bot: Bot, uow: UnitOfWorkFactory, secret: bytes, grid_name: Callable[[str], str | None],
@@ -101,7 +105,10 @@ class TelegramGateway:
     # ------------------------------------------------------------------------------- inbound
 
     async def handle_update(self, data: Mapping[str, Any]) -> Handled | None:
-        update = Update.de_json(dict(data), self.bot)
+        try:
+            update = Update.de_json(dict(data), self.bot)
+        except Exception as exc:  # PTB's parser raises whatever a malformed field makes it raise
+            raise MalformedUpdate(repr(exc)) from exc
         if update.callback_query is not None:
             return await self._button(update)
         message = update.message
@@ -288,7 +295,7 @@ def build_router(gateway: TelegramGateway, secret: str) -> APIRouter:
             raise ApiError(400, "不是 Telegram 更新 / not a Telegram update")
         try:
             await gateway.handle_update(data)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (MalformedUpdate, KeyError, TypeError, ValueError) as exc:
             log.warning("telegram: malformed update %s: %r", data.get("update_id"), exc)
             raise ApiError(400, "格式错误的更新 / malformed update") from exc
         return JSONResponse({"ok": True})

@@ -1,0 +1,81 @@
+"""Property-based tests of the parsers that read what outsiders write: any input either parses or
+raises the parser's own error, never anything else."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.interpret import route
+from bot.nlu.catalog import load_catalog
+from bot.nlu.rules import RulesNlu
+from bot.render import TemplateError, Templates, mask_personal
+from config.directory import GridFileError, checked_directory
+from config.policies import parse_duration, parse_policies
+from config.settings import CONFIG
+from escalation.policy import PolicyError
+
+RULES = RulesNlu(load_catalog(CONFIG / "intents"))
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    max_leaves=20,
+)
+CHINESE = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x9FFF), max_size=300)
+FEW = settings(max_examples=300, deadline=None)
+
+
+@FEW
+@given(CHINESE)
+def test_the_keyword_rules_read_any_text(text: str) -> None:
+    parsed = RULES.parse_sync(text)
+    assert parsed.intent in RULES.catalog.intents or parsed.intent == "chitchat"
+    assert all(0 <= e.start <= e.end <= len(text) and text[e.start : e.end] == e.value for e in parsed.entities)
+
+
+@FEW
+@given(CHINESE)
+def test_masking_hides_a_mobile_number_whatever_surrounds_it(text: str) -> None:
+    masked = mask_personal(text + " 13812345678")
+    assert "13812345678" not in masked and masked.endswith("138****5678")
+
+
+@FEW
+@given(CHINESE, st.sampled_from(["resident", "worker"]), st.booleans())
+def test_routing_any_parse_of_any_text_picks_a_handler_or_silence(text: str, who: str, replying: bool) -> None:
+    parsed = RULES.parse_sync(text)
+    key: Any = route(parsed, text, None, replying, RULES.catalog.is_report) if who == "resident" else None
+    assert key is None or isinstance(key, str)
+
+
+@FEW
+@given(st.text(max_size=12))
+def test_durations_parse_or_explain(value: str) -> None:
+    try:
+        assert parse_duration(value) >= 0
+    except PolicyError as exc:
+        assert "duration" in str(exc)
+
+
+@FEW
+@given(JSON)
+def test_policy_documents_parse_or_explain(document: Any) -> None:
+    with contextlib.suppress(PolicyError, KeyError, TypeError, ValueError):  # the loaders explain these
+        parse_policies(document)
+
+
+@FEW
+@given(JSON)
+def test_grid_documents_parse_or_explain(document: Any) -> None:
+    with contextlib.suppress(GridFileError):
+        checked_directory(document)
+
+
+@FEW
+@given(st.text(max_size=400))
+def test_template_files_parse_or_explain(text: str) -> None:
+    with contextlib.suppress(TemplateError):
+        Templates.parse(text)
