@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -52,19 +52,19 @@ class Results:
     late_starts: int = 0
 
 
-async def send(client: httpx.AsyncClient, chat: str, sender: str, text: str, results: Results) -> None:
+async def send(client: aiohttp.ClientSession, url: str, chat: str, sender: str, text: str, results: Results) -> None:
     started = time.perf_counter()
     try:
-        response = await client.post(f"/api/v1/chats/{chat}/messages", json={"sender": sender, "text": text})
-    except httpx.HTTPError as exc:
+        async with client.post(f"{url}/api/v1/chats/{chat}/messages", json={"sender": sender, "text": text}) as r:
+            await r.read()
+            status, timing = r.status, r.headers.get("server-timing", "nlu;dur=0")
+    except (aiohttp.ClientError, TimeoutError) as exc:
         results.errors[type(exc).__name__] = results.errors.get(type(exc).__name__, 0) + 1
         return
     total = (time.perf_counter() - started) * 1000
-    if response.status_code != 201:
-        key = str(response.status_code)
-        results.errors[key] = results.errors.get(key, 0) + 1
+    if status != 201:
+        results.errors[str(status)] = results.errors.get(str(status), 0) + 1
         return
-    timing = response.headers.get("server-timing", "nlu;dur=0")
     nlu = float(timing.split("dur=")[1])
     results.total_ms.append(total)
     results.nlu_ms.append(nlu)
@@ -74,9 +74,10 @@ async def send(client: httpx.AsyncClient, chat: str, sender: str, text: str, res
 async def load(url: str, chats: list[str], rate: float, seconds: float, seed: int) -> tuple[Results, float]:
     rng = random.Random(seed)
     results = Results()
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
+    connector = aiohttp.TCPConnector(limit=200)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(headers=headers, connector=connector, timeout=timeout) as client:
         tasks = []
         started = time.perf_counter()
         for i in range(int(rate * seconds)):
@@ -88,7 +89,7 @@ async def load(url: str, chats: list[str], rate: float, seconds: float, seed: in
                 results.late_starts += 1
             chat = rng.choice(chats)
             sender = f"居民{rng.randint(1, 60)}"
-            tasks.append(asyncio.create_task(send(client, chat, sender, message(rng), results)))
+            tasks.append(asyncio.create_task(send(client, url, chat, sender, message(rng), results)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
     return results, elapsed
