@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot import api, errors, logs
 from bot.channels import webchat
@@ -15,15 +15,21 @@ MAX_BODY = 256 * 1024
 BODY_LIMITS = {"/chat/api/media": webchat.MAX_MEDIA}  # photo uploads may be larger (and are streamed)
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    """Refuse oversized bodies before reading them (the 2,000-character text limit is checked later)."""
+class BodyLimit:
+    """Refuse oversized bodies before reading them (the 2,000-character text limit is checked later).
+    Plain ASGI (not BaseHTTPMiddleware, which costs a task group per request)."""
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        limit = BODY_LIMITS.get(request.url.path, MAX_BODY)
-        if length and (not length.isdigit() or int(length) > limit):
-            return JSONResponse({"error": errors.MESSAGES[413]}, status_code=413)
-        return await call_next(request)
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"").decode("latin-1")
+            limit = BODY_LIMITS.get(scope["path"], MAX_BODY)
+            if length and (not length.isdigit() or int(length) > limit):
+                await JSONResponse({"error": errors.MESSAGES[413]}, status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(services: Services) -> FastAPI:

@@ -7,13 +7,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 message_id: ContextVar[int | None] = ContextVar("message_id", default=None)
@@ -45,15 +42,27 @@ def configure(level: str, fmt: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-class RequestIds(BaseHTTPMiddleware):
-    """Take the caller's `X-Request-Id` (a load balancer's) or make one; echo it on the response."""
+class RequestIds:
+    """Take the caller's `X-Request-Id` (a load balancer's) or make one; echo it on the response.
+    Plain ASGI (not BaseHTTPMiddleware, which costs a task group per request)."""
 
-    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = (given or uuid.uuid4().hex)[:64]
         token = request_id.set(rid)
+
+        async def echo(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode("latin-1"))]
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, echo)
         finally:
             request_id.reset(token)
-        response.headers["X-Request-Id"] = rid
-        return response

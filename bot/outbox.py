@@ -115,12 +115,17 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), interval_s)
 
     async def deliver_due(self, limit: int = 200) -> int:
+        """Send what is due, then mark the sent rows in one transaction (a crash in between sends
+        them again: delivery is at least once, as before; platforms dedupe or we skip by mapping)."""
         async with self._uow() as uow:
             due = await uow.messages.due_outbound(self._now(), limit)
-        sent = 0
-        for message in due:
-            sent += await self._deliver(message)
-        return sent
+        sent = [message.id for message in due if await self._deliver(message)]
+        if sent:
+            async with self._uow() as uow:
+                await uow.messages.mark_sent(sent)
+            for _ in sent:
+                self._on_attempt(True)
+        return len(sent)
 
     async def _deliver(self, message: StoredMessage) -> bool:
         channel = self._channels.get(message.channel)
@@ -135,9 +140,6 @@ class OutboxWorker:
             log.warning("outbox %s: delivery failed (%r), retry at %s", message.id, exc, retry_at)
             self._on_attempt(False)
             return False
-        async with self._uow() as uow:
-            await uow.messages.set_status(message.id, Delivery.SENT)
-        self._on_attempt(True)
         return True
 
     def _retry_at(self, attempts: int) -> datetime | None:

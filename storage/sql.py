@@ -398,6 +398,10 @@ class SqlMessageStore:
             values["intent"] = intent
         await self._c.execute(update(t.messages).where(t.messages.c.id == message_id).values(**values))
 
+    async def mark_sent(self, message_ids: Sequence[int]) -> None:
+        c = t.messages.c
+        await self._c.execute(update(t.messages).where(c.id.in_(list(message_ids))).values(status="sent", error=None))
+
     async def due_outbound(self, now: datetime, limit: int) -> list[StoredMessage]:
         c = t.messages.c
         query = (
