@@ -33,7 +33,7 @@ class PgAdvisoryLeader:
                     return True
                 except Exception:
                     log.warning("lost the leader session; asking again")
-                    await self._drop()
+                    await self._drop(broken=True)
             return await self._try()
 
     async def _try(self) -> bool:
@@ -50,11 +50,12 @@ class PgAdvisoryLeader:
         await conn.close()
         return False
 
-    async def _drop(self) -> None:
+    async def _drop(self, broken: bool = False) -> None:
+        """Give the session back; a broken one is invalidated so the pool never hands it out again."""
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
-                await conn.close()
+                await (conn.invalidate() if broken else conn.close())
             except Exception:
                 log.debug("closing a broken leader connection", exc_info=True)
 
