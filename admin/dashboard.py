@@ -99,13 +99,19 @@ def grid_table(
     for grid in grids:
         for node in directory.chain(grid):
             under[node.id].add(grid)
+    by_grid: dict[str, list[Ticket]] = defaultdict(list)
+    live_by_grid: dict[str, list[Ticket]] = defaultdict(list)
+    for t in tickets:
+        by_grid[t.grid].append(t)
+    for t in open_tickets:
+        live_by_grid[t.grid].append(t)
     rows = []
     for node_id, depth in tree_order(directory):
         mine = under.get(node_id)
         if not mine:
             continue
-        cases = [t for t in tickets if t.grid in mine]
-        live = [t for t in open_tickets if t.grid in mine]
+        cases = [t for g in mine for t in by_grid.get(g, ())]  # O(cases of the node), not O(all cases)
+        live = [t for g in mine for t in live_by_grid.get(g, ())]
         f = case_figures(cases, events)
         rows.append({
             "id": node_id, "name": directory.nodes[node_id].name, "tier": directory.nodes[node_id].tier.value,

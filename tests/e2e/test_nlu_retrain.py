@@ -111,7 +111,7 @@ def test_edit_retrain_activate_reject_and_roll_back(bot_factory: Callable[..., A
         assert any(m["status"] == "rejected" and m["verdict"]["passed"] is False for m in models["models"])
 
         # Roll back to the first version: model, rules and intent files together.
-        rolled = api.http.post(f"/nlu/models/{first}/activate")
+        rolled = api.http.post(f"/nlu/models/{first}/activate", timeout=120)  # waits for Rasa to load the model
         assert rolled.status_code == 200, rolled.text
         assert api.http.post("/nlu/parse", json={"text": PROBE}).json()["intent"] != "report_pigeons"
         assert not (intents / "report_pigeons.yaml").exists()
