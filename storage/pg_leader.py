@@ -60,10 +60,16 @@ class PgAdvisoryLeader:
                 log.debug("closing a broken leader connection", exc_info=True)
 
     async def resign(self) -> None:
+        """Release the lock; if the session is already gone (PostgreSQL restarted, the backend was
+        terminated) PostgreSQL released it with the session, so there is nothing left to do."""
         async with self._lock:
-            if self._conn is not None:
-                try:
-                    await self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
-                    await self._conn.commit()
-                finally:
-                    await self._drop()
+            if self._conn is None:
+                return
+            try:
+                await self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+                await self._conn.commit()
+            except Exception:
+                log.info("leader session already gone while resigning; its lock went with it")
+                await self._drop(broken=True)
+                return
+            await self._drop()
