@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,6 +26,7 @@ from bot.services import Services
 from tickets.accounts import AccountRole, AuditEntry
 
 COOKIE = "gridbot_admin"
+BEIJING = ZoneInfo("Asia/Shanghai")
 LOGIN_COOKIE = "gridbot_login"
 ROLE_NAMES = {AccountRole.ADMIN: "系统管理员", AccountRole.DISTRICT: "区指挥中心", AccountRole.TOWNSHIP: "街道（乡镇）",
               AccountRole.COMMUNITY: "社区（村）"}  # fmt: skip
@@ -68,11 +70,6 @@ class Web:
         if not secrets.compare_digest(token.encode(), who.csrf.encode()):
             raise HTTPException(403, "页面已过期或来源不明（CSRF 校验失败），请刷新后重试")
         return form
-
-    def check_header(self, request: Request, who: Principal) -> None:
-        token = request.headers.get("x-csrf-token") or ""
-        if not secrets.compare_digest(token.encode(), who.csrf.encode()):
-            raise HTTPException(403, "CSRF 校验失败，请刷新页面")
 
     def render(self, request: Request, name: str, who: Principal | None, code: int = 200, **context: Any) -> Response:
         context.update(who=who, path=request.url.path, names=self.services.renderer)
@@ -144,9 +141,7 @@ def _safe_next(target: str) -> str:
 
 
 def _local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    from zoneinfo import ZoneInfo
-
-    return value.astimezone(ZoneInfo("Asia/Shanghai")).strftime(fmt) if value else ""
+    return value.astimezone(BEIJING).strftime(fmt) if value else ""
 
 
 def _pct(value: object) -> str:

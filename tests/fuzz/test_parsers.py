@@ -44,10 +44,10 @@ def test_masking_hides_a_mobile_number_whatever_surrounds_it(text: str) -> None:
 
 
 @FEW
-@given(CHINESE, st.sampled_from(["resident", "worker"]), st.booleans())
-def test_routing_any_parse_of_any_text_picks_a_handler_or_silence(text: str, who: str, replying: bool) -> None:
+@given(CHINESE, st.booleans())
+def test_routing_any_parse_of_any_text_picks_a_handler_or_silence(text: str, replying: bool) -> None:
     parsed = RULES.parse_sync(text)
-    key: Any = route(parsed, text, None, replying, RULES.catalog.is_report) if who == "resident" else None
+    key: Any = route(parsed, text, None, replying, RULES.catalog.is_report)
     assert key is None or isinstance(key, str)
 
 
