@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
@@ -21,15 +23,44 @@ def normalise_url(url: str) -> str:
 def create_engine(url: str) -> AsyncEngine:
     url = normalise_url(url)
     if not url.startswith("sqlite"):
-        # Pre-ping costs a round trip per transaction (~7 % of the CPU in bench/ingest.py) but makes a
-        # PostgreSQL restart invisible: a stale pooled connection is replaced before it is used.
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_async_engine(url, pool_size=10, max_overflow=10)
+        _ping_when_idle(engine)
+        return engine
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 30})
     _sqlite_serialised_writes(engine)
     return engine
+
+
+IDLE_PING_S = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_s: float = IDLE_PING_S) -> None:
+    """Ping a pooled connection before use only if it sat idle for `idle_s` or more.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout, and on asyncpg a ping is three round
+    trips (BEGIN, `;`, ROLLBACK): with two transactions per message that was a sixth of the
+    bot's CPU in bench/ingest.py. A PostgreSQL restart still stays invisible: it kills the
+    connections resting in the pool, and a resting connection is pinged and replaced before use.
+    One returned less than `idle_s` ago was alive then; if it died since, the statement fails,
+    SQLAlchemy invalidates the whole pool, and the caller's retry gets a fresh connection.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is not None and time.monotonic() - returned < idle_s:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise DisconnectionError("stale pooled connection") from exc  # the pool replaces it and retries
 
 
 def _sqlite_serialised_writes(engine: AsyncEngine) -> None:
