@@ -126,7 +126,10 @@ class WechatGateway:
 
     async def handle(self, xml: str) -> str | None:
         """The passive reply text for one callback (None: answer `success`)."""
-        message = process_message(parse_xml(xml))
+        try:
+            message = process_message(parse_xml(xml))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # e.g. an empty <MsgType/>
+            raise ApiError(400, "消息格式错误 / malformed message") from exc
         openid = str(message.source or "")
         if not openid:
             raise ApiError(400, "缺少 FromUserName / no sender")
