@@ -34,6 +34,15 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, each statement committed on its own on PostgreSQL: no BEGIN/COMMIT round
+    trips, for units whose writes are each atomic alone (storing an inbound message). SQLite keeps
+    ordinary transactions: its serialised BEGIN IMMEDIATE is what keeps concurrent writers apart."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 IDLE_PING_S = 1.0
 
 
