@@ -70,7 +70,7 @@ from escalation.engine import EscalationEngine
 from escalation.policy import PolicyBook, PolicyError
 from escalation.routines import Routines
 from escalation.scheduler import AlwaysLeader, Leader, SchedulerTrigger
-from storage.database import create_engine
+from storage.database import autocommit, create_engine
 from storage.directory import load_directory, save_directory
 from storage.migrate import upgrade
 from storage.pg_leader import PgAdvisoryLeader
@@ -256,6 +256,11 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     def uow() -> SqlUnitOfWork:
         return SqlUnitOfWork(engine)
 
+    single_statements = autocommit(engine)
+
+    def store_uow() -> SqlUnitOfWork:
+        return SqlUnitOfWork(single_statements)
+
     notifier = OutboxNotifier(renderer, lambda chat_id, person_id: "web")
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     leader = leader_of(redis, engine)
@@ -275,7 +280,7 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
         outbox.wake()
 
     dispatcher = Dispatcher(
-        uow=uow, nlu=nlu, handlers=build_registry(), notifier=notifier, renderer=renderer,
+        uow=uow, store_uow=store_uow, nlu=nlu, handlers=build_registry(), notifier=notifier, renderer=renderer,
         directory=routed, policies=policies.get, catalog=lambda: nlu.catalog, now=utcnow,
         on_commit=committed, faq=lambda: faq, followup_s=settings.followup_s, metrics=metrics,
     )  # fmt: skip

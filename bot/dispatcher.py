@@ -3,7 +3,9 @@
 1. The inbound row is committed before anything else (nothing is lost; a repeated
    client_id returns the first answer).
 2. NLU runs outside any transaction.
-3. The handler's ticket changes, timeline events and outbox rows commit together, or not at all.
+3. The handler's ticket changes, timeline events and outbox rows commit together, or not at all,
+   with the inbound row marked handled. Two concurrent retries of one client_id may both act;
+   only the first to mark the row handled commits, the other rolls back and returns its answer.
 """
 
 from __future__ import annotations
@@ -44,12 +46,17 @@ class UnknownChat(LookupError):
     pass
 
 
+class _AlreadyHandled(Exception):
+    """A concurrent handling of the same inbound row committed first; this one rolls back."""
+
+
 class Dispatcher:
     def __init__(
         self,
         *,
         uow: UnitOfWorkFactory,
         nlu: Nlu,
+        store_uow: UnitOfWorkFactory | None = None,
         handlers: Mapping[str, Handler],
         notifier: Notifier,
         renderer: Renderer,
@@ -63,6 +70,7 @@ class Dispatcher:
         metrics: Metrics | None = None,
     ) -> None:
         self._uow = uow
+        self._store_uow = store_uow or uow  # single inserts and lookups: may commit per statement
         self._nlu = nlu
         self._handlers = handlers
         self._notifier = notifier
@@ -100,6 +108,8 @@ class Dispatcher:
         for attempt in range(3):
             try:
                 return replace(await self._act(message, stored, parse, grid, directory), nlu_s=parsed_s)
+            except _AlreadyHandled:
+                return replace(await self._answer_of(stored), nlu_s=parsed_s)
             except Conflict:
                 log.info("message %s: ticket changed concurrently, retrying (%d)", stored.id, attempt + 1)
             except Exception as exc:
@@ -107,10 +117,14 @@ class Dispatcher:
                 raise
         raise RuntimeError(f"message {stored.id}: gave up after repeated conflicts")
 
+    async def _answer_of(self, stored: StoredMessage) -> Handled:
+        async with self._store_uow() as uow:
+            return Handled(stored.id, _replies(stored.chat_id, await uow.messages.caused_by(stored.id)))
+
     async def _store(self, message: InboundMessage) -> tuple[StoredMessage, Handled | None]:
         """Commit the inbound row; if this client_id was seen, return the earlier answer instead."""
         try:
-            async with self._uow() as uow:
+            async with self._store_uow() as uow:
                 if message.client_id:
                     earlier = await uow.messages.by_client_id(message.chat_id, message.client_id)
                     if earlier is not None:
@@ -118,7 +132,7 @@ class Dispatcher:
                 stored = await uow.messages.add(_inbound(message), self._now())
             return stored, None
         except DuplicateMessage:  # the same client_id raced us; the winner's row is there now
-            async with self._uow() as uow:
+            async with self._store_uow() as uow:
                 assert message.client_id is not None
                 earlier = await uow.messages.by_client_id(message.chat_id, message.client_id)
                 assert earlier is not None
@@ -135,11 +149,6 @@ class Dispatcher:
     ) -> Handled:
         sender = directory.person(message.sender)
         async with self._uow() as uow:
-            # Lock the inbound row: a concurrent retry of the same client_id waits here and then
-            # finds it handled, so one message never opens two tickets.
-            current = await uow.messages.get(stored.id, for_update=True)
-            if current is not None and current.status is Delivery.HANDLED:
-                return Handled(current.id, _replies(current.chat_id, await uow.messages.caused_by(current.id)))
             replied = await uow.messages.get(message.reply_to) if message.reply_to else None
             catalog = self._catalog()
             replies = replied is not None and replied.ticket_id is not None
@@ -159,7 +168,10 @@ class Dispatcher:
                 await self._handlers[key](ctx)
             except Refused as refused:
                 await ctx.refuse(refused)
-            await uow.messages.set_status(stored.id, Delivery.HANDLED, intent=parse.intent)
+            # Claimed last, so the row lock is held only for the commit; a concurrent retry of the
+            # same client_id that claimed it first wins, and this transaction rolls back.
+            if not await uow.messages.claim_handled(stored.id, parse.intent):
+                raise _AlreadyHandled(stored.id)
         log.info("message %s in %s: %s (%s %.2f) → %s", stored.id, message.chat_id, parse.intent,
                  parse.source, parse.confidence, key)  # fmt: skip
         self._on_commit(ctx.changed)

@@ -47,6 +47,11 @@ _MESSAGE_BY_CLIENT_ID = select(t.messages).where(
 )
 _MESSAGES_CAUSED_BY = select(t.messages).where(t.messages.c.cause_id == bindparam("b_cause")).order_by(t.messages.c.id)
 _SET_MESSAGE_STATUS = update(t.messages).where(t.messages.c.id == bindparam("b_id"))
+_CLAIM_HANDLED = (
+    update(t.messages)
+    .where(t.messages.c.id == bindparam("b_id"), t.messages.c.status != Delivery.HANDLED.value)
+    .values(status=Delivery.HANDLED.value, error=None, intent=bindparam("b_intent"))
+)
 _MARK_SENT = (
     update(t.messages).where(t.messages.c.id.in_(bindparam("b_ids", expanding=True))).values(status="sent", error=None)
 )
@@ -74,6 +79,8 @@ def _find_query(filters: tuple[str, ...], grids: bool, states: bool, limit: int)
 
 
 class SqlUnitOfWork:
+    """One transaction (on an engine from `storage.database.autocommit`, one per statement)."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._conn: AsyncConnection | None = None
@@ -429,6 +436,10 @@ class SqlMessageStore:
         if intent is not None:
             values["intent"] = intent
         await self._c.execute(_SET_MESSAGE_STATUS, values)
+
+    async def claim_handled(self, message_id: int, intent: str | None) -> bool:
+        result = await self._c.execute(_CLAIM_HANDLED, {"b_id": message_id, "b_intent": intent})
+        return bool(result.rowcount == 1)
 
     async def mark_sent(self, message_ids: Sequence[int]) -> None:
         await self._c.execute(_MARK_SENT, {"b_ids": list(message_ids)})
