@@ -66,7 +66,7 @@ class BulletinRequest(BaseModel):
 
 
 def build_router(services: Services) -> APIRouter:
-    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+    async def authorised(authorization: Annotated[str | None, Header()] = None) -> None:  # async: no thread hop
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), services.api_token.encode()):
             raise ApiError(401)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -25,7 +25,7 @@ class TrainBody(BaseModel):
     force: bool = False  # activate even if the gate says the new model is worse (recorded)
 
 
-def build_nlu_router(services: Services, authorised: Callable[..., None]) -> APIRouter:
+def build_nlu_router(services: Services, authorised: Callable[..., Awaitable[None]]) -> APIRouter:
     router = APIRouter(prefix="/nlu", dependencies=[Depends(authorised)])
 
     def files() -> IntentFiles:

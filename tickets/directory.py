@@ -61,6 +61,9 @@ class Directory:
         self.people: Mapping[str, Person] = MappingProxyType({p.id: p for p in people})
         self.departments: tuple[Department, ...] = tuple(departments)
         self._by_chat = MappingProxyType({n.chat_id: n for n in self.nodes.values() if n.chat_id})
+        self._at_node: dict[tuple[str | None, Role], list[Person]] = {}
+        for p in self.people.values():
+            self._at_node.setdefault((p.node, p.role), []).append(p)
         _validate(self)
 
     def with_routes(self, routes: Mapping[str, str]) -> Directory:
@@ -96,7 +99,7 @@ class Directory:
         return next((n for n in self.chain(node_id) if n.tier is tier), None)
 
     def workers_of(self, grid_id: str) -> list[Person]:
-        return [p for p in self.people.values() if p.role is Role.WORKER and p.node == grid_id]
+        return list(self._at_node.get((grid_id, Role.WORKER), ()))
 
     def officers_for(self, grid_id: str, tier: Tier, ticket_type: str = "") -> list[Person]:
         """Who is pinged when a case of this grid reaches `tier`."""
@@ -106,7 +109,7 @@ class Directory:
         if node is None:
             return []
         role = Role.WORKER if tier is Tier.GRID else Role.OFFICER
-        return [p for p in self.people.values() if p.role is role and p.node == node.id]
+        return list(self._at_node.get((node.id, role), ()))
 
     def departments_for(self, ticket_type: str) -> list[Department]:
         specific = [d for d in self.departments if ticket_type in d.types]
