@@ -52,13 +52,13 @@ class RulesNlu:
         return self.parse_sync(text)
 
     def parse_sync(self, text: str) -> Parse:
+        counted = [(rule.hits(text), rule) for rule in self.rules]  # each rule counted once
         best, best_hits = None, 0
-        for rule in self.rules:
-            hits = rule.hits(text)
+        for hits, rule in counted:
             if hits > best_hits:
                 best, best_hits = rule, hits
         intent = best.intent if best else self.default_intent
-        reports = [(r.hits(text), -i, r.intent) for i, r in enumerate(self.rules) if self.catalog.is_report(r.intent)]
+        reports = [(n, -i, r.intent) for i, (n, r) in enumerate(counted) if self.catalog.is_report(r.intent)]
         top = max(reports, default=(0, 0, None))
         hint = top[2] if top[0] > 0 else None
         return Parse(intent, RULES_CONFIDENCE if best else 0.3, extract_entities(text), "rules", hint)
