@@ -76,6 +76,7 @@ from storage.migrate import upgrade
 from storage.pg_leader import PgAdvisoryLeader
 from storage.redis_leader import RedisLeader
 from storage.redis_ratelimit import RedisRateLimiter
+from storage.redis_tokens import RedisTokenStore
 from storage.sql import SqlUnitOfWork
 from tickets.directory import Directory, DirectoryError
 from tickets.model import Ticket
@@ -268,8 +269,9 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
     scheduler = SchedulerTrigger(escalation, leader, settings.audit_interval_s)
     token = api_token(settings)
     telegram = telegram_of(settings, uow, routed, redis)
-    wechat = wechat_of(settings, uow, routed)
-    wecom = wecom_of(settings, uow, routed)
+    tokens = RedisTokenStore(redis) if redis else None  # access tokens shared by every process
+    wechat = wechat_of(settings, uow, routed, tokens)
+    wecom = wecom_of(settings, uow, routed, tokens)
     mirrors: list[Any] = [c for c in (telegram, wechat, wecom) if c is not None]
     metrics = Metrics()
     outbox = OutboxWorker(uow, {"web": MirrorChannel(WebChannel(), mirrors)}, utcnow, on_attempt=metrics.delivered)
@@ -395,7 +397,10 @@ def grid_name_of(directory: Callable[[], Directory]) -> Callable[[str], str | No
 
 
 def wechat_of(
-    settings: Settings, uow: Callable[[], SqlUnitOfWork], directory: Callable[[], Directory]
+    settings: Settings,
+    uow: Callable[[], SqlUnitOfWork],
+    directory: Callable[[], Directory],
+    tokens: RedisTokenStore | None = None,
 ) -> WechatGateway | None:
     """The Official Account channel when its AppID and token are set."""
     if not (settings.wechat_appid and settings.wechat_token):
@@ -404,11 +409,15 @@ def wechat_of(
         app_id=settings.wechat_appid, token=settings.wechat_token, aes_key=settings.wechat_aes_key,
         app_secret=settings.wechat_appsecret, api_base=settings.wechat_api_base, uow=uow,
         grid_name=grid_name_of(directory), replay_window_s=settings.replay_window_s, max_text=settings.max_text,
+        tokens=tokens,
     )  # fmt: skip
 
 
 def wecom_of(
-    settings: Settings, uow: Callable[[], SqlUnitOfWork], directory: Callable[[], Directory]
+    settings: Settings,
+    uow: Callable[[], SqlUnitOfWork],
+    directory: Callable[[], Directory],
+    tokens: RedisTokenStore | None = None,
 ) -> WecomGateway | None:
     """WeCom when its corp id, token and EncodingAESKey are set."""
     if not (settings.wecom_corp_id and settings.wecom_token and settings.wecom_aes_key):
@@ -417,7 +426,7 @@ def wecom_of(
         corp_id=settings.wecom_corp_id, token=settings.wecom_token, aes_key=settings.wecom_aes_key,
         app_secret=settings.wecom_secret, agent_id=settings.wecom_agent_id, api_base=settings.wecom_api_base,
         uow=uow, directory=directory, codes=chat_secret(api_token(settings)),
-        replay_window_s=settings.replay_window_s, max_text=settings.max_text,
+        replay_window_s=settings.replay_window_s, max_text=settings.max_text, tokens=tokens,
     )  # fmt: skip
 
 
@@ -441,13 +450,17 @@ async def wechat_qr(settings: Settings, chat_id: str) -> None:
         directory = await directory_from_db(engine, settings)
         if directory.grid_for_chat(chat_id) is None:
             raise SystemExit(f"no micro-grid has the chat id {chat_id!r}")
-        gateway = wechat_of(settings, lambda: SqlUnitOfWork(engine), lambda: directory)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        tokens = RedisTokenStore(redis) if redis else None  # the bots' token: fetching a new one would retire it
+        gateway = wechat_of(settings, lambda: SqlUnitOfWork(engine), lambda: directory, tokens)
         if gateway is None:
             raise SystemExit("set GRIDBOT_WECHAT_APPID, GRIDBOT_WECHAT_TOKEN and GRIDBOT_WECHAT_APPSECRET first")
         try:
             print(await gateway.qr_code(chat_id))
         finally:
             await gateway.aclose()
+            if redis is not None:
+                await redis.aclose()
     finally:
         await engine.dispose()
 

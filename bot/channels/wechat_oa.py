@@ -38,6 +38,7 @@ from werobot.utils import check_signature, get_signature
 from bot.errors import ApiError
 from bot.messages import Attachment, AttachmentKind, Handled, InboundMessage
 from bot.outbox import ChannelError
+from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
 from tickets.ports import StoredMessage, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class WechatGateway:
         self, *, app_id: str, token: str, aes_key: str | None, app_secret: str | None, api_base: str,
         uow: UnitOfWorkFactory, grid_name: Callable[[str], str | None], replay_window_s: int,
         max_text: int = 2000, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tokens: TokenStore | None = None,
     ) -> None:  # fmt: skip
         self._app_id = app_id
         self._token = token
@@ -87,7 +89,7 @@ class WechatGateway:
         self._max_text = max_text
         self._now = now
         self._handle: Handle = _not_attached
-        self._access: tuple[str, float] | None = None
+        self._access = AccessToken(f"wechat:{app_id}", self._fetch_token, tokens or MemoryTokenStore())
 
     def attach(self, handle: Handle) -> None:
         self._handle = handle
@@ -256,7 +258,7 @@ class WechatGateway:
         """True when WeChat took it; False when the resident's window turned out closed (held)."""
         body = {"touser": openid, "msgtype": "text", "text": {"content": text}}
         try:
-            token = await self._access_token()
+            token = await self._access.get()
             response = await self._http.post("/cgi-bin/message/custom/send", params={"access_token": token},
                                              json=body)  # fmt: skip
             data = response.json()
@@ -264,7 +266,7 @@ class WechatGateway:
             raise ChannelError(f"wechat unreachable: {exc!r}") from exc
         code = int(data.get("errcode") or 0)
         if code in (40001, 40014, 42001) and not retried:  # the token expired or was revoked
-            self._access = None
+            await self._access.rejected(token)
             return await self._custom_send(openid, text, retried=True)
         if code in (45015, 45047):  # outside the 48 h window / over the quota after all
             log.info("wechat %s: window closed (%s); kept for the next interaction", openid[-4:], code)
@@ -273,9 +275,7 @@ class WechatGateway:
             raise ChannelError(f"wechat customer-service send failed: {data}")
         return True
 
-    async def _access_token(self) -> str:
-        if self._access and self._access[1] > time.monotonic():
-            return self._access[0]
+    async def _fetch_token(self) -> tuple[str, int]:
         if not self._app_secret:
             raise ChannelError("GRIDBOT_WECHAT_APPSECRET is not set: no customer-service messages")
         response = await self._http.get("/cgi-bin/token", params={
@@ -283,12 +283,11 @@ class WechatGateway:
         data = response.json()
         if "access_token" not in data:
             raise ChannelError(f"wechat access token refused: {data}")
-        self._access = (str(data["access_token"]), time.monotonic() + int(data.get("expires_in", 7200)) - 300)
-        return self._access[0]
+        return str(data["access_token"]), int(data.get("expires_in", 7200))
 
     async def qr_code(self, chat_id: str) -> str:
         """A permanent QR code whose scene is the micro-grid's chat id: the URL of its image."""
-        token = await self._access_token()
+        token = await self._access.get()
         body = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": chat_id}}}
         data = (await self._http.post("/cgi-bin/qrcode/create", params={"access_token": token}, json=body)).json()
         if "ticket" not in data:

@@ -35,6 +35,7 @@ from bot.interpret import ticket_ref
 from bot.messages import Handled, InboundMessage
 from bot.nlu.port import Parse
 from bot.outbox import ChannelError
+from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
 from tickets.directory import Directory
 from tickets.ports import StoredMessage, UnitOfWorkFactory
 
@@ -69,7 +70,7 @@ class WecomGateway:
     def __init__(
         self, *, corp_id: str, token: str, aes_key: str, app_secret: str | None, agent_id: str | None,
         api_base: str, uow: UnitOfWorkFactory, directory: Callable[[], Directory], codes: bytes,
-        replay_window_s: int, max_text: int = 2000,
+        replay_window_s: int, max_text: int = 2000, tokens: TokenStore | None = None,
     ) -> None:  # fmt: skip
         self._corp_id, self._token = corp_id, token
         self._crypto = PrpCrypto(base64.b64decode(aes_key + "="))
@@ -78,7 +79,7 @@ class WecomGateway:
         self._uow, self._directory, self._codes = uow, directory, codes
         self._replay_window_s, self._max_text = replay_window_s, max_text
         self._handle: Handle = _not_attached
-        self._access: tuple[str, float] | None = None
+        self._access = AccessToken(f"wecom:{corp_id}:{agent_id or ''}", self._fetch_token, tokens or MemoryTokenStore())
 
     @property
     def corp_id(self) -> str:
@@ -260,28 +261,25 @@ class WecomGateway:
 
     async def _post(self, path: str, body: dict[str, Any], retried: bool = False) -> None:
         try:
-            token = await self._access_token()
+            token = await self._access.get()
             data = (await self._http.post(path, params={"access_token": token}, json=body)).json()
         except (httpx.HTTPError, ValueError) as exc:
             raise ChannelError(f"wecom unreachable: {exc!r}") from exc
         code = int(data.get("errcode") or 0)
         if code in (40014, 42001) and not retried:
-            self._access = None
+            await self._access.rejected(token)
             await self._post(path, body, retried=True)
         elif code:
             raise ChannelError(f"wecom refused {path}: {data}")
 
-    async def _access_token(self) -> str:
-        if self._access and self._access[1] > time.monotonic():
-            return self._access[0]
+    async def _fetch_token(self) -> tuple[str, int]:
         if not self._app_secret:
             raise ChannelError("GRIDBOT_WECOM_SECRET is not set: no app messages")
         data = (await self._http.get("/cgi-bin/gettoken", params={"corpid": self._corp_id,
                                                                   "corpsecret": self._app_secret})).json()  # fmt: skip
         if "access_token" not in data:
             raise ChannelError(f"wecom token refused: {data}")
-        self._access = (str(data["access_token"]), time.monotonic() + int(data.get("expires_in", 7200)) - 300)
-        return self._access[0]
+        return str(data["access_token"]), int(data.get("expires_in", 7200))
 
 
 def _strip_mention(text: str) -> str:
