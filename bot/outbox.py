@@ -2,7 +2,15 @@
 
 A row is written in the same transaction as the state change that caused it, so a crash
 can never lose a message nor send one for a change that rolled back. Delivery retries with
-exponential backoff and jitter and gives up into a dead-letter state after `max_attempts`.
+exponential backoff (capped at `max_delay_s`) and jitter and gives up into a dead-letter state
+after `max_attempts`: by default 20 attempts, about an hour, so a platform outage of minutes
+loses nothing (bench/faults.py channel) and an admin can still retry a dead letter.
+
+In a pass, the due rows of one conversation (a chat, or a person's private line) go out in
+order, one at a time, and stop at the first failure (the rest wait for a later pass, without
+spending an attempt); conversations go out concurrently (`concurrency`), and each send is cut
+off after `send_timeout_s`, so a hanging platform API holds a pass up for that long at most
+instead of for every row in turn.
 """
 
 from __future__ import annotations
@@ -89,9 +97,13 @@ class OutboxWorker:
         uow: Callable[[], UnitOfWork],
         channels: Mapping[str, Channel],
         now: Callable[[], datetime],
-        max_attempts: int = 8,
+        max_attempts: int = 20,
         base_delay_s: float = 1.0,
         on_attempt: Callable[[bool], None] = lambda ok: None,
+        *,
+        max_delay_s: float = 300.0,
+        send_timeout_s: float = 30.0,
+        concurrency: int = 16,
     ) -> None:
         self._uow = uow
         self._on_attempt = on_attempt
@@ -99,6 +111,9 @@ class OutboxWorker:
         self._now = now
         self.max_attempts = max_attempts
         self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.send_timeout_s = send_timeout_s
+        self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -119,7 +134,11 @@ class OutboxWorker:
         them again: delivery is at least once, as before; platforms dedupe or we skip by mapping)."""
         async with self._uow() as uow:
             due = await uow.messages.due_outbound(self._now(), limit)
-        sent = [message.id for message in due if await self._deliver(message)]
+        conversations: dict[tuple[str | None, str | None], list[StoredMessage]] = {}
+        for message in due:  # oldest first, so each conversation keeps its order
+            conversations.setdefault((message.chat_id, message.person_id), []).append(message)
+        done = await asyncio.gather(*(self._deliver_in_order(rows) for rows in conversations.values()))
+        sent = [message_id for ids in done for message_id in ids]
         if sent:
             async with self._uow() as uow:
                 await uow.messages.mark_sent(sent)
@@ -127,12 +146,23 @@ class OutboxWorker:
                 self._on_attempt(True)
         return len(sent)
 
+    async def _deliver_in_order(self, rows: list[StoredMessage]) -> list[int]:
+        """One conversation's due rows in order, up to the first failure."""
+        sent: list[int] = []
+        async with self._slots:
+            for message in rows:
+                if not await self._deliver(message):
+                    break
+                sent.append(message.id)
+        return sent
+
     async def _deliver(self, message: StoredMessage) -> bool:
         channel = self._channels.get(message.channel)
         try:
             if channel is None:
                 raise ChannelError(f"no channel adapter for {message.channel!r}")
-            await channel.send(message)
+            async with asyncio.timeout(self.send_timeout_s):
+                await channel.send(message)
         except Exception as exc:  # any adapter failure is a failed attempt, never a lost row
             retry_at = self._retry_at(message.attempts + 1)
             async with self._uow() as uow:
@@ -145,5 +175,5 @@ class OutboxWorker:
     def _retry_at(self, attempts: int) -> datetime | None:
         if attempts >= self.max_attempts:
             return None
-        delay = self.base_delay_s * 2 ** (attempts - 1)
+        delay = min(self.max_delay_s, self.base_delay_s * 2 ** min(attempts - 1, 30))
         return self._now() + timedelta(seconds=delay * random.uniform(0.5, 1.5))

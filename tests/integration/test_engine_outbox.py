@@ -129,6 +129,50 @@ async def test_outbox_dead_letters_after_max_attempts(engine: AsyncEngine) -> No
         assert await uow.messages.by_status(Delivery.DEAD, 10) == []
 
 
+class Hanging:
+    """A platform whose API never answers for one chat (the caller's timeout must cut it off)."""
+
+    def __init__(self, hangs_for: str) -> None:
+        self.hangs_for = hangs_for
+        self.sent: list[int] = []
+
+    async def send(self, message: StoredMessage) -> None:
+        if message.chat_id == self.hangs_for:
+            await asyncio.sleep(3600)
+        self.sent.append(message.id)
+
+
+async def queue_in(engine: AsyncEngine, channel: str, chat_id: str, text: str = "hi") -> int:
+    async with SqlUnitOfWork(engine) as uow:
+        row = await uow.messages.add(
+            NewMessage(Direction.OUT, "gridbot", text, Delivery.PENDING, chat_id=chat_id, channel=channel), T0
+        )
+    return row.id
+
+
+async def test_a_hanging_conversation_is_cut_off_and_holds_up_no_other(engine: AsyncEngine) -> None:
+    stuck = [await queue_in(engine, "tg", "yg-1", f"a{i}") for i in range(2)]
+    others = [await queue_in(engine, "tg", f"other-{i}") for i in range(5)]
+    channel = Hanging("yg-1")
+    worker = OutboxWorker(lambda: SqlUnitOfWork(engine), {"tg": channel}, Clock(T0), send_timeout_s=0.3)
+    started = asyncio.get_running_loop().time()
+    assert await worker.deliver_due() == 5
+    assert asyncio.get_running_loop().time() - started < 2  # one timeout, not one per row in turn
+    assert sorted(channel.sent) == others
+    async with SqlUnitOfWork(engine) as uow:
+        first, second = [await uow.messages.get(i) for i in stuck]
+    assert first is not None and first.status is Delivery.PENDING and first.attempts == 1  # backs off
+    assert second is not None and second.attempts == 0  # waits behind it, no attempt spent
+
+
+def test_backoff_is_capped_and_an_outage_of_minutes_is_retried_for_about_an_hour() -> None:
+    worker = OutboxWorker(lambda: None, {}, lambda: T0)  # type: ignore[arg-type, return-value]
+    delays = [(worker._retry_at(n) - T0).total_seconds() for n in range(1, worker.max_attempts)]  # type: ignore[operator]
+    assert delays[0] <= 1.5 and max(delays) <= 300 * 1.5
+    assert 1800 <= sum(delays) <= 7200
+    assert worker._retry_at(worker.max_attempts) is None
+
+
 class Timers:
     def __init__(self) -> None:
         self.armed: dict[int, tuple[datetime, int]] = {}
