@@ -8,7 +8,9 @@ from functools import cache
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Select, bindparam, func, select, text, update
+from sqlalchemy import Select, Table, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -276,11 +278,7 @@ class SqlChannelStore:
         self._c = conn
 
     async def bind_chat(self, channel: str, external_id: str, chat_id: str) -> None:
-        c = t.channel_chats.c
-        await self._c.execute(t.channel_chats.delete().where(c.channel == channel, c.external_id == external_id))
-        await self._c.execute(
-            t.channel_chats.insert().values(channel=channel, external_id=external_id, chat_id=chat_id)
-        )
+        await self._upsert(t.channel_chats, {"channel": channel, "external_id": external_id, "chat_id": chat_id})
 
     async def chat_of(self, channel: str, external_id: str) -> str | None:
         c = t.channel_chats.c
@@ -298,18 +296,10 @@ class SqlChannelStore:
         return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     async def link_person(self, channel: str, external_id: str, person_id: str) -> None:
-        c = t.identities.c
-        current = await self._c.execute(select(c.person_id).where(c.channel == channel, c.external_id == external_id))
-        if current.scalar_one_or_none() == person_id:
-            return  # already linked: keep the time it was linked (it decides the preferred channel)
-        await self._c.execute(t.identities.delete().where(c.channel == channel, c.external_id == external_id))
-        values = {
-            "channel": channel,
-            "external_id": external_id,
-            "person_id": person_id,
-            "linked_at": datetime.now(UTC),
-        }
-        await self._c.execute(t.identities.insert().values(**values))
+        values = {"channel": channel, "external_id": external_id, "person_id": person_id,
+                  "linked_at": datetime.now(UTC)}  # fmt: skip
+        # already linked to this person: keep the time it was linked (it decides the preferred channel)
+        await self._upsert(t.identities, values, unless_same="person_id")
 
     async def preferred_channel(self, person_id: str) -> str | None:
         c = t.identities.c
@@ -370,11 +360,19 @@ class SqlChannelStore:
         )
 
     async def open_window(self, channel: str, external_id: str, at: datetime) -> None:
-        c = t.channel_windows.c
-        await self._c.execute(t.channel_windows.delete().where(c.channel == channel, c.external_id == external_id))
-        await self._c.execute(
-            t.channel_windows.insert().values(channel=channel, external_id=external_id, opened_at=at, used=0)
+        await self._upsert(
+            t.channel_windows, {"channel": channel, "external_id": external_id, "opened_at": at, "used": 0}
         )
+
+    async def _upsert(self, table: Table, values: dict[str, Any], unless_same: str | None = None) -> None:
+        """Insert, or update the row with the same (channel, external_id) in one statement: a
+        delete-then-insert raced itself when two processes took a platform's retries at once."""
+        insert = pg_insert(table) if self._c.dialect.name == "postgresql" else sqlite_insert(table)
+        statement = insert.values(**values)
+        changes = {k: statement.excluded[k] for k in values if k not in ("channel", "external_id")}
+        where = table.c[unless_same] != statement.excluded[unless_same] if unless_same else None
+        await self._c.execute(statement.on_conflict_do_update(index_elements=["channel", "external_id"],
+                                                              set_=changes, where=where))  # fmt: skip
 
     async def use_window(self, channel: str, external_id: str, now: datetime, limit: int, span_s: int) -> bool:
         c = t.channel_windows.c

@@ -47,3 +47,25 @@ async def test_bindings_message_maps_and_windows(engine: AsyncEngine) -> None:
         assert taken == [True] * 5 + [False]
         await uow.channels.open_window("wechat", "oX", T0)
         assert not await uow.channels.use_window("wechat", "oX", T0 + timedelta(hours=49), 5, 48 * 3600)
+
+
+async def test_concurrent_first_contacts_of_one_resident_do_not_collide(engine: AsyncEngine) -> None:
+    """A platform's retries reach several processes at once: each opens the window, links the
+    person and binds the chat for the same resident in its own transaction (a storm found the
+    delete-then-insert these used to be failing with a unique violation)."""
+
+    async def first_contact(chat: str) -> None:
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.channels.open_window("wechat", "oStorm", T0)
+            await uow.channels.link_person("wechat", "oStorm", "微信用户torm")
+            await uow.channels.bind_chat("wechat", "oStorm", chat)
+            await asyncio.sleep(0.05)  # hold the transaction open while the others arrive
+
+    await asyncio.gather(*(first_contact("yg-1") for _ in range(4)))
+    async with SqlUnitOfWork(engine) as uow:
+        assert await uow.channels.chat_of("wechat", "oStorm") == "yg-1"
+        assert await uow.channels.person_of("wechat", "oStorm") == "微信用户torm"
+        assert await uow.channels.use_window("wechat", "oStorm", T0, 5, 3600)
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.channels.bind_chat("wechat", "oStorm", "xh-1")  # a later scan moves the resident
+        assert await uow.channels.chat_of("wechat", "oStorm") == "xh-1"
