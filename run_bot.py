@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
@@ -30,6 +31,7 @@ import uvloop
 import yaml
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
@@ -70,7 +72,7 @@ from escalation.engine import EscalationEngine
 from escalation.policy import PolicyBook, PolicyError
 from escalation.routines import Routines
 from escalation.scheduler import AlwaysLeader, Leader, SchedulerTrigger
-from storage.database import autocommit, create_engine
+from storage.database import autocommit, create_engine, normalise_url
 from storage.directory import load_directory, save_directory
 from storage.migrate import upgrade
 from storage.pg_leader import PgAdvisoryLeader
@@ -264,12 +266,13 @@ async def build(settings: Settings) -> tuple[Services, Runtime]:
 
     notifier = OutboxNotifier(renderer, lambda chat_id, person_id: "web")
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    leader = leader_of(redis, engine)
+    namespace = redis_namespace(settings)
+    leader = leader_of(redis, engine, namespace)
     escalation = EscalationEngine(uow, notifier, routed, utcnow)
     scheduler = SchedulerTrigger(escalation, leader, settings.audit_interval_s)
     token = api_token(settings)
-    telegram = telegram_of(settings, uow, routed, redis)
-    tokens = RedisTokenStore(redis) if redis else None  # access tokens shared by every process
+    telegram = telegram_of(settings, uow, routed, redis, namespace)
+    tokens = RedisTokenStore(redis, f"{namespace}:token") if redis else None  # shared by every process
     wechat = wechat_of(settings, uow, routed, tokens)
     wecom = wecom_of(settings, uow, routed, tokens)
     mirrors: list[Any] = [c for c in (telegram, wechat, wecom) if c is not None]
@@ -376,14 +379,18 @@ async def admin_of(
 
 
 def telegram_of(
-    settings: Settings, uow: Callable[[], SqlUnitOfWork], directory: Callable[[], Directory], redis: Redis | None
+    settings: Settings,
+    uow: Callable[[], SqlUnitOfWork],
+    directory: Callable[[], Directory],
+    redis: Redis | None,
+    namespace: str = "gridbot",
 ) -> TelegramGateway | None:
     """The Telegram channel when a token is set (the webhook also needs GRIDBOT_TELEGRAM_SECRET).
     With Redis, its send limits (20/min per group, 30/s overall) hold across every bot process."""
     if not settings.telegram_token:
         return None
     bot = Bot(settings.telegram_token, base_url=f"{settings.telegram_api_base.rstrip('/')}/bot")
-    limiter = RedisRateLimiter(redis, "telegram", 20, 60, 30, 1) if redis else None
+    limiter = RedisRateLimiter(redis, "telegram", 20, 60, 30, 1, namespace) if redis else None
     return TelegramGateway(bot, uow, chat_secret(api_token(settings)), grid_name_of(directory), settings.max_text,
                            limiter)  # fmt: skip
 
@@ -451,7 +458,7 @@ async def wechat_qr(settings: Settings, chat_id: str) -> None:
         if directory.grid_for_chat(chat_id) is None:
             raise SystemExit(f"no micro-grid has the chat id {chat_id!r}")
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        tokens = RedisTokenStore(redis) if redis else None  # the bots' token: fetching a new one would retire it
+        tokens = RedisTokenStore(redis, f"{redis_namespace(settings)}:token") if redis else None  # the bots' token
         gateway = wechat_of(settings, lambda: SqlUnitOfWork(engine), lambda: directory, tokens)
         if gateway is None:
             raise SystemExit("set GRIDBOT_WECHAT_APPID, GRIDBOT_WECHAT_TOKEN and GRIDBOT_WECHAT_APPSECRET first")
@@ -465,10 +472,20 @@ async def wechat_qr(settings: Settings, chat_id: str) -> None:
         await engine.dispose()
 
 
-def leader_of(redis: Redis | None, engine: AsyncEngine) -> Leader:
+def redis_namespace(settings: Settings) -> str:
+    """The prefix of this deployment's Redis keys: GRIDBOT_REDIS_PREFIX, else one derived from the
+    database URL (password left out). Every process of a deployment shares its database, so they
+    share the keys; another deployment (or a benchmark, a test run) on the same Redis does not."""
+    if settings.redis_prefix:
+        return settings.redis_prefix
+    where = make_url(normalise_url(settings.database_url)).render_as_string(hide_password=True)
+    return f"gridbot:{hashlib.sha1(where.encode()).hexdigest()[:10]}"
+
+
+def leader_of(redis: Redis | None, engine: AsyncEngine, namespace: str = "gridbot") -> Leader:
     """Who runs the timers: a Redis lease, else a PostgreSQL advisory lock, else (SQLite: one process) us."""
     if redis is not None:
-        return RedisLeader(redis)
+        return RedisLeader(redis, key=f"{namespace}:scheduler-leader")
     if engine.dialect.name == "postgresql":
         return PgAdvisoryLeader(engine)
     return AlwaysLeader()

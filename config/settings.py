@@ -19,6 +19,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; postgresql://… selects PostgreSQL (asyncpg).",
     )
     redis_url: str | None = Field(default=None, description="Unset: in-process adapters (one process).")
+    redis_prefix: str | None = Field(
+        default=None,
+        description="Namespace of this deployment's Redis keys (leader lease, send limits, access tokens); "
+        "unset: derived from the database URL, so deployments sharing one Redis never meet.",
+    )
     api_token: str | None = Field(default=None, description="Bearer token for /api/v1; unset: generated into var/.")
     directory: Path = Field(default=CONFIG / "grids.demo.yaml", description="Grid file imported when the DB has none.")
     policies: Path = Field(default=CONFIG / "policies" / "default.yaml")

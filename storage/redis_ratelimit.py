@@ -34,9 +34,9 @@ return 0
 
 class RedisRateLimiter:
     def __init__(self, redis: Redis, name: str, per_chat: int, per_chat_window_s: float, overall: int,
-                 overall_window_s: float) -> None:  # fmt: skip
+                 overall_window_s: float, namespace: str = "gridbot") -> None:  # fmt: skip
         self._redis = redis
-        self._prefix = f"gridbot:ratelimit:{name}"
+        self._prefix = f"{namespace}:ratelimit:{name}"
         self._args = (per_chat, int(per_chat_window_s * 1000), overall, int(overall_window_s * 1000))
         self._script = redis.register_script(_TAKE)
 
