@@ -143,6 +143,16 @@ def test_web_chat_without_demo_needs_an_invitation(bot: BotProcess) -> None:
     assert httpx.get(f"{bot.url}/chat").status_code == 200
 
 
+def test_a_posted_message_answers_201_with_its_replies_and_the_parse_time(api: Api) -> None:
+    response = api.http.post("/chats/yg-1/messages", json={"sender": "吴阿姨", "text": "4号楼门口路灯坏了好几天了"})
+    assert response.status_code == 201 and response.headers["content-type"] == "application/json"
+    answer = response.json()
+    assert set(answer) == {"message_id", "replies"} and answer["replies"][0]["ticket_id"]
+    assert set(answer["replies"][0]) == {"message_id", "text", "ticket_id"}
+    nlu_ms = float(response.headers["server-timing"].removeprefix("nlu;dur="))  # bench/ingest.py reads it
+    assert 0 < nlu_ms < 10_000
+
+
 def test_concurrent_retries_of_one_client_id_store_one_message(api: Api, bot: BotProcess) -> None:
     body = {"sender": "周奶奶", "text": "楼下的健身器材坏了，螺丝都掉了", "client_id": "race-1"}
 
