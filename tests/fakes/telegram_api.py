@@ -1,9 +1,12 @@
 """A local fake of the Telegram Bot API for tests: answers the methods the bot may call, records
 every call, and fails loudly (error reply + `unexpected`) on anything else. `fail(method, …)`
-makes the next calls of a method fail, to test retries and refusals."""
+makes the next calls of a method fail, to test retries and refusals; `outage(hang_s, fail_s)`
+makes sendMessage hang (no answer until the hang ends, then a 502) and then fail with 502s, as a
+platform API in trouble does (bench/faults.py). `delivered` lists what really got through."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -24,12 +27,25 @@ class FakeTelegram(FakeServer):
         self.failures: defaultdict[str, deque[tuple[int, str, dict[str, Any]]]] = defaultdict(deque)
         self._next_id = 5000
         self.updates: list[dict[str, Any]] = []  # served by getUpdates (polling mode)
+        self.delivered: list[dict[str, Any]] = []  # sendMessage calls that succeeded
+        self.hang_until = self.fail_until = 0.0
         self._lock = threading.Lock()
         super().__init__(self._handler())
 
     def fail(self, method: str, times: int, code: int, description: str, **parameters: Any) -> None:
         for _ in range(times):
             self.failures[method].append((code, description, parameters))
+
+    def outage(self, hang_s: float, fail_s: float) -> None:
+        self.hang_until = time.time() + hang_s
+        self.fail_until = self.hang_until + fail_s
+
+    def _in_outage(self) -> bool:
+        """Hang until the hang ends (the caller's timeout fires first, or it gets a 502); True while failing."""
+        pause = self.hang_until - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        return time.time() < self.fail_until
 
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -70,6 +86,7 @@ class FakeTelegram(FakeServer):
                 self._next_id += 1
                 params["_message_id"] = self._next_id  # what the bot was told its message is
                 chat_id = int(params["chat_id"])
+                self.delivered.append(params)
                 message = {"message_id": self._next_id, "date": int(time.time()), "text": params.get("text", ""),
                            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
                            "from": BOT_USER}  # fmt: skip
@@ -93,7 +110,12 @@ class FakeTelegram(FakeServer):
                 for key in ("reply_markup", "reply_parameters"):
                     if isinstance(params.get(key), str):
                         params[key] = json.loads(params[key])
-                code, answer = fake._answer(self.path[len(prefix) :], params)
+                method = self.path[len(prefix) :]
+                if method == "sendMessage" and fake._in_outage():
+                    with contextlib.suppress(OSError):  # a hung caller has long given up and gone
+                        self.reply_json({"ok": False, "error_code": 502, "description": "Bad Gateway"}, 502)
+                    return
+                code, answer = fake._answer(method, params)
                 self.reply_json(answer, code)
 
             do_GET = do_POST
