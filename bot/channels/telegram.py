@@ -18,6 +18,7 @@ import contextlib
 import logging
 import secrets as pysecrets
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Header, Request
@@ -34,6 +35,7 @@ from tickets.ports import StoredMessage, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
+MAPPING_WAIT_S = 30
 BIND, IAM = "@bind", "@iam"
 
 WORKER_BUTTONS = (("接单", "/接单 {id}"), ("已处理", "/已处理 {id}"), ("吹哨", "/吹哨 {id} 请上级协调"))
@@ -244,7 +246,21 @@ class TelegramGateway:
                 await uow.channels.external_message(CHANNEL, tg_chat, message.reply_to) if message.reply_to else None
             )
             out.append((tg_chat, reply))
+        if message.reply_to and out and all(reply is None for _, reply in out):
+            await self._wait_for_mapping(uow, message.reply_to)
         return out
+
+    @staticmethod
+    async def _wait_for_mapping(uow: Any, cause_id: int) -> None:
+        """The answer to a Telegram message threads under it, but the message's Telegram id is
+        remembered just after its handling commits, and the outbox may be faster: retry shortly
+        while that is the case (a cause from another channel, or one older than MAPPING_WAIT_S
+        whose mapping never came, is answered unthreaded)."""
+        cause = await uow.messages.get(cause_id)
+        if cause is None or cause.channel != CHANNEL:
+            return
+        if datetime.now(UTC) - cause.created_at < timedelta(seconds=MAPPING_WAIT_S):
+            raise ChannelError("waiting for the Telegram id of the message this answers")
 
     @staticmethod
     def _keyboard(message: StoredMessage) -> InlineKeyboardMarkup | None:
