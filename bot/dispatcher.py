@@ -119,7 +119,7 @@ class Dispatcher:
 
     async def _answer_of(self, stored: StoredMessage) -> Handled:
         async with self._store_uow() as uow:
-            return Handled(stored.id, _replies(stored.chat_id, await uow.messages.caused_by(stored.id)))
+            return await _answer(uow, stored)
 
     async def _store(self, message: InboundMessage) -> tuple[StoredMessage, Handled | None]:
         """Commit the inbound row; if this client_id was seen, return the earlier answer instead."""
@@ -142,7 +142,7 @@ class Dispatcher:
     async def _earlier_answer(uow: UnitOfWork, earlier: StoredMessage) -> Handled | None:
         if earlier.status is not Delivery.HANDLED:
             return None  # stored but never handled (crash, failure): handle it now
-        return Handled(earlier.id, _replies(earlier.chat_id, await uow.messages.caused_by(earlier.id)))
+        return await _answer(uow, earlier)
 
     async def _act(
         self, message: InboundMessage, stored: StoredMessage, parse: Parse, grid: Node, directory: Directory
@@ -199,6 +199,11 @@ def _inbound(message: InboundMessage) -> NewMessage:
         channel=message.channel,
         attachments=tuple(a.to_json() for a in message.attachments),
     )
+
+
+async def _answer(uow: UnitOfWork, inbound: StoredMessage) -> Handled:
+    """What handling `inbound` answered: the group replies it caused (a retry gets the same)."""
+    return Handled(inbound.id, _replies(inbound.chat_id, await uow.messages.caused_by(inbound.id)))
 
 
 def _replies(chat_id: str | None, written: list[StoredMessage]) -> tuple[Reply, ...]:

@@ -43,7 +43,6 @@ _INSERT_EVENTS = t.ticket_events.insert()
 _NEXT_TICKET_ID = text("SELECT nextval(pg_get_serial_sequence('tickets', 'id'))")
 _INSERT_MESSAGE = t.messages.insert().returning(t.messages.c.id)
 _MESSAGE_BY_ID = select(t.messages).where(t.messages.c.id == bindparam("b_id"))
-_MESSAGE_BY_ID_LOCKED = _MESSAGE_BY_ID.with_for_update()
 _MESSAGE_BY_CLIENT_ID = select(t.messages).where(
     t.messages.c.chat_id == bindparam("b_chat"), t.messages.c.client_id == bindparam("b_client")
 )
@@ -414,9 +413,8 @@ class SqlMessageStore:
             raise DuplicateMessage(f"{message.chat_id}/{message.client_id}") from exc
         return _message({**values, "id": result.scalar_one()})
 
-    async def get(self, message_id: int, *, for_update: bool = False) -> StoredMessage | None:
-        query = _MESSAGE_BY_ID_LOCKED if for_update else _MESSAGE_BY_ID
-        row = (await self._c.execute(query, {"b_id": message_id})).mappings().first()
+    async def get(self, message_id: int) -> StoredMessage | None:
+        row = (await self._c.execute(_MESSAGE_BY_ID, {"b_id": message_id})).mappings().first()
         return _message(row) if row else None
 
     async def by_client_id(self, chat_id: str, client_id: str) -> StoredMessage | None:
@@ -427,13 +425,8 @@ class SqlMessageStore:
     async def caused_by(self, cause_id: int) -> list[StoredMessage]:
         return [_message(r) for r in (await self._c.execute(_MESSAGES_CAUSED_BY, {"b_cause": cause_id})).mappings()]
 
-    async def set_status(
-        self, message_id: int, status: Delivery, *, error: str | None = None, intent: str | None = None
-    ) -> None:
-        values: dict[str, Any] = {"b_id": message_id, "status": status.value, "error": error}
-        if intent is not None:
-            values["intent"] = intent
-        await self._c.execute(_SET_MESSAGE_STATUS, values)
+    async def set_status(self, message_id: int, status: Delivery, *, error: str | None = None) -> None:
+        await self._c.execute(_SET_MESSAGE_STATUS, {"b_id": message_id, "status": status.value, "error": error})
 
     async def claim_handled(self, message_id: int, intent: str | None) -> bool:
         result = await self._c.execute(_CLAIM_HANDLED, {"b_id": message_id, "b_intent": intent})
@@ -493,10 +486,6 @@ class SqlMessageStore:
         c = t.messages.c
         causes = select(c.cause_id).where(c.ticket_id == ticket_id, c.cause_id.is_not(None))
         return await self._many((c.ticket_id == ticket_id) | c.id.in_(causes), 0, limit)
-
-    async def _one(self, where: Any) -> StoredMessage | None:
-        row = (await self._c.execute(select(t.messages).where(where))).mappings().first()
-        return _message(row) if row else None
 
     async def _many(self, where: Any, after: int, limit: int) -> list[StoredMessage]:
         query = select(t.messages).where(where, t.messages.c.id > after).order_by(t.messages.c.id).limit(limit)
