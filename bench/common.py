@@ -128,6 +128,35 @@ class Bot:
                 self.proc.kill()
 
 
+def host_speed(url: str) -> str:
+    """How fast this host is, so runs on different hosts can be compared: one fixed pure-Python
+    workload (best of 5) and the median durable commit of a one-row insert on `url` (fsync)."""
+
+    def workload() -> float:
+        started = time.perf_counter()
+        sum(len(str(i) * 3) for i in range(300_000))
+        return (time.perf_counter() - started) * 1000
+
+    python_ms = min(workload() for _ in range(5))
+    commit_ms = asyncio.run(_commit_ms(url))
+    return f"host: python workload {python_ms:.0f} ms (best of 5), PostgreSQL durable commit p50 {commit_ms:.2f} ms"
+
+
+async def _commit_ms(url: str, runs: int = 200) -> float:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE TABLE host_speed (n int)")  # not TEMP: temporary tables skip the WAL
+        times = []
+        for n in range(runs):
+            started = time.perf_counter()
+            await conn.execute("INSERT INTO host_speed VALUES ($1)", n)
+            times.append((time.perf_counter() - started) * 1000)
+        return pct(times, 50)
+    finally:
+        await conn.execute("DROP TABLE IF EXISTS host_speed")
+        await conn.close()
+
+
 def pct(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")

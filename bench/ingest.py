@@ -28,7 +28,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REDIS, TOKEN, Bot, Database, pct, write_county
+from bench.common import REDIS, TOKEN, Bot, Database, host_speed, pct, write_county
 
 REPORTS = ["{b}号楼门口的路灯坏了 晚上黑漆漆的", "{b}号楼楼道里堆满了垃圾没人清理", "{b}号楼楼上漏水漏到我家天花板了",
            "{b}号楼门口有辆车违停堵住消防通道了", "{b}号楼有人半夜装修 吵得睡不着"]  # fmt: skip
@@ -119,11 +119,13 @@ def main() -> None:
         env = {"GRIDBOT_DATABASE_URL": db.url, "GRIDBOT_REDIS_URL": REDIS, "GRIDBOT_NLU": args.nlu,
                "GRIDBOT_DIRECTORY": f"{tmp}/county.yaml", "GRIDBOT_VAR_DIR": f"{tmp}/var"}  # fmt: skip
         bot = Bot(env, Path(tmp) / "bot.log")
+        host = host_speed(db.url)  # before the run: autovacuum and the dropped database load it after
         try:
             bot.start()
             asyncio.run(load(bot.url, chats, args.rate, args.warmup, args.seed + 1))
             results, elapsed = asyncio.run(load(bot.url, chats, args.rate, args.seconds, args.seed))
             report(args, results, elapsed, bot.rss_mb())
+            print(f"  {host}")
         finally:
             bot.stop()
 
