@@ -8,15 +8,16 @@ from functools import cache
 from types import TracebackType
 from typing import Any, Self
 
+import asyncpg
 from sqlalchemy import Select, Table, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import tables as t
 from storage.accounts import SqlAccountStore
+from storage.prepared import Run, surface_disconnect
 from tickets.model import (
     LIVE_STATES,
     Clock,
@@ -90,8 +91,9 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         self._conn = await self._engine.connect()
         self._tx = await self._conn.begin()
-        self.tickets = SqlTicketStore(self._conn)
-        self.messages = SqlMessageStore(self._conn)
+        run = Run(self._conn, await _raw_in_transaction(self._conn))
+        self.tickets = SqlTicketStore(self._conn, run)
+        self.messages = SqlMessageStore(self._conn, run)
         self.records = SqlRecordStore(self._conn)
         self.channels = SqlChannelStore(self._conn)
         self.accounts = SqlAccountStore(self._conn)
@@ -111,29 +113,45 @@ class SqlUnitOfWork:
             self._conn = None
 
 
+async def _raw_in_transaction(conn: AsyncConnection) -> asyncpg.Connection | None:
+    """On PostgreSQL, the asyncpg connection under `conn`, its transaction begun now (SQLAlchemy
+    begins lazily, at the first statement it runs itself), so prebuilt statements run on it
+    (`storage.prepared`) are inside the unit of work. None elsewhere: all goes through SQLAlchemy."""
+    if conn.dialect.name != "postgresql":
+        return None
+    fairy = await conn.get_raw_connection()
+    adapted, raw = fairy.dbapi_connection, fairy.driver_connection
+    if adapted._transaction is None:  # type: ignore[union-attr]
+        try:
+            await adapted._start_transaction()  # type: ignore[union-attr]  # a no-op on an AUTOCOMMIT engine
+        except Exception:
+            await surface_disconnect(conn, raw)
+            raise
+    return raw  # type: ignore[no-any-return]
+
+
 class SqlTicketStore:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, run: Run | None = None) -> None:
         self._c = conn
+        self._run = run or Run(conn)
 
     async def next_id(self) -> int:
         if self._c.dialect.name == "postgresql":
-            seq = await self._c.execute(_NEXT_TICKET_ID)
-            return int(seq.scalar_one())
+            return int(await self._run.scalar(_NEXT_TICKET_ID, {}))
         current = await self._c.execute(select(func.coalesce(func.max(t.tickets.c.id), 0)))
         return int(current.scalar_one()) + 1
 
     async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
         query = _TICKET_BY_ID_LOCKED if for_update else _TICKET_BY_ID
-        row = (await self._c.execute(query, {"b_id": ticket_id})).mappings().first()
+        row = await self._run.first(query, {"b_id": ticket_id})
         return _ticket(row) if row else None
 
     async def insert(self, ticket: Ticket, next_due_at: datetime | None) -> None:
-        await self._c.execute(_INSERT_TICKET, {"id": ticket.id, **_ticket_row(ticket, next_due_at)})
+        await self._run.count(_INSERT_TICKET, {"id": ticket.id, **_ticket_row(ticket, next_due_at)})
 
     async def update(self, ticket: Ticket, next_due_at: datetime | None, expected_token: int) -> bool:
         row = {"b_id": ticket.id, "b_token": expected_token, **_ticket_row(ticket, next_due_at)}
-        result = await self._c.execute(_UPDATE_TICKET, row)
-        return bool(result.rowcount == 1)
+        return await self._run.count(_UPDATE_TICKET, row) == 1
 
     async def add_events(self, ticket_id: int, events: Sequence[TicketEvent]) -> None:
         if not events:
@@ -142,7 +160,7 @@ class SqlTicketStore:
             {"ticket_id": ticket_id, "at": e.at, "kind": e.kind, "actor": e.actor, "detail": dict(e.detail)}
             for e in events
         ]
-        await self._c.execute(_INSERT_EVENTS, rows)
+        await self._run.each(_INSERT_EVENTS, rows)
 
     async def events(self, ticket_id: int) -> list[TicketEvent]:
         query = select(t.ticket_events).where(t.ticket_events.c.ticket_id == ticket_id).order_by(t.ticket_events.c.id)
@@ -212,7 +230,7 @@ class SqlTicketStore:
             params["b_states"] = [s.value for s in states]
         filters = tuple(k for k, v in given.items() if v is not None)
         query = _find_query(filters, bool(grids), bool(states), limit)
-        return [_ticket(r) for r in (await self._c.execute(query, params)).mappings()]
+        return [_ticket(r) for r in await self._run.rows(query, params)]
 
     async def search(self, query: TicketQuery) -> tuple[list[Ticket], int]:
         where = _ticket_filter(query)
@@ -385,8 +403,9 @@ class SqlChannelStore:
 
 
 class SqlMessageStore:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, run: Run | None = None) -> None:
         self._c = conn
+        self._run = run or Run(conn)
 
     async def add(self, message: NewMessage, now: datetime) -> StoredMessage:
         values = {
@@ -408,36 +427,33 @@ class SqlMessageStore:
             "template": message.template,
         }
         try:
-            result = await self._c.execute(_INSERT_MESSAGE, values)
+            new_id = await self._run.scalar(_INSERT_MESSAGE, values)
         except IntegrityError as exc:
             raise DuplicateMessage(f"{message.chat_id}/{message.client_id}") from exc
-        return _message({**values, "id": result.scalar_one()})
+        return _message({**values, "id": new_id})
 
     async def get(self, message_id: int) -> StoredMessage | None:
-        row = (await self._c.execute(_MESSAGE_BY_ID, {"b_id": message_id})).mappings().first()
+        row = await self._run.first(_MESSAGE_BY_ID, {"b_id": message_id})
         return _message(row) if row else None
 
     async def by_client_id(self, chat_id: str, client_id: str) -> StoredMessage | None:
-        row = (await self._c.execute(_MESSAGE_BY_CLIENT_ID, {"b_chat": chat_id, "b_client": client_id})).mappings()
-        first = row.first()
-        return _message(first) if first else None
+        row = await self._run.first(_MESSAGE_BY_CLIENT_ID, {"b_chat": chat_id, "b_client": client_id})
+        return _message(row) if row else None
 
     async def caused_by(self, cause_id: int) -> list[StoredMessage]:
-        return [_message(r) for r in (await self._c.execute(_MESSAGES_CAUSED_BY, {"b_cause": cause_id})).mappings()]
+        return [_message(r) for r in await self._run.rows(_MESSAGES_CAUSED_BY, {"b_cause": cause_id})]
 
     async def set_status(self, message_id: int, status: Delivery, *, error: str | None = None) -> None:
-        await self._c.execute(_SET_MESSAGE_STATUS, {"b_id": message_id, "status": status.value, "error": error})
+        await self._run.count(_SET_MESSAGE_STATUS, {"b_id": message_id, "status": status.value, "error": error})
 
     async def claim_handled(self, message_id: int, intent: str | None) -> bool:
-        result = await self._c.execute(_CLAIM_HANDLED, {"b_id": message_id, "b_intent": intent})
-        return bool(result.rowcount == 1)
+        return await self._run.count(_CLAIM_HANDLED, {"b_id": message_id, "b_intent": intent}) == 1
 
     async def mark_sent(self, message_ids: Sequence[int]) -> None:
-        await self._c.execute(_MARK_SENT, {"b_ids": list(message_ids)})
+        await self._run.count(_MARK_SENT, {"b_ids": list(message_ids)})
 
     async def due_outbound(self, now: datetime, limit: int) -> list[StoredMessage]:
-        rows = await self._c.execute(_DUE_OUTBOUND, {"b_now": now, "b_limit": limit})
-        return [_message(r) for r in rows.mappings()]
+        return [_message(r) for r in await self._run.rows(_DUE_OUTBOUND, {"b_now": now, "b_limit": limit})]
 
     async def record_failure(self, message_id: int, error: str, retry_at: datetime | None) -> None:
         """One failed delivery attempt; no `retry_at` means give up (dead letter)."""
@@ -575,7 +591,7 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
     }
 
 
-def _ticket(row: RowMapping) -> Ticket:
+def _ticket(row: Mapping[str, Any]) -> Ticket:
     return Ticket(
         id=int(row["id"]),
         type=row["type"],

@@ -12,6 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.database import create_engine
+from storage.migrate import upgrade
+from storage.sql import SqlUnitOfWork
 
 Kill = Callable[[], Awaitable[int]]
 
@@ -55,4 +57,21 @@ async def test_a_connection_reused_at_once_is_not_pinged_and_a_failure_renews_th
     with pytest.raises(DBAPIError) as failed:
         await backend(engine)
     assert failed.value.connection_invalidated
+    assert await backend(engine) != victim
+
+
+async def test_a_prebuilt_statement_on_a_dead_connection_renews_the_pool_too(
+    pooled: tuple[AsyncEngine, Kill], fresh_pg: str
+) -> None:
+    """The hot path runs prebuilt statements on asyncpg directly (`storage.prepared`); a dead
+    connection there fails the same way as through SQLAlchemy, and the pool renews itself."""
+    engine, kill = pooled
+    await asyncio.to_thread(upgrade, fresh_pg)
+    victim = await kill()
+    with pytest.raises(DBAPIError) as failed:
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.messages.get(1)
+    assert failed.value.connection_invalidated
+    async with SqlUnitOfWork(engine) as uow:
+        assert await uow.messages.get(1) is None
     assert await backend(engine) != victim
