@@ -1,7 +1,9 @@
-"""What one statement costs in the bot's own CPU: through SQLAlchemy's async engine (as
-storage/sql.py runs it, statement built once) and straight on the asyncpg connection underneath
-(prints numbers; not a pass/fail test). The difference is the price of the ORM layer per
-statement, the largest share of the bot's CPU per message in bench/ingest.py.
+"""What one statement costs in the bot's own CPU: through SQLAlchemy's async engine (statement
+built once), through `storage.prepared.Run` (what storage/sql.py runs the hot path with on
+PostgreSQL: compiled once, run on the asyncpg connection underneath, SQLAlchemy's result
+processors applied) and straight on asyncpg (prints numbers; not a pass/fail test). Before the
+hot path moved to `Run`, the SQLAlchemy layer was the largest share of the bot's CPU per message
+in bench/ingest.py.
 
     .venv/bin/python bench/sql_overhead.py
 """
@@ -22,6 +24,7 @@ from bench.common import Database
 from storage import tables as t
 from storage.database import create_engine
 from storage.migrate import upgrade
+from storage.prepared import Run
 
 ROWS, RUNS = 1000, 3000
 BY_ID = select(t.messages).where(t.messages.c.id == bindparam("b_id"))
@@ -52,9 +55,15 @@ async def measure(url: str) -> None:
         for i in range(RUNS):
             dict((await raw.fetchrow(sql, i % ROWS + 1)) or {})
         pg_cpu, pg_wall = time.process_time() - started, time.perf_counter() - wall
+        run = Run(conn, raw)
+        started, wall = time.process_time(), time.perf_counter()
+        for i in range(RUNS):
+            await run.first(BY_ID, {"b_id": i % ROWS + 1})
+        run_cpu, run_wall = time.process_time() - started, time.perf_counter() - wall
     await engine.dispose()
     print(f"one SELECT by primary key of a message row, {RUNS} times, PostgreSQL on this machine:")
     print(f"  SQLAlchemy async: {sa_cpu / RUNS * 1e6:5.0f} µs CPU, {sa_wall / RUNS * 1e6:5.0f} µs wall")
+    print(f"  storage.prepared: {run_cpu / RUNS * 1e6:5.0f} µs CPU, {run_wall / RUNS * 1e6:5.0f} µs wall")
     print(f"  asyncpg directly: {pg_cpu / RUNS * 1e6:5.0f} µs CPU, {pg_wall / RUNS * 1e6:5.0f} µs wall")
 
 
