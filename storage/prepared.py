@@ -113,7 +113,7 @@ class Run:
         return next(iter(row.values()))
 
     async def count(self, statement: Executable, params: Mapping[str, Any]) -> int:
-        """Rows an UPDATE or DELETE touched."""
+        """Rows the statement wrote (INSERT, UPDATE, DELETE)."""
         if self._raw is None:
             result = await self._c.execute(statement, dict(params))
             return int(result.rowcount)  # type: ignore[attr-defined]
