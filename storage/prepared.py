@@ -142,6 +142,25 @@ class Run:
             raise
 
 
+async def begin_raw(conn: AsyncConnection) -> asyncpg.Connection | None:
+    """On PostgreSQL, the asyncpg connection under `conn`, its transaction begun now (SQLAlchemy
+    begins lazily, at the first statement it runs itself), so prebuilt statements run on it are
+    inside the unit of work and commit or roll back with it. None elsewhere: all goes through
+    SQLAlchemy. This and `surface_disconnect` are the only places that know SQLAlchemy's asyncpg
+    adapter from the inside (pinned in requirements.txt; tests/integration/test_prepared.py)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    fairy = await conn.get_raw_connection()
+    adapted, raw = fairy.dbapi_connection, fairy.driver_connection
+    if adapted._transaction is None:  # type: ignore[union-attr]
+        try:
+            await adapted._start_transaction()  # type: ignore[union-attr]  # a no-op on an AUTOCOMMIT engine
+        except Exception:
+            await surface_disconnect(conn, raw)
+            raise
+    return raw  # type: ignore[no-any-return]
+
+
 _PROBE = text("SELECT 1")
 
 

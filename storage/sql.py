@@ -8,7 +8,6 @@ from functools import cache
 from types import TracebackType
 from typing import Any, Self
 
-import asyncpg
 from sqlalchemy import Select, Table, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import tables as t
 from storage.accounts import SqlAccountStore
-from storage.prepared import Run, surface_disconnect
+from storage.prepared import Run, begin_raw
 from tickets.model import (
     LIVE_STATES,
     Clock,
@@ -90,8 +89,13 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> Self:
         self._conn = await self._engine.connect()
-        self._tx = await self._conn.begin()
-        run = Run(self._conn, await _raw_in_transaction(self._conn))
+        try:
+            self._tx = await self._conn.begin()
+            run = Run(self._conn, await begin_raw(self._conn))
+        except BaseException:  # no __aexit__ follows a failed __aenter__: give the connection back
+            await self._conn.close()
+            self._conn = None
+            raise
         self.tickets = SqlTicketStore(self._conn, run)
         self.messages = SqlMessageStore(self._conn, run)
         self.records = SqlRecordStore(self._conn)
@@ -111,23 +115,6 @@ class SqlUnitOfWork:
         finally:
             await self._conn.close()
             self._conn = None
-
-
-async def _raw_in_transaction(conn: AsyncConnection) -> asyncpg.Connection | None:
-    """On PostgreSQL, the asyncpg connection under `conn`, its transaction begun now (SQLAlchemy
-    begins lazily, at the first statement it runs itself), so prebuilt statements run on it
-    (`storage.prepared`) are inside the unit of work. None elsewhere: all goes through SQLAlchemy."""
-    if conn.dialect.name != "postgresql":
-        return None
-    fairy = await conn.get_raw_connection()
-    adapted, raw = fairy.dbapi_connection, fairy.driver_connection
-    if adapted._transaction is None:  # type: ignore[union-attr]
-        try:
-            await adapted._start_transaction()  # type: ignore[union-attr]  # a no-op on an AUTOCOMMIT engine
-        except Exception:
-            await surface_disconnect(conn, raw)
-            raise
-    return raw  # type: ignore[no-any-return]
 
 
 class SqlTicketStore:

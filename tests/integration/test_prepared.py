@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from escalation import planner
+from storage import sql
 from storage.sql import SqlUnitOfWork
 from tests.unit.factories import T0, new_ticket
 from tickets import loop
@@ -64,3 +65,20 @@ async def test_lists_bind_as_arrays_and_types_round_trip(engine: AsyncEngine) ->
         assert [m.id for m in await uow.messages.due_outbound(T0, 10)] == [outs[1].id]
         assert await uow.messages.claim_handled(outs[1].id, "chatter")
         assert not await uow.messages.claim_handled(outs[1].id, "chatter")
+
+
+async def test_a_unit_of_work_that_fails_to_begin_gives_its_connection_back(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beginning now does I/O (the raw BEGIN); when it fails no `__aexit__` follows, so
+    `__aenter__` itself must return the connection, or every such failure leaks a pool slot."""
+
+    async def failing(_conn: object) -> None:
+        raise RuntimeError("BEGIN failed")
+
+    monkeypatch.setattr(sql, "begin_raw", failing)
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            async with SqlUnitOfWork(engine):
+                pass
+    assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
