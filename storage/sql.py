@@ -33,6 +33,7 @@ from tickets.ports import Bulletin, Delivery, Direction, DuplicateMessage, NewMe
 
 # The hot path's statements are built once: building a SQLAlchemy statement per call (operators,
 # bind parameters, the values clause) was a quarter of the bot's CPU in bench/ingest.py.
+# They run through `self._run`: on PostgreSQL straight on asyncpg (storage/prepared.py).
 _TICKET_BY_ID = select(t.tickets).where(t.tickets.c.id == bindparam("b_id"))
 _TICKET_BY_ID_LOCKED = _TICKET_BY_ID.with_for_update()
 _INSERT_TICKET = t.tickets.insert()
@@ -118,9 +119,9 @@ class SqlUnitOfWork:
 
 
 class SqlTicketStore:
-    def __init__(self, conn: AsyncConnection, run: Run | None = None) -> None:
+    def __init__(self, conn: AsyncConnection, run: Run) -> None:
         self._c = conn
-        self._run = run or Run(conn)
+        self._run = run  # the hot statements (on PostgreSQL straight on asyncpg)
 
     async def next_id(self) -> int:
         if self._c.dialect.name == "postgresql":
@@ -390,9 +391,9 @@ class SqlChannelStore:
 
 
 class SqlMessageStore:
-    def __init__(self, conn: AsyncConnection, run: Run | None = None) -> None:
+    def __init__(self, conn: AsyncConnection, run: Run) -> None:
         self._c = conn
-        self._run = run or Run(conn)
+        self._run = run  # the hot statements (on PostgreSQL straight on asyncpg)
 
     async def add(self, message: NewMessage, now: datetime) -> StoredMessage:
         values = {
