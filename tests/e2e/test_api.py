@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import API_TOKEN, BotProcess
-from tests.e2e.helpers import Api
+from tests.e2e.helpers import Api, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -198,8 +197,7 @@ def test_checkins_and_bulletins_over_the_api(api: Api) -> None:
 def test_the_outbox_api_lists_dead_letters_and_refuses_to_retry_what_is_not_one(api: Api) -> None:
     assert api.http.get("/outbox").json() == {"messages": []}  # nothing failed in this bot
     api.say("df-1", "w-df-1", "报平安")
-    time.sleep(1.5)  # the outbox delivers within its interval
-    assert len(api.http.get("/outbox", params={"status": "sent"}).json()["messages"]) >= 1
+    wait_for(lambda: api.http.get("/outbox", params={"status": "sent"}).json()["messages"], 10, "a sent outbox row")
     assert api.http.get("/outbox", params={"status": "handled"}).status_code == 422
     assert api.http.post("/outbox/1/retry").status_code == 404
 
@@ -223,7 +221,10 @@ def test_json_logs_follow_one_request(rasa_url: str, bot_factory: Any, tmp_path:
     response = httpx.post(f"{bot.url}/api/v1/chats/yg-1/messages", json={"sender": "张阿姨", "text": "5号楼漏水了"},
                           headers={"Authorization": f"Bearer {API_TOKEN}", "X-Request-Id": "trace-123"})  # fmt: skip
     assert response.status_code == 201 and response.headers["x-request-id"] == "trace-123"
-    time.sleep(0.5)
-    lines = [json.loads(line) for line in bot.log.read_text().splitlines() if line.startswith("{")]
-    mine = [e for e in lines if e.get("request_id") == "trace-123"]
-    assert any(e.get("message_id") == response.json()["message_id"] and e["logger"] == "bot.dispatcher" for e in mine)
+
+    def mine() -> list[Any]:
+        lines = [json.loads(line) for line in bot.log.read_text().splitlines() if line.startswith("{")]
+        return [e for e in lines if e.get("request_id") == "trace-123"]
+
+    wait_for(lambda: any(e.get("message_id") == response.json()["message_id"] and e["logger"] == "bot.dispatcher"
+                         for e in mine()), 10, "the dispatcher's line for trace-123")  # fmt: skip

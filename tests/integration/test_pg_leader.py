@@ -19,12 +19,21 @@ async def test_one_leader_at_a_time_and_hand_over(fresh_pg: str) -> None:
         await first.resign()
         assert await second.is_leader()
         assert not await first.is_leader()
-        # the holder's session dies (a killed process): PostgreSQL frees the lock
+        # the holder's session dies (a killed process): PostgreSQL frees the lock. Plain
+        # pg_terminate_backend(pid) only signals the backend, so the lock may still be held when
+        # it returns; the timeout form waits (up to 10 s) until that backend has exited.
         async with first_engine.connect() as conn:
-            await conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242")
-            )
+            killed = (
+                await conn.execute(
+                    text(
+                        "SELECT bool_and(pg_terminate_backend(l.pid, 10000)) FROM pg_locks l"
+                        " JOIN pg_database d ON d.oid = l.database"
+                        " WHERE l.locktype = 'advisory' AND l.objid = 4242 AND d.datname = current_database()"
+                    )
+                )
+            ).scalar_one()
             await conn.commit()
+        assert killed
         assert await first.is_leader()
         assert not await second.is_leader()  # it notices its session is gone and asks again
     finally:

@@ -31,7 +31,10 @@ async def pooled(fresh_pg: str) -> AsyncIterator[tuple[AsyncEngine, Kill]]:
     async def kill() -> int:
         victim = await backend(engine)
         async with killer.connect() as conn:
-            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
+            # the timeout form waits until the backend has exited (the plain form only signals it,
+            # and a statement sent at once could still be answered)
+            ended = (await conn.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": victim})).scalar_one()
+        assert ended
         return victim
 
     yield engine, kill
