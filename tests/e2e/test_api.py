@@ -221,10 +221,11 @@ def test_json_logs_follow_one_request(rasa_url: str, bot_factory: Any, tmp_path:
     response = httpx.post(f"{bot.url}/api/v1/chats/yg-1/messages", json={"sender": "张阿姨", "text": "5号楼漏水了"},
                           headers={"Authorization": f"Bearer {API_TOKEN}", "X-Request-Id": "trace-123"})  # fmt: skip
     assert response.status_code == 201 and response.headers["x-request-id"] == "trace-123"
+    message_id = response.json()["message_id"]
 
-    def mine() -> list[Any]:
+    def logged() -> bool:
         lines = [json.loads(line) for line in bot.log.read_text().splitlines() if line.startswith("{")]
-        return [e for e in lines if e.get("request_id") == "trace-123"]
+        return any(e.get("request_id") == "trace-123" and e.get("message_id") == message_id
+                   and e["logger"] == "bot.dispatcher" for e in lines)  # fmt: skip
 
-    wait_for(lambda: any(e.get("message_id") == response.json()["message_id"] and e["logger"] == "bot.dispatcher"
-                         for e in mine()), 10, "the dispatcher's line for trace-123")  # fmt: skip
+    wait_for(logged, 10, "the dispatcher's line for trace-123")
