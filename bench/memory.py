@@ -31,7 +31,7 @@ from escalation import planner
 from storage import tables
 from storage.database import create_engine
 from storage.migrate import upgrade
-from storage.sql import _ticket_row
+from storage.rows import _ticket_row
 from tickets import loop
 from tickets.model import CloseReason, TicketState
 
