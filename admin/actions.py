@@ -1,8 +1,8 @@
 """What officers do to a case from the admin web: reassign, escalate, suspend, resume, close.
 
-Each action runs the pure transition of `tickets.loop` in one transaction, fenced on the clock
-token like every other change, writes its notices to the outbox and an audit entry, then arms the
-new deadline. A case outside the officer's jurisdiction is refused before anything is read back.
+Each action runs the pure transition of `tickets.loop` and commits it through the case service
+(`escalation.cases`) in one transaction with an audit entry, like every other change.
+A case outside the officer's jurisdiction is refused before anything is read back.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from admin.auth import Principal
-from bot.handlers.context import Conflict, hold_quiet
 from bot.services import Services
-from escalation import planner
 from tickets import loop
 from tickets.accounts import AuditEntry
 from tickets.directory import Directory
@@ -38,8 +36,8 @@ ACTIONS: dict[str, tuple[str, Callable[[str, str], Transition]]] = {
 
 async def act(services: Services, who: Principal, ticket_id: int, action: str, argument: str, note: str,
               now: datetime) -> Ticket:  # fmt: skip
-    """Carry out `action`; raises NotFound, Refused (with a template key) or Conflict."""
-    if action not in ACTIONS or services.notifier is None:
+    """Carry out `action`; raises NotFound, Refused (with a template key) or StaleTicket."""
+    if action not in ACTIONS:
         raise KeyError(action)
     transition = ACTIONS[action][1](argument.strip(), note.strip()[:500])
     directory = services.directory()
@@ -49,14 +47,11 @@ async def act(services: Services, who: Principal, ticket_id: int, action: str, a
             raise NotFound(ticket_id)
         outcome = transition(before, who.account.person_id, directory, now)
         ticket = outcome.ticket
-        if not await uow.tickets.update(ticket, planner.next_due(ticket), expected_token=before.clock.token):
-            raise Conflict(f"ticket {ticket_id} changed concurrently")
-        await uow.tickets.add_events(ticket_id, outcome.events)
-        await services.notifier.notify(uow, hold_quiet(ticket, outcome.notices, now), now=now)
+        await services.cases.commit(uow, outcome, before=before, now=now)
         await uow.accounts.audit(AuditEntry(now, who.account.username, f"ticket.{action}", f"ticket:{ticket_id}",
                                             _summary(before), {**_summary(ticket), "note": note[:500],
                                                                "argument": argument}))  # fmt: skip
-    services.committed([ticket])
+    services.cases.committed([ticket])
     return ticket
 
 

@@ -128,7 +128,7 @@ def _outbox_routes(router: APIRouter, web: Web) -> None:
             if not await uow.messages.retry(message_id, web.admin.now()):
                 raise HTTPException(404, "没有这条失败消息")
         await web.audit(who, "outbox.retry", f"message:{message_id}", {"status": "dead"}, {"status": "pending"})
-        web.services.committed([])
+        web.services.cases.committed()
         return RedirectResponse("/admin/outbox", status_code=303)
 
 

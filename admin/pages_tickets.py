@@ -14,8 +14,8 @@ from admin import actions, dashboard, exports
 from admin.auth import Principal
 from admin.web import Web
 from bot.api import deadlines_json
-from bot.handlers.context import Conflict
 from escalation import planner
+from escalation.cases import StaleTicket
 from tickets.directory import Role
 from tickets.model import ACTIVE_STATES, Phase, Refused, Ticket, TicketState, Tier
 from tickets.ports import TicketQuery
@@ -105,7 +105,7 @@ def register(router: APIRouter, web: Web) -> None:
         except Refused as exc:
             text = web.services.renderer.render(exc.reason, exc.params)
             return await _detail(web, request, who, ticket_id, text, 409)
-        except Conflict:
+        except StaleTicket:
             return await _detail(web, request, who, ticket_id, "工单刚刚被其他人更新，请确认后重试", 409)
         return RedirectResponse(f"/admin/tickets/{ticket_id}?done={action}", status_code=303)
 

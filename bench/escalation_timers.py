@@ -36,11 +36,13 @@ from bot.render import Renderer, Templates
 from config.directory import load_directory_file
 from config.settings import CONFIG
 from escalation import planner
+from escalation.cases import CaseService
 from escalation.engine import EscalationEngine
 from escalation.scheduler import AlwaysLeader, SchedulerTrigger
 from storage.database import create_engine
 from storage.migrate import upgrade
-from storage.sql import SqlUnitOfWork, policy_to_json
+from storage.rows import policy_to_json
+from storage.sql import SqlUnitOfWork
 from tickets import loop
 from tickets.model import LadderStep, SlaPolicy, Tier
 
@@ -81,8 +83,9 @@ async def live_timers(url: str, count: int, window_s: float) -> None:
     engine = create_engine(url)
     renderer = Renderer(Templates.load(CONFIG / "templates.yaml"), lambda: DEMO)
     notifier = OutboxNotifier(renderer, lambda c, p: "web")
-    measured = MeasuredEngine(lambda: SqlUnitOfWork(engine), notifier, lambda: DEMO, lambda: datetime.now(UTC))
-    trigger = SchedulerTrigger(measured, AlwaysLeader(), audit_interval_s=3600)
+    trigger = SchedulerTrigger(AlwaysLeader(), audit_interval_s=3600)
+    cases = CaseService(notifier, lambda: datetime.now(UTC), trigger)
+    measured = MeasuredEngine(lambda: SqlUnitOfWork(engine), cases, lambda: DEMO, lambda: datetime.now(UTC))
     lead = 20.0  # seconds to insert and arm before the first step is due
     base = datetime.now(UTC) + timedelta(seconds=lead)
     tickets = []
@@ -98,11 +101,11 @@ async def live_timers(url: str, count: int, window_s: float) -> None:
             ).ticket  # fmt: skip
             await uow.tickets.insert(t, planner.next_due(t))
             tickets.append(t)
-    trigger.start()
+    trigger.start(measured)
     armed_at = time.perf_counter()
     for t in tickets:
         measured.due[t.id] = planner.next_due(t)  # type: ignore[assignment]
-        measured.arm(t)
+        cases.arm(t)
     print(f"timers: {count} tickets inserted and armed; arming took {time.perf_counter() - armed_at:.2f} s")
     deadline = time.monotonic() + lead + window_s + 120
     while measured.due and time.monotonic() < deadline:  # noqa: ASYNC110 - a bounded poll is the point
@@ -142,7 +145,8 @@ async def bulk_open(url: str, open_count: int, due_count: int) -> None:
 def plain_engine(engine: AsyncEngine) -> EscalationEngine:
     renderer = Renderer(Templates.load(CONFIG / "templates.yaml"), lambda: DEMO)
     notifier = OutboxNotifier(renderer, lambda c, p: "web")
-    return EscalationEngine(lambda: SqlUnitOfWork(engine), notifier, lambda: DEMO, lambda: datetime.now(UTC))
+    now = lambda: datetime.now(UTC)  # noqa: E731
+    return EscalationEngine(lambda: SqlUnitOfWork(engine), CaseService(notifier, now), lambda: DEMO, now)
 
 
 async def audit_cost(url: str, open_counts: list[int], due_count: int) -> None:

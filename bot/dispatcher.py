@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.faq import Faq
-from bot.handlers.context import Conflict, Context, Handler
+from bot.handlers.context import Context, Handler
 from bot.interpret import route
 from bot.logs import message_id
 from bot.messages import Handled, InboundMessage, Reply
@@ -25,9 +25,10 @@ from bot.metrics import Metrics, NoMetrics
 from bot.nlu.catalog import Catalog
 from bot.nlu.port import Nlu, Parse
 from bot.render import Renderer
+from escalation.cases import CaseService, StaleTicket
 from escalation.policy import PolicyBook
 from tickets.directory import Directory, Node
-from tickets.model import Refused, Ticket, TicketState
+from tickets.model import Refused, TicketState
 from tickets.ports import (
     Delivery,
     Direction,
@@ -64,7 +65,7 @@ class Dispatcher:
         policies: Callable[[], PolicyBook],
         catalog: Callable[[], Catalog],
         now: Callable[[], datetime],
-        on_commit: Callable[[list[Ticket]], None] = lambda tickets: None,
+        cases: CaseService,
         faq: Callable[[], Faq] = Faq,
         followup_s: int = 600,
         metrics: Metrics | None = None,
@@ -79,7 +80,7 @@ class Dispatcher:
         self._policies = policies
         self._catalog = catalog
         self._now = now
-        self._on_commit = on_commit
+        self._cases = cases
         self._faq = faq
         self._followup_s = followup_s
         self._metrics = metrics or NoMetrics()
@@ -110,7 +111,7 @@ class Dispatcher:
                 return replace(await self._act(message, stored, parse, grid, directory), nlu_s=parsed_s)
             except _AlreadyHandled:
                 return replace(await self._answer_of(stored), nlu_s=parsed_s)
-            except Conflict:
+            except StaleTicket:
                 log.info("message %s: ticket changed concurrently, retrying (%d)", stored.id, attempt + 1)
             except Exception as exc:
                 await self._mark_failed(stored, exc)
@@ -161,7 +162,7 @@ class Dispatcher:
             ctx = Context(
                 message=message, stored=stored, parse=parse, grid=grid, sender=sender, directory=directory,
                 policies=self._policies(), catalog=catalog, now=self._now(), uow=uow,
-                notifier=self._notifier, render=self._renderer.render, faq=self._faq(),
+                cases=self._cases, notifier=self._notifier, render=self._renderer.render, faq=self._faq(),
                 followup_s=self._followup_s,
             )  # fmt: skip
             try:
@@ -174,7 +175,7 @@ class Dispatcher:
                 raise _AlreadyHandled(stored.id)
         log.info("message %s in %s: %s (%s %.2f) → %s", stored.id, message.chat_id, parse.intent,
                  parse.source, parse.confidence, key)  # fmt: skip
-        self._on_commit(ctx.changed)
+        self._cases.committed(ctx.changed)
         self._metrics.handled(message.channel, key)
         return Handled(stored.id, _replies(message.chat_id, ctx.written))
 

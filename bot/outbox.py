@@ -104,6 +104,7 @@ class OutboxWorker:
         max_delay_s: float = 300.0,
         send_timeout_s: float = 30.0,
         concurrency: int = 16,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self._uow = uow
         self._on_attempt = on_attempt
@@ -114,7 +115,7 @@ class OutboxWorker:
         self.max_delay_s = max_delay_s
         self.send_timeout_s = send_timeout_s
         self._slots = asyncio.Semaphore(concurrency)
-        self._wake = asyncio.Event()
+        self._wake = wake or asyncio.Event()  # shared with the case service, which sets it after commits
 
     def wake(self) -> None:
         self._wake.set()

@@ -6,18 +6,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastapi import APIRouter
-
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics
 from bot.nlu.catalog import IntentFiles
 from bot.nlu.port import Nlu
 from bot.nlu.versions import ModelManager
 from bot.render import Renderer
+from escalation.cases import CaseService
 from escalation.routines import Routines
 from tickets.directory import Directory
-from tickets.model import Ticket
-from tickets.ports import Notifier, UnitOfWorkFactory
+from tickets.ports import UnitOfWorkFactory
 
 
 @dataclass
@@ -34,6 +32,7 @@ class Services:
     nlu: Nlu
     renderer: Renderer
     directory: Callable[[], Directory]
+    cases: CaseService  # the one way to change a case (the admin web's actions use it too)
     health: Health
     api_token: str
     chat_secret: bytes
@@ -43,7 +42,4 @@ class Services:
     intents: IntentFiles | None = None  # the admin-edited intent files
     routines: Routines | None = None  # 报平安 reminder, digests, monthly bulletins
     media_dir: Path | None = None  # photos uploaded through the web chat
-    routers: list[APIRouter] = field(default_factory=list)  # channel webhooks (Telegram …)
     metrics: Metrics = field(default_factory=Metrics)
-    notifier: Notifier | None = None  # for changes made outside a message (the admin web's actions)
-    committed: Callable[[list[Ticket]], None] = lambda tickets: None  # arm their timers, wake the outbox

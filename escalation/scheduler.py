@@ -13,7 +13,8 @@ from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from escalation.engine import HORIZON, EscalationEngine, StaleClock
+from escalation.cases import HORIZON, StaleTicket
+from escalation.engine import EscalationEngine
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,14 @@ class AlwaysLeader:
 
 
 class SchedulerTrigger:
-    def __init__(self, engine: EscalationEngine, leader: Leader, audit_interval_s: float) -> None:
-        self._engine = engine
+    """Built before the engine (the case service arms timers through it); `start` hands it the
+    engine whose steps its jobs fire. Jobs armed before `start` wait in APScheduler until then."""
+
+    def __init__(self, leader: Leader, audit_interval_s: float) -> None:
+        self._engine: EscalationEngine | None = None
         self._leader = leader
         self._audit_interval_s = audit_interval_s
         self._scheduler = AsyncIOScheduler(timezone="UTC")
-        engine.trigger = self
 
     @property
     def running(self) -> bool:
@@ -62,7 +65,8 @@ class SchedulerTrigger:
             **cron,
         )  # fmt: skip
 
-    def start(self) -> None:
+    def start(self, engine: EscalationEngine) -> None:
+        self._engine = engine
         self._scheduler.add_job(
             self._audit, "interval", seconds=self._audit_interval_s, id="audit", max_instances=1, coalesce=True
         )
@@ -73,7 +77,8 @@ class SchedulerTrigger:
 
     async def _rearm(self) -> None:
         try:
-            await self._engine.rearm_all()
+            if self._engine is not None:
+                await self._engine.rearm_all()
         except Exception:
             log.exception("arming the next timers failed; retrying next interval")
 
@@ -93,18 +98,18 @@ class SchedulerTrigger:
         )
 
     async def _fire(self, ticket_id: int, token: int) -> None:
-        if not await self._leader.is_leader():
+        if self._engine is None or not await self._leader.is_leader():
             return
         try:
             await self._engine.fire(ticket_id, token)
-        except StaleClock:
+        except StaleTicket:
             log.info("ticket %s: stale timer ignored", ticket_id)
         except Exception:
             log.exception("ticket %s: escalation step failed; the audit will retry", ticket_id)
 
     async def _audit(self) -> None:
         try:
-            if await self._leader.is_leader():
+            if self._engine is not None and await self._leader.is_leader():
                 await self._engine.audit()
         except Exception:
             log.exception("escalation audit failed; retrying next interval")

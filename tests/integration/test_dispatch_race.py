@@ -20,7 +20,7 @@ from config.settings import CONFIG
 from storage import tables as t
 from storage.database import autocommit
 from storage.sql import SqlUnitOfWork
-from tests.integration.test_engine_outbox import DEMO, Clock, notifier
+from tests.integration.test_engine_outbox import DEMO, Clock, cases, notifier
 from tests.integration.test_quiet_hours import bj
 
 LAMP = "5号楼路灯不亮"
@@ -54,7 +54,8 @@ def dispatcher(engine: AsyncEngine, nlu: SlowNlu) -> Dispatcher:
         uow=lambda: SqlUnitOfWork(engine), store_uow=lambda: SqlUnitOfWork(store), nlu=nlu,
         handlers=build_registry(), notifier=notifier(),
         renderer=Renderer(Templates.load(CONFIG / "templates.yaml"), lambda: DEMO), directory=lambda: DEMO,
-        policies=lambda: POLICY, catalog=lambda: catalog, now=Clock(bj(2026, 12, 1, 10, 0)),
+        policies=lambda: POLICY, catalog=lambda: catalog, now=(clock := Clock(bj(2026, 12, 1, 10, 0))),
+        cases=cases(clock),
     )  # fmt: skip
 
 

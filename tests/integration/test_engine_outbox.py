@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,6 +13,7 @@ from bot.render import Renderer, Templates
 from config.directory import load_directory_file
 from config.settings import CONFIG
 from escalation import planner
+from escalation.cases import CaseService, Trigger
 from escalation.engine import EscalationEngine
 from storage.sql import SqlUnitOfWork
 from tests.unit.factories import FAST, T0
@@ -34,6 +36,10 @@ def notifier() -> OutboxNotifier:
     return OutboxNotifier(Renderer(Templates.load(CONFIG / "templates.yaml"), lambda: DEMO), lambda c, p: "web")
 
 
+def cases(clock: Callable[[], datetime], trigger: Trigger | None = None) -> CaseService:
+    return CaseService(notifier(), clock, trigger)
+
+
 async def open_one(engine: AsyncEngine) -> int:
     async with SqlUnitOfWork(engine) as uow:
         tid = await uow.tickets.next_id()
@@ -48,7 +54,7 @@ async def open_one(engine: AsyncEngine) -> int:
 async def test_engine_fires_persists_and_fences(engine: AsyncEngine) -> None:
     tid = await open_one(engine)
     clock = Clock(T0 + timedelta(seconds=4))
-    esc = EscalationEngine(lambda: SqlUnitOfWork(engine), notifier(), lambda: DEMO, clock)
+    esc = EscalationEngine(lambda: SqlUnitOfWork(engine), cases(clock), lambda: DEMO, clock)
     assert await esc.fire(tid, token=0) is False  # a stale timer does nothing
     assert await esc.audit() == 1
     assert await esc.audit() == 0  # the same step never fires twice
@@ -64,7 +70,7 @@ async def test_engine_fires_persists_and_fences(engine: AsyncEngine) -> None:
 async def test_concurrent_audits_fire_each_step_once(engine: AsyncEngine) -> None:
     tid = await open_one(engine)
     clock = Clock(T0 + timedelta(seconds=5))
-    engines = [EscalationEngine(lambda: SqlUnitOfWork(engine), notifier(), lambda: DEMO, clock) for _ in range(4)]
+    engines = [EscalationEngine(lambda: SqlUnitOfWork(engine), cases(clock), lambda: DEMO, clock) for _ in range(4)]
     await asyncio.gather(*(e.audit() for e in engines), return_exceptions=True)
     async with SqlUnitOfWork(engine) as uow:
         assert [e.kind for e in await uow.tickets.events(tid)] == ["escalated"]
@@ -186,12 +192,13 @@ async def test_only_steps_due_within_the_horizon_hold_a_timer(engine: AsyncEngin
     10 minutes), armed by the periodic pass once it comes within reach."""
     tid = await open_one(engine)
     clock, timers = Clock(T0 - timedelta(hours=1)), Timers()
-    esc = EscalationEngine(lambda: SqlUnitOfWork(engine), notifier(), lambda: DEMO, clock, timers)
+    service = cases(clock, timers)
+    esc = EscalationEngine(lambda: SqlUnitOfWork(engine), service, lambda: DEMO, clock)
     assert await esc.rearm_all() == 0 and timers.armed == {}
     async with SqlUnitOfWork(engine) as uow:
         ticket = await uow.tickets.get(tid)
     assert ticket is not None
-    esc.arm(ticket)
+    service.arm(ticket)
     assert timers.armed == {}
     clock.now = T0 - timedelta(minutes=5)
     assert await esc.rearm_all() == 1

@@ -18,7 +18,7 @@ from config.policies import parse_policies
 from config.settings import CONFIG
 from escalation.calendar import LOCAL
 from storage.sql import SqlUnitOfWork
-from tests.integration.test_engine_outbox import DEMO, Clock, notifier
+from tests.integration.test_engine_outbox import DEMO, Clock, cases, notifier
 
 POLICY = parse_policies({"default": {"accept": "1h", "resolve": "1d", "quiet_hours": "21:00-07:30",
                                      "ladder": [{"tier": "community", "ack": "1h"}, {"tier": "township", "ack": "1h"},
@@ -57,7 +57,7 @@ async def test_staff_pings_wait_for_the_morning_but_the_group_ack_and_emergencie
     dispatcher = Dispatcher(
         uow=lambda: SqlUnitOfWork(engine), nlu=nlu, handlers=build_registry(), notifier=notifier(),
         renderer=Renderer(Templates.load(CONFIG / "templates.yaml"), lambda: DEMO), directory=lambda: DEMO,
-        policies=lambda: POLICY, catalog=lambda: catalog, now=clock,
+        policies=lambda: POLICY, catalog=lambda: catalog, now=clock, cases=cases(clock),
     )  # fmt: skip
     await dispatcher.handle(InboundMessage("yg-1", "张阿姨", lamp))
     async with SqlUnitOfWork(engine) as uow:
