@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,14 +34,15 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The app: API v1, the web chat, and `routers` (the admin web, the platforms' webhooks)."""
     app = FastAPI(title="gridbot", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
     errors.install(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(logs.RequestIds)
     app.include_router(api.build_router(services))
     app.include_router(webchat.build_router(services))
-    for router in services.routers:
+    for router in routers:
         app.include_router(router)
     app.add_api_route("/healthz", api.health_route(services), methods=["GET"])
     app.add_api_route("/readyz", api.readiness_route(services), methods=["GET"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -62,3 +63,7 @@ class Handled:
     message_id: int
     replies: tuple[Reply, ...]
     nlu_s: float = 0.0  # the NLU parse's share of the handling (API: the Server-Timing header)
+
+
+Handle = Callable[[InboundMessage], Awaitable[Handled]]
+"""Where a channel hands an inbound message (the dispatcher's `handle`)."""

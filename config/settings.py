@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from pydantic import Field
@@ -81,3 +82,15 @@ class Settings(BaseSettings):
     max_text: int = 2000
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$", description="json: one object per line.")
+
+
+def api_token(settings: Settings) -> str:
+    """The configured token, or one generated once into var/api_token (0600)."""
+    if settings.api_token:
+        return settings.api_token
+    path = settings.var_dir / "api_token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,13 @@ def _sqlite_serialised_writes(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def redis_namespace(prefix: str | None, database_url: str) -> str:
+    """The prefix of a deployment's Redis keys: `prefix` if set, else one derived from the database
+    URL (password left out). Every process of a deployment shares its database, so they share the
+    keys; another deployment (or a benchmark, a test run) on the same Redis does not."""
+    if prefix:
+        return prefix
+    where = make_url(normalise_url(database_url)).render_as_string(hide_password=True)
+    return f"gridbot:{hashlib.sha1(where.encode()).hexdigest()[:10]}"

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import secrets as pysecrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.channels.webchat import sign, verify
 from bot.errors import ApiError
-from bot.messages import Attachment, AttachmentKind, Handled, InboundMessage
+from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMessage
 from bot.outbox import ChannelError
 from bot.ratelimit import RateLimiter, SendLimiter
 from tickets.ports import StoredMessage, UnitOfWorkFactory
@@ -50,8 +50,6 @@ TEXTS = {
     "linked": "{name}，已确认您的身份，之后的工单通知会发到这里。",
     "private": "您好！请在所在微网格的群里反映问题；工作人员请发送 /iam 身份码 绑定账号。",
 }
-
-Handle = Callable[[InboundMessage], Awaitable[Handled]]
 
 
 async def _not_attached(message: InboundMessage) -> Handled:
@@ -77,19 +75,15 @@ class MalformedUpdate(ValueError):
 class TelegramGateway:
     def __init__(
         self, bot: Bot, uow: UnitOfWorkFactory, secret: bytes, grid_name: Callable[[str], str | None],
-        max_text: int = 2000, limiter: SendLimiter | None = None,
+        max_text: int = 2000, limiter: SendLimiter | None = None, *, handle: Handle = _not_attached,
     ) -> None:  # fmt: skip
         self.bot = bot
         self._uow = uow
-        self._handle: Handle = _not_attached
+        self._handle = handle
         self._secret = secret
         self._grid_name = grid_name
         self._max_text = max_text
         self._limiter = limiter or RateLimiter(20, 60, 30, 1)
-
-    def attach(self, handle: Handle) -> None:
-        """Where inbound messages go (the dispatcher, built after the outbox that sends through us)."""
-        self._handle = handle
 
     async def start(self, polling: bool) -> None:
         """Check the token (getMe, retried while the API is unreachable), then poll if asked to."""

@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,7 @@ from werobot.replies import TextReply
 from werobot.utils import check_signature, get_signature
 
 from bot.errors import ApiError
-from bot.messages import Attachment, AttachmentKind, Handled, InboundMessage
+from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMessage
 from bot.outbox import ChannelError
 from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
 from tickets.ports import StoredMessage, UnitOfWorkFactory
@@ -51,7 +51,6 @@ TEXTS = {
     "unbound": "您好！请先扫描您所在微网格的二维码关注，再反映问题。",
     "unsupported": "暂时只能处理文字、照片和位置，语音请转成文字发送，谢谢！",
 }
-Handle = Callable[[InboundMessage], Awaitable[Handled]]
 # Group posts a resident is told about their case (never a refusal meant for a worker).
 RESIDENT_TEMPLATES = frozenset({
     "ticket_opened", "ticket_opened_unlocated", "urgent_opened", "ask_location", "ticket_followed",
@@ -76,7 +75,7 @@ class WechatGateway:
         self, *, app_id: str, token: str, aes_key: str | None, app_secret: str | None, api_base: str,
         uow: UnitOfWorkFactory, grid_name: Callable[[str], str | None], replay_window_s: int,
         max_text: int = 2000, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        tokens: TokenStore | None = None,
+        tokens: TokenStore | None = None, handle: Handle = _not_attached,
     ) -> None:  # fmt: skip
         self._app_id = app_id
         self._token = token
@@ -88,11 +87,8 @@ class WechatGateway:
         self._replay_window_s = replay_window_s
         self._max_text = max_text
         self._now = now
-        self._handle: Handle = _not_attached
-        self._access = AccessToken(f"wechat:{app_id}", self._fetch_token, tokens or MemoryTokenStore())
-
-    def attach(self, handle: Handle) -> None:
         self._handle = handle
+        self._access = AccessToken(f"wechat:{app_id}", self._fetch_token, tokens or MemoryTokenStore())
 
     # -------------------------------------------------------------------------- checks
 

@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -32,7 +32,7 @@ from bot.channels.webchat import verify
 from bot.channels.wechat_oa import safe_xml
 from bot.errors import ApiError
 from bot.interpret import ticket_ref
-from bot.messages import Handled, InboundMessage
+from bot.messages import Handle, Handled, InboundMessage
 from bot.nlu.port import Parse
 from bot.outbox import ChannelError
 from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
@@ -50,7 +50,6 @@ TEXTS = {
     "unknown": "您不在本平台的人员名单中，请联系管理员。",
     "linked": "已确认您的身份，之后的工单通知会发到这里。",
 }
-Handle = Callable[[InboundMessage], Awaitable[Handled]]
 
 
 def signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
@@ -71,6 +70,7 @@ class WecomGateway:
         self, *, corp_id: str, token: str, aes_key: str, app_secret: str | None, agent_id: str | None,
         api_base: str, uow: UnitOfWorkFactory, directory: Callable[[], Directory], codes: bytes,
         replay_window_s: int, max_text: int = 2000, tokens: TokenStore | None = None,
+        handle: Handle = _not_attached,
     ) -> None:  # fmt: skip
         self._corp_id, self._token = corp_id, token
         self._crypto = PrpCrypto(base64.b64decode(aes_key + "="))
@@ -78,15 +78,12 @@ class WecomGateway:
         self._http = httpx.AsyncClient(base_url=api_base.rstrip("/"), timeout=5)
         self._uow, self._directory, self._codes = uow, directory, codes
         self._replay_window_s, self._max_text = replay_window_s, max_text
-        self._handle: Handle = _not_attached
+        self._handle = handle
         self._access = AccessToken(f"wecom:{corp_id}:{agent_id or ''}", self._fetch_token, tokens or MemoryTokenStore())
 
     @property
     def corp_id(self) -> str:
         return self._corp_id
-
-    def attach(self, handle: Handle) -> None:
-        self._handle = handle
 
     # ----------------------------------------------------------------------- crypto
 

@@ -4,12 +4,11 @@ one deployment's leader starve the other's timers)."""
 
 from __future__ import annotations
 
-from config.settings import Settings
-from run_bot import redis_namespace
+from storage.database import redis_namespace
 
 
 def namespace(url: str, prefix: str | None = None) -> str:
-    return redis_namespace(Settings(database_url=url, redis_prefix=prefix))
+    return redis_namespace(prefix, url)
 
 
 def test_processes_of_one_deployment_share_keys_and_other_deployments_do_not() -> None:
