@@ -62,7 +62,7 @@ from storage.sql import SqlUnitOfWork
 from tickets.directory import DirectoryError
 from wiring import commands
 from wiring.parts import (
-    Holder,
+    Replaceable,
     admin_of,
     database,
     database_ok,
@@ -106,7 +106,7 @@ async def running(settings: Settings) -> AsyncIterator[FastAPI]:
         routed = RoutedDirectory(directory, nlu.nlu)
         templates = Templates.load(settings.templates)
         renderer = Renderer(templates, routed, lambda ticket_type: nlu.nlu.catalog.display_name(ticket_type))
-        policies = Holder(load_policies(settings.policies))
+        policies = Replaceable(load_policies(settings.policies))
         faq = load_faq(settings.faq)
         # the case service, the timers and the dispatcher
         notifier = OutboxNotifier(renderer, lambda chat_id, person_id: "web")
@@ -117,7 +117,7 @@ async def running(settings: Settings) -> AsyncIterator[FastAPI]:
         escalation = EscalationEngine(uow, cases, routed, utcnow)
         metrics = Metrics()
         dispatcher = Dispatcher(
-            uow=uow, store_uow=lambda: SqlUnitOfWork(single_statements), nlu=nlu.nlu, handlers=build_registry(),
+            uow=uow, autocommit_uow=lambda: SqlUnitOfWork(single_statements), nlu=nlu.nlu, handlers=build_registry(),
             notifier=notifier, renderer=renderer, directory=routed, policies=policies.get,
             catalog=lambda: nlu.nlu.catalog, now=utcnow, cases=cases, faq=lambda: faq,
             followup_s=settings.followup_s, metrics=metrics,

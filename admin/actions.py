@@ -1,6 +1,6 @@
 """What officers do to a case from the admin web: reassign, escalate, suspend, resume, close.
 
-Each action runs the pure transition of `tickets.loop` and commits it through the case service
+Each action runs the pure transition of `tickets.transitions` and commits it through the case service
 (`escalation.cases`) in one transaction with an audit entry, like every other change.
 A case outside the officer's jurisdiction is refused before anything is read back.
 """
@@ -12,7 +12,7 @@ from datetime import datetime
 
 from admin.auth import Principal
 from bot.services import Services
-from tickets import loop
+from tickets import transitions
 from tickets.accounts import AuditEntry
 from tickets.directory import Directory
 from tickets.model import Outcome, Ticket
@@ -26,11 +26,11 @@ class NotFound(Exception):
 
 ACTIONS: dict[str, tuple[str, Callable[[str, str], Transition]]] = {
     # name: (label, (argument, note) → transition)
-    "reassign": ("改派", lambda worker, note: lambda t, who, d, now: loop.reassign(t, who, worker, d, now)),
-    "escalate": ("提级", lambda _, note: lambda t, who, d, now: loop.escalate(t, who, note, d, now)),
-    "suspend": ("挂账", lambda _, note: lambda t, who, d, now: loop.suspend(t, who, note, now)),
-    "resume": ("解除挂账", lambda _, note: lambda t, who, d, now: loop.resume(t, who, now)),
-    "close": ("结案", lambda _, note: lambda t, who, d, now: loop.close_by_staff(t, who, note, now)),
+    "reassign": ("改派", lambda worker, note: lambda t, who, d, now: transitions.reassign(t, who, worker, d, now)),
+    "escalate": ("提级", lambda _, note: lambda t, who, d, now: transitions.escalate(t, who, note, d, now)),
+    "suspend": ("挂账", lambda _, note: lambda t, who, d, now: transitions.suspend(t, who, note, now)),
+    "resume": ("解除挂账", lambda _, note: lambda t, who, d, now: transitions.resume(t, who, now)),
+    "close": ("结案", lambda _, note: lambda t, who, d, now: transitions.close_by_staff(t, who, note, now)),
 }
 
 

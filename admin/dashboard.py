@@ -12,14 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from escalation import planner
 from escalation.bulletin import case_figures
+from escalation.calendar import LOCAL
 from tickets.directory import Directory, Role
-from tickets.model import ACTIVE_STATES, Phase, Ticket, TicketEvent, TicketState, Tier
+from tickets.model import ACTIVE_STATES, EventKind, Phase, Ticket, TicketEvent, TicketState, Tier
 
-LOCAL = ZoneInfo("Asia/Shanghai")
 TIERS = (Tier.GRID, Tier.COMMUNITY, Tier.TOWNSHIP, Tier.DISTRICT, Tier.DEPARTMENT)
 
 
@@ -69,7 +68,7 @@ def trend(period: Period, tickets: Sequence[Ticket], events: Mapping[int, Sequen
     created = Counter(local_day(t.created_at) for t in tickets)
     closed = Counter(
         local_day(e.at) for t in tickets if t.state is TicketState.CLOSED
-        for e in events.get(t.id, ()) if e.kind == "closed"
+        for e in events.get(t.id, ()) if e.kind is EventKind.CLOSED
     )  # fmt: skip
     days = period.days
     return {
@@ -149,7 +148,7 @@ def worker_activity(
     """Per grid worker: cases in hand now, cases they resolved in the period, 报平安 days."""
     grids = set(scope) if scope is not None else None
     done = Counter(person for person, _ in checkins)
-    resolved = Counter(e.actor for t in tickets for e in events.get(t.id, ()) if e.kind == "resolved")
+    resolved = Counter(e.actor for t in tickets for e in events.get(t.id, ()) if e.kind is EventKind.RESOLVED)
     in_hand = Counter(t.assignee for t in open_tickets if t.assignee)
     rows = []
     for p in sorted(directory.people.values(), key=lambda p: (p.node or "", p.id)):

@@ -12,15 +12,14 @@ import io
 import zipfile
 from collections.abc import Callable, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
+from escalation.calendar import LOCAL
 from tickets.directory import Department, Directory, DirectoryError, Node, Person, Role
 from tickets.model import Ticket, Tier
 
-LOCAL = ZoneInfo("Asia/Shanghai")
 TICKET_COLUMNS = ["工单号", "类型", "状态", "当前层级", "网格", "位置", "内容", "报事人", "网格员",
                   "报事时间", "评分", "办结方式", "紧急"]  # fmt: skip
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

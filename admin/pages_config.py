@@ -8,45 +8,44 @@ from collections.abc import Mapping
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from admin.web import Web
+from admin.page import AdminPages
 from bot.nlu.catalog import BUILTIN, IntentError, IntentFiles, IntentSpec, TicketSpec, dump_intent
 from bot.nlu.training import TrainingError
 from bot.nlu.versions import Busy, ModelManager
 from bot.render import TemplateError, Templates
+from escalation.calendar import LOCAL
 from escalation.policy import PolicyBook
 from escalation.preview import preview
 
-LOCAL = ZoneInfo("Asia/Shanghai")
 SAMPLE = {"ticket_id": 12, "type": "report_public_facility", "location": "3号楼东门", "text": "路灯坏了，晚上很黑",
           "note": "已联系电工", "rating": 5, "due": datetime(2026, 12, 4, 18, 0, tzinfo=LOCAL), "reporter": "张阿姨",
           "worker": "w-yg-1", "actor": "w-yg-1", "grid": "yg-1", "tier": "community", "state": "accepted",
           "phase": "resolve", "lines": "#12 路灯坏了（处理中）"}  # fmt: skip
 
 
-def register(router: APIRouter, web: Web) -> None:
+def register(router: APIRouter, web: AdminPages) -> None:
     _intent_routes(router, web)
     _policy_routes(router, web)
     _template_routes(router, web)
 
 
-def _files(web: Web) -> IntentFiles:
+def _files(web: AdminPages) -> IntentFiles:
     if web.services.intents is None:
         raise HTTPException(503, "意图文件不可用")
     return web.services.intents
 
 
-def _models(web: Web) -> ModelManager:
+def _models(web: AdminPages) -> ModelManager:
     if web.services.models is None:
         raise HTTPException(503, "模型管理不可用")
     return web.services.models
 
 
-def _intent_routes(router: APIRouter, web: Web) -> None:
+def _intent_routes(router: APIRouter, web: AdminPages) -> None:
     @router.get("/intents", response_class=HTMLResponse)
     async def intents(request: Request) -> Response:
         who = await web.admin_only(request)
@@ -114,7 +113,7 @@ def _intent_routes(router: APIRouter, web: Web) -> None:
         return RedirectResponse("/admin/intents", status_code=303)
 
 
-def _start(web: Web, who: Any) -> bool:
+def _start(web: AdminPages, who: Any) -> bool:
     try:
         _models(web).start()
         return True
@@ -158,7 +157,7 @@ def _from_form(spec: IntentSpec, form: Mapping[str, Any]) -> IntentSpec:
                    keywords=_lines(form.get("keywords")), synonyms=synonyms, examples=examples)  # fmt: skip
 
 
-def _policy_routes(router: APIRouter, web: Web) -> None:
+def _policy_routes(router: APIRouter, web: AdminPages) -> None:
     @router.get("/policies", response_class=HTMLResponse)
     async def policies(request: Request) -> Response:
         who = await web.admin_only(request)
@@ -184,7 +183,7 @@ def _policy_routes(router: APIRouter, web: Web) -> None:
         return _policy_page(web, request, who, text, book, kind, at, "", "已保存：新报事按新策略计时，进行中的工单不变")
 
 
-def _policy_page(web: Web, request: Request, who: Any, text: str, book: PolicyBook | None, kind: str, at: str,
+def _policy_page(web: AdminPages, request: Request, who: Any, text: str, book: PolicyBook | None, kind: str, at: str,
                  error: str, ok: str, status: int = 200) -> Response:  # fmt: skip
     when = _when(at, web.admin.now())
     steps = preview(book, kind, when) if book is not None else []
@@ -201,7 +200,7 @@ def _when(at: str, now: datetime) -> datetime:
         return now
 
 
-def _template_routes(router: APIRouter, web: Web) -> None:
+def _template_routes(router: APIRouter, web: AdminPages) -> None:
     @router.get("/templates", response_class=HTMLResponse)
     async def templates(request: Request) -> Response:
         who = await web.admin_only(request)
@@ -227,7 +226,7 @@ def _template_routes(router: APIRouter, web: Web) -> None:
         return _template_page(web, request, who, text, "", "已保存，立即生效")
 
 
-def _template_page(web: Web, request: Request, who: Any, text: str, error: str, ok: str, status: int = 200,
+def _template_page(web: AdminPages, request: Request, who: Any, text: str, error: str, ok: str, status: int = 200,
                    preview: Templates | None = None) -> Response:  # fmt: skip
     renderer = web.services.renderer
     shown = preview or renderer.templates

@@ -10,14 +10,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from admin import dashboard
 from admin.auth import Principal
-from admin.web import Web
+from admin.page import AdminPages
 from escalation.calendar import is_workday
 from tickets.model import ACTIVE_STATES
 
 MAX_DAYS = 366
 
 
-def register(router: APIRouter, web: Web) -> None:
+def register(router: APIRouter, web: AdminPages) -> None:
     @router.get("", response_class=HTMLResponse)
     async def page(request: Request, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30) -> Response:
         who = await web.who(request)
@@ -29,7 +29,7 @@ def register(router: APIRouter, web: Web) -> None:
         return await figures_for(web, await web.who(request), days)
 
 
-async def figures_for(web: Web, who: Principal, days: int) -> dict[str, Any]:
+async def figures_for(web: AdminPages, who: Principal, days: int) -> dict[str, Any]:
     now = web.admin.now()
     today = dashboard.local_day(now)
     period = dashboard.Period(today - timedelta(days=days - 1), today)

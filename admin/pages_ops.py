@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 from admin import exports
 from admin.auth import Principal
 from admin.dashboard import tree_order
-from admin.web import Web
+from admin.page import AdminPages
 from escalation.bulletin import grids_under
 from tickets.accounts import OFFICER_ROLES, AccountError
 from tickets.directory import Directory, DirectoryError, Role
@@ -24,14 +24,14 @@ MAX_UPLOAD = 10 * 1024 * 1024
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
-def register(router: APIRouter, web: Web) -> None:
+def register(router: APIRouter, web: AdminPages) -> None:
     _directory_routes(router, web)
     _outbox_routes(router, web)
     _bulletin_routes(router, web)
     _account_routes(router, web)
 
 
-def _directory_routes(router: APIRouter, web: Web) -> None:
+def _directory_routes(router: APIRouter, web: AdminPages) -> None:
     @router.get("/directory", response_class=HTMLResponse)
     async def directory(request: Request) -> Response:
         who = await web.admin_only(request)
@@ -71,7 +71,7 @@ def _directory_routes(router: APIRouter, web: Web) -> None:
         return RedirectResponse(f"/admin/directory?imported={len(new.nodes)}", status_code=303)
 
 
-def _parse_upload(web: Web, filename: str, data: bytes) -> Directory:
+def _parse_upload(web: AdminPages, filename: str, data: bytes) -> Directory:
     if filename.lower().endswith(".xlsx"):
         return exports.directory_from_xlsx(data)
     if not filename.lower().endswith((".yaml", ".yml")):
@@ -87,7 +87,7 @@ def _counts(d: Directory) -> dict[str, int]:
     return {"nodes": len(d.nodes), "people": len(d.people), "departments": len(d.departments)}
 
 
-async def _directory_page(web: Web, request: Request, who: Principal, error: str, ok: str = "",
+async def _directory_page(web: AdminPages, request: Request, who: Principal, error: str, ok: str = "",
                           status: int | None = None) -> Response:  # fmt: skip
     d = web.services.directory()
     async with web.services.uow() as uow:
@@ -110,7 +110,7 @@ def _tree_rows(d: Directory) -> list[dict[str, Any]]:
     return rows
 
 
-def _outbox_routes(router: APIRouter, web: Web) -> None:
+def _outbox_routes(router: APIRouter, web: AdminPages) -> None:
     @router.get("/outbox", response_class=HTMLResponse)
     async def outbox(request: Request, status: str = "dead") -> Response:
         who = await web.admin_only(request)
@@ -132,14 +132,14 @@ def _outbox_routes(router: APIRouter, web: Web) -> None:
         return RedirectResponse("/admin/outbox", status_code=303)
 
 
-def _visible(web: Web, who: Principal, b: Bulletin) -> bool:
+def _visible(web: AdminPages, who: Principal, b: Bulletin) -> bool:
     if who.grids is None:
         return True
     grids = set(grids_under(web.services.directory(), b.scope))
     return bool(grids) and grids <= who.grids
 
 
-def _bulletin_routes(router: APIRouter, web: Web) -> None:
+def _bulletin_routes(router: APIRouter, web: AdminPages) -> None:
     @router.get("/bulletins", response_class=HTMLResponse)
     async def bulletins(request: Request) -> Response:
         who = await web.who(request)
@@ -171,7 +171,7 @@ def _bulletin_routes(router: APIRouter, web: Web) -> None:
         return PlainTextResponse(found.text, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-async def _bulletin(web: Web, who: Principal, bulletin_id: int) -> Bulletin:
+async def _bulletin(web: AdminPages, who: Principal, bulletin_id: int) -> Bulletin:
     async with web.services.uow() as uow:
         found = await uow.records.bulletin(bulletin_id)
     if found is None or not _visible(web, who, found):
@@ -179,7 +179,7 @@ async def _bulletin(web: Web, who: Principal, bulletin_id: int) -> Bulletin:
     return found
 
 
-def _account_routes(router: APIRouter, web: Web) -> None:
+def _account_routes(router: APIRouter, web: AdminPages) -> None:
     @router.get("/accounts", response_class=HTMLResponse)
     async def accounts(request: Request) -> Response:
         who = await web.admin_only(request)
@@ -219,7 +219,7 @@ def _serves_a_node(d: Directory, node: str | None) -> bool:
     return node is not None and node in d.nodes and d.nodes[node].tier in OFFICER_ROLES
 
 
-async def _accounts_page(web: Web, request: Request, who: Principal, error: str, ok: str,
+async def _accounts_page(web: AdminPages, request: Request, who: Principal, error: str, ok: str,
                          status: int = 200) -> Response:  # fmt: skip
     async with web.services.uow() as uow:
         accounts = await uow.accounts.all()

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from admin import actions, dashboard, exports
 from admin.auth import Principal
-from admin.web import Web
+from admin.page import AdminPages
 from bot.api import deadlines_json
 from escalation import planner
 from escalation.cases import StaleTicket
@@ -55,7 +55,7 @@ class Filters:
         return urlencode({k: v for k, v in values.items() if v not in ("", None) and not (k == "page" and v == 1)})
 
 
-def register(router: APIRouter, web: Web) -> None:
+def register(router: APIRouter, web: AdminPages) -> None:
     @router.get("/tickets", response_class=HTMLResponse)
     async def listing(request: Request) -> Response:
         who = await web.who(request)
@@ -110,7 +110,7 @@ def register(router: APIRouter, web: Web) -> None:
         return RedirectResponse(f"/admin/tickets/{ticket_id}?done={action}", status_code=303)
 
 
-async def search(web: Web, who: Principal, f: Filters, limit: int, offset: int) -> tuple[list[Ticket], int]:
+async def search(web: AdminPages, who: Principal, f: Filters, limit: int, offset: int) -> tuple[list[Ticket], int]:
     grids = _grids(web, who, f.node)
     query = TicketQuery(grids=grids, types=(f.type,) if f.type else (), tiers=_tiers(f.tier), text=f.q,
                         states=_states(f.state), limit=limit, offset=offset)  # fmt: skip
@@ -125,7 +125,7 @@ async def search(web: Web, who: Principal, f: Filters, limit: int, offset: int) 
     return late[offset : offset + limit], len(late)
 
 
-def _grids(web: Web, who: Principal, node: str) -> frozenset[str] | None:
+def _grids(web: AdminPages, who: Principal, node: str) -> frozenset[str] | None:
     d = web.services.directory()
     if not node:
         return who.grids
@@ -166,12 +166,12 @@ def _days(f: Filters) -> tuple[datetime | None, datetime | None]:
     return None, None
 
 
-def _overdue_ids(web: Web, found: list[Ticket]) -> set[int]:
+def _overdue_ids(web: AdminPages, found: list[Ticket]) -> set[int]:
     now = web.admin.now()
     return {t.id for t in found if dashboard.is_overdue(t, now)}
 
 
-def _types(web: Web) -> list[tuple[str, str]]:
+def _types(web: AdminPages) -> list[tuple[str, str]]:
     names = web.services.renderer
     catalog = web.services.intents.catalog() if web.services.intents else None
     keys = [*catalog.reports(), "consult"] if catalog else []
@@ -183,7 +183,9 @@ def _due(ticket: Ticket) -> datetime | None:
     return planner.phase_end(ticket) if live else None
 
 
-async def _detail(web: Web, request: Request, who: Principal, ticket_id: int, error: str, status: int) -> Response:
+async def _detail(
+    web: AdminPages, request: Request, who: Principal, ticket_id: int, error: str, status: int
+) -> Response:
     async with web.services.uow() as uow:
         ticket = await uow.tickets.get(ticket_id)
         if ticket is None or (who.grids is not None and ticket.grid not in who.grids):

@@ -43,7 +43,7 @@ from storage.database import create_engine
 from storage.migrate import upgrade
 from storage.rows import policy_to_json
 from storage.sql import SqlUnitOfWork
-from tickets import loop
+from tickets import transitions
 from tickets.model import LadderStep, SlaPolicy, Tier
 
 ADMIN = os.environ.get("GRIDBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -94,7 +94,7 @@ async def live_timers(url: str, count: int, window_s: float) -> None:
             offset = window_s * i / count
             accept_s = 2 * 3600  # nag at 1 h: we shift the start so the nag is due at base + offset
             start = base + timedelta(seconds=offset) - timedelta(seconds=accept_s * 0.5)
-            t = loop.open_ticket(
+            t = transitions.open_ticket(
                 ticket_id=await uow.tickets.next_id(), ticket_type="report_water", grid=GRIDS[i % len(GRIDS)],
                 chat_id=GRIDS[i % len(GRIDS)], reporter=f"r{i}", assignee=None, location="1号楼", text="bench",
                 policy=policy(accept_s), now=start,

@@ -17,6 +17,7 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from storage import tables
 from storage.database import create_engine
 from storage.migrate import upgrade
 from storage.rows import _ticket_row
-from tickets import loop
+from tickets import transitions
 from tickets.model import CloseReason, TicketState
 
 TYPES = ["report_sanitation", "report_public_facility", "report_water", "report_illegal_parking", "report_noise"]
@@ -47,11 +48,11 @@ def tickets(chats: list[str], total: int, open_count: int, now: datetime) -> lis
         is_open = i > total - open_count
         created = now - (timedelta(minutes=rng.uniform(0, 30)) if is_open else timedelta(days=rng.uniform(1, 365)))
         kind = rng.choice(TYPES)
-        t = loop.open_ticket(ticket_id=i, ticket_type=kind, grid=chat, chat_id=chat, reporter=f"居民{i % 97}",
+        t = transitions.open_ticket(ticket_id=i, ticket_type=kind, grid=chat, chat_id=chat, reporter=f"居民{i % 97}",
                              assignee=f"w{chat[1:]}", location=f"{rng.randint(1, 30)}号楼", text="楼道里垃圾没人清理",
                              policy=book.for_type(kind), now=created).ticket  # fmt: skip
         if not is_open:
-            t = t.evolve(state=TicketState.CLOSED, close_reason=CloseReason.RATED, rating=rng.randint(3, 5),
+            t = replace(t, state=TicketState.CLOSED, close_reason=CloseReason.RATED, rating=rng.randint(3, 5),
                          ratings={t.reporter: 5})  # fmt: skip
         rows.append(_ticket_row(t, planner.next_due(t) if is_open else None))
     return rows

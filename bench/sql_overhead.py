@@ -1,8 +1,8 @@
 """What one statement costs in the bot's own CPU: through SQLAlchemy's async engine (statement
-built once), through `storage.prepared.Run` (what storage/sql.py runs the hot path with on
+built once), through `storage.prepared.StatementRunner` (what storage/sql.py runs the hot path with on
 PostgreSQL: compiled once, run on the asyncpg connection underneath, SQLAlchemy's result
 processors applied) and straight on asyncpg (prints numbers; not a pass/fail test). Before the
-hot path moved to `Run`, the SQLAlchemy layer was the largest share of the bot's CPU per message
+hot path moved to `StatementRunner`, the SQLAlchemy layer was the largest share of the bot's CPU per message
 in bench/ingest.py.
 
     .venv/bin/python bench/sql_overhead.py
@@ -24,7 +24,7 @@ from bench.common import Database
 from storage import tables as t
 from storage.database import create_engine
 from storage.migrate import upgrade
-from storage.prepared import Run
+from storage.prepared import StatementRunner
 
 ROWS, RUNS = 1000, 3000
 BY_ID = select(t.messages).where(t.messages.c.id == bindparam("b_id"))
@@ -55,7 +55,7 @@ async def measure(url: str) -> None:
         for i in range(RUNS):
             dict((await raw.fetchrow(sql, i % ROWS + 1)) or {})
         pg_cpu, pg_wall = time.process_time() - started, time.perf_counter() - wall
-        run = Run(conn, raw)
+        run = StatementRunner(conn, raw)
         started, wall = time.process_time(), time.perf_counter()
         for i in range(RUNS):
             await run.first(BY_ID, {"b_id": i % ROWS + 1})

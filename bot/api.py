@@ -18,9 +18,9 @@ from bot.services import Services
 from escalation import planner
 from escalation.bulletin import activity, missing_checkins
 from escalation.routines import local_day
-from tickets.loop import is_live
 from tickets.model import Phase, Ticket, TicketEvent, TicketState, Tier
 from tickets.ports import Bulletin, Delivery, StoredMessage
+from tickets.transitions import is_live
 
 PAGE = 500
 

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from bot.faq import Faq
 from bot.handlers.context import Context, Handler
-from bot.interpret import route
+from bot.interpret import Route, route
 from bot.logs import message_id
 from bot.messages import Handled, InboundMessage, Reply
 from bot.metrics import Metrics, NoMetrics
@@ -57,8 +57,8 @@ class Dispatcher:
         *,
         uow: UnitOfWorkFactory,
         nlu: Nlu,
-        store_uow: UnitOfWorkFactory | None = None,
-        handlers: Mapping[str, Handler],
+        autocommit_uow: UnitOfWorkFactory | None = None,
+        handlers: Mapping[Route, Handler],
         notifier: Notifier,
         renderer: Renderer,
         directory: Callable[[], Directory],
@@ -71,7 +71,7 @@ class Dispatcher:
         metrics: Metrics | None = None,
     ) -> None:
         self._uow = uow
-        self._store_uow = store_uow or uow  # single inserts and lookups: may commit per statement
+        self._store_uow = autocommit_uow or uow  # single inserts and lookups: may commit per statement
         self._nlu = nlu
         self._handlers = handlers
         self._notifier = notifier

@@ -4,9 +4,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from enum import StrEnum
 
 from bot.nlu.port import Parse
 from tickets.directory import Person, Role
+
+
+class Route(StrEnum):
+    """Which handler acts on a message (`bot.handlers.build_registry` has one for each)."""
+
+    REPORT = "report"
+    WORKER_ACCEPT = "worker_accept"
+    WORKER_PROGRESS = "worker_progress"
+    WORKER_RESOLVE = "worker_resolve"
+    ESCALATE_REQUEST = "escalate_request"
+    WORKER_NOTE = "worker_note"
+    MY_TICKETS = "my_tickets"
+    CHECKIN = "checkin"
+    REPORT_IN = "report_in"
+    SUSPEND = "suspend"
+    APPROVE_SUSPENSION = "approve_suspension"
+    RESUME = "resume"
+    RATE = "rate"
+    CONFIRM_RESOLVED = "confirm_resolved"
+    REJECT_RESOLUTION = "reject_resolution"
+    CANCEL_REPORT = "cancel_report"
+    ASK_STATUS = "ask_status"
+    CONSULT = "consult"
+    LOCATE = "locate"
+    ATTACH = "attach"
+    IGNORE = "ignore"
+
 
 WORKER_INTENTS = frozenset({"worker_accept", "worker_progress", "worker_resolve", "escalate_request"})
 RESIDENT_INTENTS = frozenset({"confirm_resolved", "reject_resolution", "ask_status", "cancel_report", "consult"})
@@ -24,19 +52,20 @@ _MY_TICKETS = re.compile(r"^[/／]?\s*(我的工单|我的任务|待办工单)[?
 
 # Short commands for busy workers: `/接单 12`, `/进展 12 已联系师傅`, `/已处理 12`, `/吹哨 12 需要城管`.
 COMMANDS = {
-    "接单": "worker_accept", "受理": "worker_accept",
-    "进展": "worker_progress", "进度": "worker_progress",
-    "已处理": "worker_resolve", "处理": "worker_resolve", "办结": "worker_resolve", "完成": "worker_resolve",
-    "吹哨": "escalate_request", "上报": "escalate_request",
-    "我的工单": "my_tickets",
-    "报到": "report_in",
-    "挂账": "suspend", "申请挂账": "suspend",
-    "同意挂账": "approve_suspension", "批准挂账": "approve_suspension",
-    "解除挂账": "resume", "恢复办理": "resume", "恢复": "resume",
+    "接单": Route.WORKER_ACCEPT, "受理": Route.WORKER_ACCEPT,
+    "进展": Route.WORKER_PROGRESS, "进度": Route.WORKER_PROGRESS,
+    "已处理": Route.WORKER_RESOLVE, "处理": Route.WORKER_RESOLVE,
+    "办结": Route.WORKER_RESOLVE, "完成": Route.WORKER_RESOLVE,
+    "吹哨": Route.ESCALATE_REQUEST, "上报": Route.ESCALATE_REQUEST,
+    "我的工单": Route.MY_TICKETS,
+    "报到": Route.REPORT_IN,
+    "挂账": Route.SUSPEND, "申请挂账": Route.SUSPEND,
+    "同意挂账": Route.APPROVE_SUSPENSION, "批准挂账": Route.APPROVE_SUSPENSION,
+    "解除挂账": Route.RESUME, "恢复办理": Route.RESUME, "恢复": Route.RESUME,
 }  # fmt: skip
 # 吹哨报到 and 挂账 said in words about a named case (`#12 报到`, replying `同意挂账` to the post).
 _GOVERNANCE = re.compile(r"(同意挂账|批准挂账|解除挂账|恢复办理|申请挂账|挂账|报到)")
-GOVERNANCE_KEYS = frozenset({"report_in", "suspend", "approve_suspension", "resume"})
+GOVERNANCE_KEYS = frozenset({Route.REPORT_IN, Route.SUSPEND, Route.APPROVE_SUSPENSION, Route.RESUME})
 
 
 def parse_rating(text: str) -> int | None:
@@ -52,13 +81,13 @@ def parse_rating(text: str) -> int | None:
     return None
 
 
-def command(text: str) -> str | None:
+def command(text: str) -> Route | None:
     """The route key of a slash command (`/接单 12`) or of `我的工单`; None for ordinary text."""
     stripped = text.strip()
     if _MY_TICKETS.match(stripped):
-        return "my_tickets"
+        return Route.MY_TICKETS
     if _CHECK_IN.match(stripped):
-        return "checkin"
+        return Route.CHECKIN
     match = _COMMAND.match(stripped)
     return COMMANDS.get(match.group(1)) if match else None
 
@@ -84,7 +113,7 @@ def route(
     *,
     awaiting_location: bool = False,
     attachments: bool = False,
-) -> str:
+) -> Route:
     """The handler key for this message; `ignore` means stay silent (chitchat, `other`, noise).
 
     `awaiting_location`: the sender's report in this chat waits for its place (哪栋楼), so their
@@ -94,23 +123,23 @@ def route(
     intent = parse.intent
     named = _TICKET_REF.search(text) is not None
     key = command(text)
-    if key == "checkin" and not is_staff(sender):
+    if key is Route.CHECKIN and not is_staff(sender):
         key = None  # a resident's 今天平安 is chatter
     if key is not None:
         return key  # a resident's worker command reaches the handler, which refuses it politely
     if is_staff(sender):
         return _staff_route(intent, text, replies_to_ticket, named, awaiting_location, attachments, is_report)
     if awaiting_location and intent != "cancel_report":
-        return "locate"
+        return Route.LOCATE
     if parse_rating(text) is not None:
-        return "rate"
+        return Route.RATE
     if is_report(intent):
-        return "report"
+        return Route.REPORT
     if intent in RESIDENT_INTENTS:
-        return intent
+        return Route(intent)
     if intent in WORKER_INTENTS and named:
-        return intent  # a resident acting on a ticket by number: refused with a reason
-    return "attach" if attachments else "ignore"
+        return Route(intent)  # a resident acting on a ticket by number: refused with a reason
+    return Route.ATTACH if attachments else Route.IGNORE
 
 
 def _staff_route(
@@ -121,18 +150,18 @@ def _staff_route(
     awaiting_location: bool,
     attachments: bool,
     is_report: Callable[[str], bool],
-) -> str:
+) -> Route:
     word = _GOVERNANCE.search(text)
     if word and (named or replies_to_ticket):
         return COMMANDS[word.group(1)]
     if intent in WORKER_INTENTS:
-        return intent
+        return Route(intent)
     if replies_to_ticket and _ACK.match(text.strip()):
-        return "worker_accept"  # 收到 replying to the bot's ticket post
+        return Route.WORKER_ACCEPT  # 收到 replying to the bot's ticket post
     if awaiting_location:
-        return "locate"
+        return Route.LOCATE
     if is_report(intent) and not named:
-        return "report"
+        return Route.REPORT
     if named or replies_to_ticket:
-        return "worker_note"  # about a named case: a progress note, or the answer to a consult
-    return "attach" if attachments else "ignore"
+        return Route.WORKER_NOTE  # about a named case: a progress note, or the answer to a consult
+    return Route.ATTACH if attachments else Route.IGNORE

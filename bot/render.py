@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 
+from escalation.calendar import LOCAL
 from tickets.directory import Directory
 from tickets.model import Notice
-
-DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
 
 KNOWN_FIELDS = frozenset(
     [
@@ -170,5 +168,5 @@ class Renderer:
 
 def _display(value: object) -> object:
     if isinstance(value, datetime):
-        return value.astimezone(DISPLAY_TZ).strftime("%m月%d日 %H:%M:%S")
+        return value.astimezone(LOCAL).strftime("%m月%d日 %H:%M:%S")
     return value

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from tickets.directory import Directory, Node, Role
-from tickets.model import CloseReason, Ticket, TicketEvent, TicketState, Tier
+from tickets.model import CloseReason, EventKind, Ticket, TicketEvent, TicketState, Tier
 
 SATISFIED_FROM = 4
 
@@ -80,7 +80,7 @@ def grids_under(directory: Directory, node_id: str) -> list[str]:
 
 
 def _overdue(events: Sequence[TicketEvent]) -> list[str]:
-    return [str(e.detail.get("tier")) for e in events if e.kind == "escalated" and e.actor == "system"]
+    return [str(e.detail.get("tier")) for e in events if e.kind is EventKind.ESCALATED and e.actor == "system"]
 
 
 def case_figures(tickets: Sequence[Ticket], events: Mapping[int, Sequence[TicketEvent]]) -> dict[str, Any]:
@@ -120,7 +120,9 @@ def monthly(
     grid_ids = set(grids_under(directory, scope.id))
     mine = [t for t in tickets if t.grid in grid_ids]
     overdue = Counter(tier for t in mine for tier in _overdue(events.get(t.id, ())))
-    whistles = sum(1 for t in mine for e in events.get(t.id, ()) if e.kind == "escalated" and e.actor != "system")
+    whistles = sum(
+        1 for t in mine for e in events.get(t.id, ()) if e.kind is EventKind.ESCALATED and e.actor != "system"
+    )
     per_grid = []
     for grid in sorted(grid_ids):
         cases = [t for t in mine if t.grid == grid]

@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from escalation.calendar import ROUND_THE_CLOCK, WorkCalendar
-from tickets import loop
+from tickets import transitions
 from tickets.directory import Directory
-from tickets.loop import escalation_pings, is_live, notice_params
-from tickets.model import Notice, Outcome, Phase, Ticket, TicketEvent, Tier, tier_rank
+from tickets.model import EventKind, Notice, Outcome, Phase, Ticket, TicketEvent, Tier, tier_rank
+from tickets.texts import Text
+from tickets.transitions import escalation_pings, is_live, notice_params
 
 
 class Action(StrEnum):
@@ -98,9 +99,9 @@ def fire(ticket: Ticket, token: int | None, directory: Directory, now: datetime)
     if not due:
         return None
     if due[0].action is Action.OPEN:
-        return loop.open_unlocated(ticket, now)
+        return transitions.open_unlocated(ticket, now)
     if due[0].action is Action.CLOSE:
-        return loop.auto_close(ticket, now)
+        return transitions.auto_close(ticket, now)
     events: list[TicketEvent] = []
     notices: list[Notice] = []
     current = ticket
@@ -112,7 +113,7 @@ def fire(ticket: Ticket, token: int | None, directory: Directory, now: datetime)
         events += step_events
         notices += step_notices
     clock = replace(ticket.clock, step=ticket.clock.step + len(due), token=ticket.clock.token + 1)
-    current = current.evolve(clock=clock)
+    current = replace(current, clock=clock)
     return Outcome(current, tuple(events), tuple(notices))
 
 
@@ -124,20 +125,22 @@ def _apply(
         who = [ticket.assignee] if ticket.assignee else [p.id for p in directory.workers_of(ticket.grid)]
         detail = {"phase": phase, "due": phase_end(ticket)}
         notices = [
-            Notice("worker_nag", person_id=pid, ticket_id=ticket.id, params=notice_params(ticket, **detail))
+            Notice(Text.WORKER_NAG, person_id=pid, ticket_id=ticket.id, params=notice_params(ticket, **detail))
             for pid in who
         ]
-        return ticket, [TicketEvent("nagged", "system", now, {"phase": phase, "to": who})], notices
+        return ticket, [TicketEvent(EventKind.NAGGED, "system", now, {"phase": phase, "to": who})], notices
     if step.action is Action.REMIND:
-        notices = escalation_pings(ticket, directory, "officer_reminded", phase=phase)
+        notices = escalation_pings(ticket, directory, Text.OFFICER_REMINDED, phase=phase)
         to = [n.person_id for n in notices]
-        return ticket, [TicketEvent("reminded", "system", now, {"tier": step.tier.value, "to": to})], notices
-    escalated = ticket.evolve(tier=step.tier)
-    notices = escalation_pings(escalated, directory, "officer_escalated", phase=phase)
+        return ticket, [TicketEvent(EventKind.REMINDED, "system", now, {"tier": step.tier.value, "to": to})], notices
+    escalated = replace(ticket, tier=step.tier)
+    notices = escalation_pings(escalated, directory, Text.OFFICER_ESCALATED, phase=phase)
     if ticket.assignee:
         notices.append(
-            Notice("worker_escalated", person_id=ticket.assignee, ticket_id=ticket.id, params=notice_params(escalated))
+            Notice(
+                Text.WORKER_ESCALATED, person_id=ticket.assignee, ticket_id=ticket.id, params=notice_params(escalated)
+            )
         )
-    to = [n.person_id for n in notices if n.template == "officer_escalated"]
-    event = TicketEvent("escalated", "system", now, {"tier": step.tier.value, "phase": phase, "to": to})
+    to = [n.person_id for n in notices if n.template == Text.OFFICER_ESCALATED]
+    event = TicketEvent(EventKind.ESCALATED, "system", now, {"tier": step.tier.value, "phase": phase, "to": to})
     return escalated, [event], notices

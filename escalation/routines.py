@@ -15,6 +15,7 @@ from escalation.calendar import LOCAL, is_workday
 from tickets.directory import Directory, Role
 from tickets.model import OPEN_STATES, Notice, Tier
 from tickets.ports import Notifier, UnitOfWorkFactory
+from tickets.texts import Text
 
 log = logging.getLogger(__name__)
 Names = Callable[[str, str], str]
@@ -60,7 +61,7 @@ class Routines:
                 return 0
             done = {p for p, _ in await uow.records.checked_in(day.isoformat(), day.isoformat())}
             missing = bulletin.missing_checkins(self._directory(), done)
-            notices = [Notice("checkin_reminder", person_id=p, params={"worker": p}) for p in missing]
+            notices = [Notice(Text.CHECKIN_REMINDER, person_id=p, params={"worker": p}) for p in missing]
             await self._notifier.notify(uow, notices, now=now)
         log.info("check-in reminder %s: %d workers reminded", day, len(missing))
         return len(missing)
@@ -86,7 +87,7 @@ class Routines:
                 await uow.records.save_bulletin("daily", day.isoformat(), township.id, now, body, text)
                 officers = [p for p in directory.people.values() if p.role is Role.OFFICER and p.node == township.id]
                 params = {"lines": text, "grid": township.id}
-                notices = [Notice("officer_digest", person_id=p.id, params=params) for p in officers]
+                notices = [Notice(Text.OFFICER_DIGEST, person_id=p.id, params=params) for p in officers]
                 await self._notifier.notify(uow, notices, now=now)
                 sent += len(notices)
         return sent
@@ -115,7 +116,7 @@ class Routines:
                 params = {"lines": text.split("\n\n")[1] if "\n\n" in text else text, "grid": scope.id,
                           "ticket_id": bid, "text": period}  # fmt: skip
                 await self._notifier.notify(
-                    uow, [Notice("officer_bulletin", person_id=p.id, params=params) for p in officers], now=now
+                    uow, [Notice(Text.OFFICER_BULLETIN, person_id=p.id, params=params) for p in officers], now=now
                 )
         log.info("monthly bulletin %s: %d scopes", period, len(ids))
         return ids

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from escalation.calendar import LOCAL
 from escalation.cases import HORIZON, StaleTicket
 from escalation.engine import EscalationEngine
 
@@ -61,7 +62,7 @@ class SchedulerTrigger:
                 log.exception("routine %s failed; it runs again at its next time", name)
 
         self._scheduler.add_job(
-            run, "cron", id=f"routine-{name}", timezone="Asia/Shanghai", coalesce=True, misfire_grace_time=3600,
+            run, "cron", id=f"routine-{name}", timezone=LOCAL, coalesce=True, misfire_grace_time=3600,
             **cron,
         )  # fmt: skip
 

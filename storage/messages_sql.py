@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
-from storage.prepared import Run
+from storage.prepared import StatementRunner
 from storage.rows import _message
 from tickets.ports import Delivery, Direction, DuplicateMessage, NewMessage, StoredMessage
 
@@ -42,7 +42,7 @@ _DUE_OUTBOUND = (
 
 
 class SqlMessageStore:
-    def __init__(self, conn: AsyncConnection, run: Run) -> None:
+    def __init__(self, conn: AsyncConnection, run: StatementRunner) -> None:
         self._c = conn
         self._run = run  # the hot statements (on PostgreSQL straight on asyncpg)
 

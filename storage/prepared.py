@@ -6,7 +6,7 @@ a message takes 5–8 statements. So the hot path's statements, built once as SQ
 constructs, are compiled once for asyncpg and run on the same connection and transaction the
 unit of work holds. SQLAlchemy stays the single source of the SQL and of the column types: its
 own bind and result processors are applied. SQLite, and every statement not prebuilt, goes
-through SQLAlchemy as before (`Run` with no raw connection).
+through SQLAlchemy as before (`StatementRunner` with no raw connection).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import text
@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
-_DIALECT = asyncpg_dialect()
+_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _PLACEHOLDER = re.compile(r"\$\d+|(?<!NOT) IN \(__\[POSTCOMPILE_\w+\]\)")
 Processor = Callable[[Any], Any] | None
 
@@ -86,7 +86,7 @@ def _literals(compiled: Any, keys: tuple[str, ...]) -> dict[str, Any]:
     return literals
 
 
-class Run:
+class StatementRunner:
     """Runs a prebuilt statement on a unit of work's connection: on `raw` (the asyncpg connection
     under `conn`, in its transaction) when there is one, else through SQLAlchemy."""
 
@@ -96,7 +96,7 @@ class Run:
 
     async def rows(self, statement: Executable, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         if self._raw is None:
-            return list((await self._c.execute(statement, dict(params))).mappings())
+            return cast(list[Mapping[str, Any]], (await self._c.execute(statement, dict(params))).mappings().all())
         compiled = compile_for_asyncpg(statement, tuple(params))
         args = compiled.args(params)
         records = await self._guard(self._raw.fetch(compiled.sql, *args), compiled, args)
@@ -116,7 +116,7 @@ class Run:
         """Rows the statement wrote (INSERT, UPDATE, DELETE)."""
         if self._raw is None:
             result = await self._c.execute(statement, dict(params))
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return int(result.rowcount)
         compiled = compile_for_asyncpg(statement, tuple(params))
         args = compiled.args(params)
         status = await self._guard(self._raw.execute(compiled.sql, *args), compiled, args)
@@ -158,7 +158,7 @@ async def begin_raw(conn: AsyncConnection) -> asyncpg.Connection | None:
         except Exception:
             await surface_disconnect(conn, raw)
             raise
-    return raw  # type: ignore[no-any-return]
+    return raw
 
 
 _PROBE = text("SELECT 1")

@@ -41,8 +41,8 @@ class RedisLeader:
         self.identity = uuid.uuid4().hex
 
     async def is_leader(self) -> bool:
-        result = await self._redis.eval(_ACQUIRE, 1, self.key, self.identity, str(self.ttl_ms))  # type: ignore[misc]
+        result = await self._redis.eval(_ACQUIRE, 1, self.key, self.identity, str(self.ttl_ms))
         return bool(result == 1)
 
     async def resign(self) -> None:
-        await self._redis.eval(_RELEASE, 1, self.key, self.identity)  # type: ignore[misc]
+        await self._redis.eval(_RELEASE, 1, self.key, self.identity)

@@ -20,7 +20,9 @@ class RedisTokenStore:
     async def read(self, name: str) -> tuple[str, float] | None:
         key = f"{self._prefix}:{name}"
         async with self._redis.pipeline(transaction=True) as pipe:
-            token, ttl_ms = await pipe.get(key).pttl(key).execute()
+            pipe.get(key)
+            pipe.pttl(key)
+            token, ttl_ms = await pipe.execute()
         if token is None or ttl_ms <= 0:
             return None
         return (token.decode() if isinstance(token, bytes) else str(token)), ttl_ms / 1000

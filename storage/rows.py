@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import RowMapping, Select, bindparam, select
 
 from storage import tables as t
 from tickets.model import LIVE_STATES, Clock, CloseReason, LadderStep, Phase, SlaPolicy, Ticket, TicketState, Tier
@@ -111,7 +111,7 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
     }
 
 
-def _ticket(row: Mapping[str, Any]) -> Ticket:
+def _ticket(row: Mapping[str, Any] | RowMapping) -> Ticket:
     return Ticket(
         id=int(row["id"]),
         type=row["type"],

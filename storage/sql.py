@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage.accounts import SqlAccountStore
 from storage.channels_sql import SqlChannelStore
 from storage.messages_sql import SqlMessageStore
-from storage.prepared import Run, begin_raw
+from storage.prepared import StatementRunner, begin_raw
 from storage.records_sql import SqlRecordStore
 from storage.tickets_sql import SqlTicketStore
 
@@ -31,7 +31,7 @@ class SqlUnitOfWork:
         self._conn = await self._engine.connect()
         try:
             self._tx = await self._conn.begin()
-            run = Run(self._conn, await begin_raw(self._conn))
+            run = StatementRunner(self._conn, await begin_raw(self._conn))
         except BaseException:  # no __aexit__ follows a failed __aenter__: give the connection back
             await self._conn.close()
             self._conn = None

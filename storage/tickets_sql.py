@@ -10,9 +10,9 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
-from storage.prepared import Run
+from storage.prepared import StatementRunner
 from storage.rows import _find_query, _ticket, _ticket_filter, _ticket_row
-from tickets.model import Ticket, TicketEvent, TicketState
+from tickets.model import EventKind, Ticket, TicketEvent, TicketState
 from tickets.ports import TicketQuery
 
 # The hot path's statements are built once: building a SQLAlchemy statement per call (operators,
@@ -30,7 +30,7 @@ _FIND_FILTERS = ("chat_id", "reporter", "assignee", "type")
 
 
 class SqlTicketStore:
-    def __init__(self, conn: AsyncConnection, run: Run) -> None:
+    def __init__(self, conn: AsyncConnection, run: StatementRunner) -> None:
         self._c = conn
         self._run = run  # the hot statements (on PostgreSQL straight on asyncpg)
 
@@ -64,7 +64,7 @@ class SqlTicketStore:
     async def events(self, ticket_id: int) -> list[TicketEvent]:
         query = select(t.ticket_events).where(t.ticket_events.c.ticket_id == ticket_id).order_by(t.ticket_events.c.id)
         rows = (await self._c.execute(query)).mappings().all()
-        return [TicketEvent(r["kind"], r["actor"], r["at"], r["detail"]) for r in rows]
+        return [TicketEvent(EventKind(r["kind"]), r["actor"], r["at"], r["detail"]) for r in rows]
 
     async def due(self, now: datetime, limit: int) -> list[int]:
         query = (
@@ -98,7 +98,9 @@ class SqlTicketStore:
         c = t.ticket_events.c
         query = select(t.ticket_events).where(c.at >= start, c.at < end, c.kind.in_(list(kinds))).order_by(c.id)
         rows = (await self._c.execute(query)).mappings().all()
-        return [(int(r["ticket_id"]), TicketEvent(r["kind"], r["actor"], r["at"], r["detail"])) for r in rows]
+        return [
+            (int(r["ticket_id"]), TicketEvent(EventKind(r["kind"]), r["actor"], r["at"], r["detail"])) for r in rows
+        ]
 
     async def events_of(self, ticket_ids: Sequence[int]) -> dict[int, list[TicketEvent]]:
         out: dict[int, list[TicketEvent]] = {int(i): [] for i in ticket_ids}
@@ -107,7 +109,7 @@ class SqlTicketStore:
             c = t.ticket_events.c
             query = select(t.ticket_events).where(c.ticket_id.in_(chunk)).order_by(c.id)
             for r in (await self._c.execute(query)).mappings():
-                out[int(r["ticket_id"])].append(TicketEvent(r["kind"], r["actor"], r["at"], r["detail"]))
+                out[int(r["ticket_id"])].append(TicketEvent(EventKind(r["kind"]), r["actor"], r["at"], r["detail"]))
         return out
 
     async def find(

@@ -1,15 +1,17 @@
 """The ticket, its states and tiers, and what a transition produces.
 
-Everything here is immutable; transitions in `tickets.loop` return new values.
+Everything here is immutable; transitions in `tickets.transitions` return new values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
+
+from tickets.texts import Text
 
 
 class TicketState(StrEnum):
@@ -141,9 +143,6 @@ class Ticket:
     reopens: int = 0  # times a resident sent it back; a reopened case gets half the resolve time
     suspension: str = ""  # 挂账 reason: requested by a worker (state unchanged) or approved (SUSPENDED)
 
-    def evolve(self, **changes: object) -> Ticket:
-        return replace(self, **changes)  # type: ignore[arg-type]
-
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
@@ -154,9 +153,35 @@ class Ticket:
         return (self.reporter, *(f for f in self.followers if f != self.reporter))
 
 
+class EventKind(StrEnum):
+    """What a timeline entry records (the `ticket_events.kind` column)."""
+
+    REPORTED = "reported"
+    LOCATED = "located"
+    FOLLOWED = "followed"
+    SUPPLEMENTED = "supplemented"
+    ACCEPTED = "accepted"
+    PROGRESS = "progress"
+    RESOLVED = "resolved"
+    CONFIRMED = "confirmed"
+    RATED = "rated"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    CANCELLED = "cancelled"
+    UNFOLLOWED = "unfollowed"
+    ESCALATED = "escalated"
+    REPORTED_IN = "reported_in"
+    SUSPENSION_REQUESTED = "suspension_requested"
+    SUSPENDED = "suspended"
+    RESUMED = "resumed"
+    REASSIGNED = "reassigned"
+    NAGGED = "nagged"
+    REMINDED = "reminded"
+
+
 @dataclass(frozen=True)
 class TicketEvent:
-    kind: str
+    kind: EventKind
     actor: str
     at: datetime
     detail: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
@@ -166,7 +191,7 @@ class TicketEvent:
 class Notice:
     """Something the bot must say: a template key rendered at the edge, to a chat or a person."""
 
-    template: str
+    template: Text
     chat_id: str | None = None
     person_id: str | None = None
     ticket_id: int | None = None
@@ -184,7 +209,7 @@ class Outcome:
 class Refused(Exception):
     """A transition that is not allowed; `reason` is a template key for the polite refusal."""
 
-    def __init__(self, reason: str, **params: object) -> None:
+    def __init__(self, reason: Text, **params: object) -> None:
         super().__init__(reason)
         self.reason = reason
         self.params = params

@@ -286,13 +286,23 @@ class AccountStore(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One database transaction; leaving the block commits, an exception rolls back."""
+    """One database transaction; leaving the block commits, an exception rolls back.
+    The stores are read-only members: an adapter may hold them as plain attributes."""
 
-    tickets: TicketStore
-    messages: MessageStore
-    records: RecordStore
-    channels: ChannelStore
-    accounts: AccountStore
+    @property
+    def tickets(self) -> TicketStore: ...
+
+    @property
+    def messages(self) -> MessageStore: ...
+
+    @property
+    def records(self) -> RecordStore: ...
+
+    @property
+    def channels(self) -> ChannelStore: ...
+
+    @property
+    def accounts(self) -> AccountStore: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,6 +153,7 @@ async def nlu_eval(settings: Settings, registry: Registry, args: argparse.Namesp
     version = registry.active() or build.version
     catalog = load_catalog(registry.intents(version)) if registry.active() else build.catalog
     keywords = await evaluate(RulesNlu(catalog), rows, catalog.is_report)
+    stop: Callable[[], Awaitable[None]]
     if args.bot:
         api = ApiNlu(args.bot, args.token or api_token(settings))
         stack, stop = _Stack(api, f"bot at {args.bot}"), api.aclose

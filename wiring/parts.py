@@ -24,7 +24,7 @@ from bot.channels.webchat import chat_secret
 from bot.channels.wechat_oa import WechatGateway
 from bot.channels.wecom import WecomGateway
 from bot.directory import RoutedDirectory
-from bot.messages import Handle
+from bot.messages import Handle, Handled, InboundMessage
 from bot.nlu.lifecycle import NluConfig
 from bot.render import Renderer, Templates
 from config.directory import checked_directory, dump_directory, load_directory_file
@@ -103,7 +103,7 @@ def leader_of(redis: Redis | None, engine: AsyncEngine, namespace: str) -> Leade
     return AlwaysLeader()
 
 
-class Holder(Generic[T]):
+class Replaceable(Generic[T]):
     """A value the admin web replaces while the bot runs (the policy book); readers call `get`."""
 
     def __init__(self, value: T) -> None:
@@ -126,7 +126,7 @@ def policies_from_text(source: str) -> PolicyBook:
 
 
 async def admin_of(
-    settings: Settings, engine: AsyncEngine, directory: RoutedDirectory, policies: Holder[PolicyBook],
+    settings: Settings, engine: AsyncEngine, directory: RoutedDirectory, policies: Replaceable[PolicyBook],
     renderer: Renderer, now: Callable[[], datetime],
 ) -> AdminServices:  # fmt: skip
     """The admin web's parts; creates the first admin from GRIDBOT_ADMIN_USER/PASSWORD if missing."""
@@ -185,13 +185,16 @@ def wechat_of(
     """The Official Account channel when its AppID and token are set (`handle`: None for the CLI's QR codes)."""
     if not (settings.wechat_appid and settings.wechat_token):
         return None
-    extra = {"handle": handle} if handle else {}
     return WechatGateway(
         app_id=settings.wechat_appid, token=settings.wechat_token, aes_key=settings.wechat_aes_key,
         app_secret=settings.wechat_appsecret, api_base=settings.wechat_api_base, uow=uow,
         grid_name=grid_name_of(directory), replay_window_s=settings.replay_window_s, max_text=settings.max_text,
-        tokens=tokens, **extra,
+        tokens=tokens, handle=handle or no_handler,
     )  # fmt: skip
+
+
+async def no_handler(message: InboundMessage) -> Handled:
+    raise RuntimeError("this gateway takes no messages (built for a CLI command)")
 
 
 def wecom_of(

@@ -32,6 +32,7 @@ from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMes
 from bot.outbox import ChannelError
 from bot.ratelimit import RateLimiter, SendLimiter
 from tickets.ports import StoredMessage, UnitOfWorkFactory
+from tickets.texts import Text
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
@@ -41,8 +42,9 @@ BIND, IAM = "@bind", "@iam"
 WORKER_BUTTONS = (("接单", "/接单 {id}"), ("已处理", "/已处理 {id}"), ("吹哨", "/吹哨 {id} 请上级协调"))
 RATING_BUTTONS = (("满意", "#{id} 满意"), ("基本满意", "#{id} 基本满意"), ("不满意", "#{id} 不满意"))
 BUTTONS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "ticket_opened": WORKER_BUTTONS, "ticket_opened_unlocated": WORKER_BUTTONS, "urgent_opened": WORKER_BUTTONS,
-    "ticket_resolved": RATING_BUTTONS, "consult_answered": RATING_BUTTONS,
+    Text.TICKET_OPENED: WORKER_BUTTONS, Text.TICKET_OPENED_UNLOCATED: WORKER_BUTTONS,
+    Text.URGENT_OPENED: WORKER_BUTTONS,
+    Text.TICKET_RESOLVED: RATING_BUTTONS, Text.CONSULT_ANSWERED: RATING_BUTTONS,
 }  # fmt: skip
 TEXTS = {
     "bound": "本群已绑定到{grid}。居民在群里反映问题，网格通会登记成工单并跟进。",

@@ -26,7 +26,7 @@ from bot.messages import BOT_SENDER, InboundMessage
 from bot.services import Services
 from tickets.directory import Role
 
-ADMIN_DIR = Path(__file__).resolve().parents[2] / "admin"
+ADMIN_DIR = Path(__file__).resolve().parents[2] / "admin"  # the web chat page and static files live there
 
 
 class Session(BaseModel):

@@ -40,6 +40,7 @@ from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMes
 from bot.outbox import ChannelError
 from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
 from tickets.ports import StoredMessage, UnitOfWorkFactory
+from tickets.texts import Text
 
 log = logging.getLogger(__name__)
 CHANNEL = "wechat"
@@ -53,10 +54,10 @@ TEXTS = {
 }
 # Group posts a resident is told about their case (never a refusal meant for a worker).
 RESIDENT_TEMPLATES = frozenset({
-    "ticket_opened", "ticket_opened_unlocated", "urgent_opened", "ask_location", "ticket_followed",
-    "ticket_supplemented", "ticket_accepted", "ticket_progress", "ticket_resolved", "ticket_confirmed",
-    "ticket_rated", "ticket_reopened", "ticket_cancelled", "ticket_auto_closed", "ticket_whistled",
-    "ticket_reported_in", "ticket_suspended", "ticket_resumed", "consult_forwarded", "consult_answered",
+    Text.TICKET_OPENED, Text.TICKET_OPENED_UNLOCATED, Text.URGENT_OPENED, Text.ASK_LOCATION, Text.TICKET_FOLLOWED,
+    Text.TICKET_SUPPLEMENTED, Text.TICKET_ACCEPTED, Text.TICKET_PROGRESS, Text.TICKET_RESOLVED, Text.TICKET_CONFIRMED,
+    Text.TICKET_RATED, Text.TICKET_REOPENED, Text.TICKET_CANCELLED, Text.TICKET_AUTO_CLOSED, Text.TICKET_WHISTLED,
+    Text.TICKET_REPORTED_IN, Text.TICKET_SUSPENDED, Text.TICKET_RESUMED, Text.CONSULT_FORWARDED, Text.CONSULT_ANSWERED,
 })  # fmt: skip
 
 

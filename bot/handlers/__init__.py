@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from bot.handlers import governance, report, resident, worker
 from bot.handlers.context import Context, Handler
+from bot.interpret import Route
 
 
 async def ignore(ctx: Context) -> None:
@@ -13,27 +14,27 @@ async def ignore(ctx: Context) -> None:
     return None
 
 
-def build_registry() -> Mapping[str, Handler]:
+def build_registry() -> Mapping[Route, Handler]:
     return {
-        "report": report.report,
-        "worker_accept": worker.accept,
-        "worker_progress": worker.progress,
-        "worker_resolve": worker.resolve,
-        "escalate_request": worker.whistle,
-        "worker_note": worker.note,
-        "my_tickets": worker.my_tickets,
-        "checkin": worker.check_in,
-        "report_in": governance.report_in,
-        "suspend": governance.suspend,
-        "approve_suspension": governance.approve,
-        "resume": governance.resume,
-        "rate": resident.rate,
-        "confirm_resolved": resident.confirm,
-        "reject_resolution": resident.reject,
-        "cancel_report": resident.cancel,
-        "ask_status": resident.status,
-        "consult": resident.consult,
-        "locate": resident.locate_draft,
-        "attach": resident.attach,
-        "ignore": ignore,
+        Route.REPORT: report.report,
+        Route.WORKER_ACCEPT: worker.accept,
+        Route.WORKER_PROGRESS: worker.progress,
+        Route.WORKER_RESOLVE: worker.resolve,
+        Route.ESCALATE_REQUEST: worker.whistle,
+        Route.WORKER_NOTE: worker.note,
+        Route.MY_TICKETS: worker.my_tickets,
+        Route.CHECKIN: worker.check_in,
+        Route.REPORT_IN: governance.report_in,
+        Route.SUSPEND: governance.suspend,
+        Route.APPROVE_SUSPENSION: governance.approve,
+        Route.RESUME: governance.resume,
+        Route.RATE: resident.rate,
+        Route.CONFIRM_RESOLVED: resident.confirm,
+        Route.REJECT_RESOLUTION: resident.reject,
+        Route.CANCEL_REPORT: resident.cancel,
+        Route.ASK_STATUS: resident.status,
+        Route.CONSULT: resident.consult,
+        Route.LOCATE: resident.locate_draft,
+        Route.ATTACH: resident.attach,
+        Route.IGNORE: ignore,
     }

@@ -15,6 +15,7 @@ from escalation.policy import PolicyBook
 from tickets.directory import Directory, Node, Person
 from tickets.model import Notice, Outcome, Refused, Ticket
 from tickets.ports import Notifier, StoredMessage, UnitOfWork
+from tickets.texts import Text
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Context:
     async def notify(self, notices: tuple[Notice, ...] | list[Notice]) -> None:
         self.written += await self.notifier.notify(self.uow, notices, now=self.now, cause_id=self.stored.id)
 
-    async def say(self, template: str, **params: object) -> None:
+    async def say(self, template: Text, **params: object) -> None:
         """Post a template to this chat (threaded to the ticket named in `params`, if any)."""
         params.setdefault("reporter", self.actor)
         ticket_id = params.get("ticket_id")

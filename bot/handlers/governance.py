@@ -7,9 +7,10 @@ import re
 
 from bot.handlers.context import Context
 from bot.handlers.lookup import for_staff
-from tickets import loop
+from tickets import transitions
 from tickets.directory import Role
 from tickets.model import OPEN_STATES, Refused, TicketState
+from tickets.texts import Text
 
 _COMMAND_WORDS = re.compile(r"^[/／]\S+\s*\d*|#\s*\d+|同意挂账|批准挂账|申请挂账|挂账")
 _EDGES = "，,。:：;； \t\n"
@@ -19,8 +20,8 @@ async def report_in(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
     tier = ctx.directory.tier_of(ctx.actor)
     if tier is None:
-        raise Refused("officer_only", **loop.notice_params(ticket))
-    await ctx.apply(loop.report_in(ticket, ctx.actor, tier, ctx.now), before=ticket)
+        raise Refused(Text.OFFICER_ONLY, **transitions.notice_params(ticket))
+    await ctx.apply(transitions.report_in(ticket, ctx.actor, tier, ctx.now), before=ticket)
 
 
 async def suspend(ctx: Context) -> None:
@@ -28,24 +29,24 @@ async def suspend(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
     reason = _reason(ctx.message.text)
     if _is_officer(ctx):
-        await ctx.apply(loop.suspend(ticket, ctx.actor, reason, ctx.now), before=ticket)
+        await ctx.apply(transitions.suspend(ticket, ctx.actor, reason, ctx.now), before=ticket)
         return
-    outcome = loop.request_suspension(ticket, ctx.actor, reason, ctx.directory, ctx.now)
+    outcome = transitions.request_suspension(ticket, ctx.actor, reason, ctx.directory, ctx.now)
     await ctx.apply(outcome, before=ticket)
 
 
 async def approve(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
     if not _is_officer(ctx):
-        raise Refused("officer_only", **loop.notice_params(ticket))
+        raise Refused(Text.OFFICER_ONLY, **transitions.notice_params(ticket))
     if not ticket.suspension:
-        raise Refused("no_suspension_request", **loop.notice_params(ticket))
-    await ctx.apply(loop.suspend(ticket, ctx.actor, "", ctx.now), before=ticket)
+        raise Refused(Text.NO_SUSPENSION_REQUEST, **transitions.notice_params(ticket))
+    await ctx.apply(transitions.suspend(ticket, ctx.actor, "", ctx.now), before=ticket)
 
 
 async def resume(ctx: Context) -> None:
     ticket = await for_staff(ctx, [TicketState.SUSPENDED])
-    await ctx.apply(loop.resume(ticket, ctx.actor, ctx.now), before=ticket)
+    await ctx.apply(transitions.resume(ticket, ctx.actor, ctx.now), before=ticket)
 
 
 def _is_officer(ctx: Context) -> bool:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.handlers.context import Context
 from bot.interpret import ticket_ref
 from tickets.model import LIVE_STATES, Refused, Ticket, TicketState
+from tickets.texts import Text
 
 
 async def referenced(ctx: Context) -> tuple[Ticket | None, bool]:
@@ -29,18 +30,18 @@ async def for_staff(ctx: Context, states: Sequence[TicketState]) -> Ticket:
     """The ticket a worker means; without a reference, their only ticket in this chat in `states`."""
     ticket, named = await referenced(ctx)
     if named and ticket is None:
-        raise Refused("no_ticket", ticket_id=ticket_ref(ctx.parse, ctx.message.text) or "")
+        raise Refused(Text.NO_TICKET, ticket_id=ticket_ref(ctx.parse, ctx.message.text) or "")
     if ticket is None:
         if not ctx.directory.serves(ctx.actor, ctx.grid.id):
-            raise Refused("not_staff_here")
+            raise Refused(Text.NOT_STAFF_HERE)
         mine = await ctx.uow.tickets.find(chat_id=ctx.message.chat_id, states=states)
         own = [t for t in mine if t.assignee in (None, ctx.actor)]
         if len(own) != 1:
-            raise Refused("which_ticket" if own else "no_open_ticket")
+            raise Refused(Text.WHICH_TICKET if own else Text.NO_OPEN_TICKET)
         ticket = await ctx.uow.tickets.get(own[0].id, for_update=True)
         assert ticket is not None
     if not ctx.directory.may_act(ctx.actor, ticket.grid, ticket.type, ticket.tier):
-        raise Refused("not_staff", ticket_id=ticket.id)
+        raise Refused(Text.NOT_STAFF, ticket_id=ticket.id)
     return ticket
 
 

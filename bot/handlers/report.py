@@ -14,7 +14,7 @@ import re
 from bot.handlers.context import Context
 from bot.handlers.lookup import recent_own
 from bot.nlu.port import Entity
-from tickets import loop
+from tickets import transitions
 from tickets.model import OPEN_STATES, Ticket, TicketState
 
 LOCATION_ENTITIES = ("location", "building", "unit", "room")
@@ -41,7 +41,7 @@ async def report(ctx: Context, ticket_type: str | None = None) -> None:
     location = location_of(ctx)
     same = await duplicate_of(ctx, ticket_type, location)
     if same is not None:
-        await ctx.apply(loop.follow(same, ctx.actor, ctx.message.text, ctx.now), before=same)
+        await ctx.apply(transitions.follow(same, ctx.actor, ctx.message.text, ctx.now), before=same)
         return
     await open_case(ctx, ticket_type, location, urgent)
 
@@ -49,7 +49,7 @@ async def report(ctx: Context, ticket_type: str | None = None) -> None:
 async def open_case(ctx: Context, ticket_type: str, location: str, urgent: bool) -> Ticket:
     policy = ctx.policies.for_type(_policy_key(ctx, ticket_type, urgent))
     workers = ctx.directory.workers_of(ctx.grid.id)
-    outcome = loop.open_ticket(
+    outcome = transitions.open_ticket(
         ticket_id=await ctx.uow.tickets.next_id(),
         ticket_type=ticket_type,
         grid=ctx.grid.id,
@@ -62,7 +62,7 @@ async def open_case(ctx: Context, ticket_type: str, location: str, urgent: bool)
         now=ctx.now,
         urgent=urgent,
         directory=ctx.directory,
-        draft=not location and not urgent and policy.location_s > 0 and ticket_type != loop.CONSULT,
+        draft=not location and not urgent and policy.location_s > 0 and ticket_type != transitions.CONSULT,
         attachments=ctx.attachments,
     )
     return await ctx.apply(outcome, before=None)
@@ -71,8 +71,8 @@ async def open_case(ctx: Context, ticket_type: str, location: str, urgent: bool)
 def _policy_key(ctx: Context, ticket_type: str, urgent: bool) -> str:
     if urgent and URGENT_POLICY in ctx.policies.by_type:
         return URGENT_POLICY
-    if ticket_type == loop.CONSULT:
-        return loop.CONSULT
+    if ticket_type == transitions.CONSULT:
+        return transitions.CONSULT
     return ctx.catalog.ticket(ticket_type).policy or ticket_type
 
 
@@ -80,7 +80,7 @@ async def _add_to(ctx: Context, ticket: Ticket) -> None:
     if ticket.state is TicketState.DRAFT:
         await locate(ctx, ticket)
         return
-    outcome = loop.supplement(ticket, ctx.actor, ctx.message.text.strip()[:500], ctx.now, ctx.attachments)
+    outcome = transitions.supplement(ticket, ctx.actor, ctx.message.text.strip()[:500], ctx.now, ctx.attachments)
     await ctx.apply(outcome, before=ticket)
 
 
@@ -90,10 +90,10 @@ async def locate(ctx: Context, draft: Ticket) -> None:
     shared = next((a.place() for a in ctx.message.attachments if a.place()), "")
     location = location_of(ctx) or shared or (text[:60] if 0 < len(text) <= 60 else "")
     if not location:
-        outcome = loop.supplement(draft, ctx.actor, text[:500], ctx.now, ctx.attachments)
+        outcome = transitions.supplement(draft, ctx.actor, text[:500], ctx.now, ctx.attachments)
         await ctx.apply(outcome, before=draft)
         return
-    await ctx.apply(loop.locate(draft, ctx.actor, location, text[:500], ctx.now), before=draft)
+    await ctx.apply(transitions.locate(draft, ctx.actor, location, text[:500], ctx.now), before=draft)
 
 
 async def duplicate_of(ctx: Context, ticket_type: str, location: str) -> Ticket | None:

@@ -9,8 +9,9 @@ from bot.handlers.context import Context
 from bot.handlers.lookup import awaiting_location, for_reporter, residents_tickets
 from bot.handlers.report import locate, open_case, report
 from bot.interpret import parse_rating
-from tickets import loop
+from tickets import transitions
 from tickets.model import ACTIVE_STATES, LIVE_STATES, OPEN_STATES, Refused, TicketState
+from tickets.texts import Text
 
 FEEDBACK_STATES = (TicketState.RESOLVED,)
 
@@ -25,7 +26,7 @@ async def rate(ctx: Context) -> None:
         ticket = await ctx.uow.tickets.get(closed[0].id, for_update=True) if unrated else None
     if ticket is None:
         return  # a bare number or 满意 with nothing to rate is group chatter: stay silent
-    await ctx.apply(loop.rate(ticket, ctx.actor, rating, ctx.now), before=ticket)
+    await ctx.apply(transitions.rate(ticket, ctx.actor, rating, ctx.now), before=ticket)
 
 
 async def confirm(ctx: Context) -> None:
@@ -33,7 +34,7 @@ async def confirm(ctx: Context) -> None:
     if ticket is None:
         await nothing_to_follow_up(ctx)
         return
-    await ctx.apply(loop.confirm(ticket, ctx.actor, ctx.now), before=ticket)
+    await ctx.apply(transitions.confirm(ticket, ctx.actor, ctx.now), before=ticket)
 
 
 async def reject(ctx: Context) -> None:
@@ -41,7 +42,7 @@ async def reject(ctx: Context) -> None:
     if ticket is None:
         await nothing_to_follow_up(ctx)
         return
-    await ctx.apply(loop.reject(ticket, ctx.actor, ctx.message.text.strip()[:500], ctx.now), before=ticket)
+    await ctx.apply(transitions.reject(ticket, ctx.actor, ctx.message.text.strip()[:500], ctx.now), before=ticket)
 
 
 async def nothing_to_follow_up(ctx: Context) -> None:
@@ -54,30 +55,32 @@ async def nothing_to_follow_up(ctx: Context) -> None:
 async def cancel(ctx: Context) -> None:
     ticket = await for_reporter(ctx, sorted(OPEN_STATES | {TicketState.DRAFT}))
     if ticket is None:
-        await ctx.say("status_none")
+        await ctx.say(Text.STATUS_NONE)
         return
-    await ctx.apply(loop.cancel(ticket, ctx.actor, ctx.now), before=ticket)
+    await ctx.apply(transitions.cancel(ticket, ctx.actor, ctx.now), before=ticket)
 
 
 async def status(ctx: Context) -> None:
     tickets = await residents_tickets(ctx, sorted(ACTIVE_STATES))
     if not tickets:
-        await ctx.say("status_none")
+        await ctx.say(Text.STATUS_NONE)
         return
     lines = [
-        ctx.render("status_line", {"ticket_id": t.id, "type": t.type, "location": t.location, "state": t.state.value})
+        ctx.render(
+            Text.STATUS_LINE, {"ticket_id": t.id, "type": t.type, "location": t.location, "state": t.state.value}
+        )
         for t in tickets
     ]
-    await ctx.say("status_reply", lines="\n".join(lines))
+    await ctx.say(Text.STATUS_REPLY, lines="\n".join(lines))
 
 
 async def consult(ctx: Context) -> None:
     """A question: the FAQ answers it when an entry matches, else it becomes a consult case for the worker."""
     entry = ctx.faq.match(ctx.message.text)
     if entry is not None:
-        await ctx.say("faq_answer", text=entry.answer)
+        await ctx.say(Text.FAQ_ANSWER, text=entry.answer)
         return
-    await open_case(ctx, loop.CONSULT, "", urgent=False)
+    await open_case(ctx, transitions.CONSULT, "", urgent=False)
 
 
 async def locate_draft(ctx: Context) -> None:
@@ -93,9 +96,9 @@ async def attach(ctx: Context) -> None:
         return  # a photo in the group with no case of theirs: chatter
     ticket = await ctx.uow.tickets.get(tickets[0].id, for_update=True)
     if ticket is None:
-        raise Refused("no_ticket", ticket_id=tickets[0].id)
+        raise Refused(Text.NO_TICKET, ticket_id=tickets[0].id)
     if ticket.state is TicketState.DRAFT:
         await locate(ctx, ticket)
         return
-    outcome = loop.supplement(ticket, ctx.actor, ctx.message.text.strip()[:500], ctx.now, ctx.attachments)
+    outcome = transitions.supplement(ticket, ctx.actor, ctx.message.text.strip()[:500], ctx.now, ctx.attachments)
     await ctx.apply(outcome, before=ticket)

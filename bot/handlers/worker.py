@@ -8,9 +8,10 @@ from bot.handlers.context import Context
 from bot.handlers.lookup import for_staff, residents_tickets
 from bot.interpret import is_staff
 from escalation.routines import local_day
-from tickets import loop
+from tickets import transitions
 from tickets.directory import Role
 from tickets.model import ACTIVE_STATES, OPEN_STATES, Refused, Ticket, TicketState
+from tickets.texts import Text
 
 MY_TICKETS_LIMIT = 20
 ANSWER_MIN = 4  # characters beyond the ticket number: `#3 收到` accepts a consult, a sentence answers it
@@ -21,32 +22,32 @@ async def accept(ctx: Context) -> None:
     ticket = await for_staff(ctx, [TicketState.REPORTED])
     if await _answered(ctx, ticket):
         return
-    await ctx.apply(loop.accept(ticket, ctx.actor, ctx.now), before=ticket)
+    await ctx.apply(transitions.accept(ticket, ctx.actor, ctx.now), before=ticket)
 
 
 async def progress(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
     if await _answered(ctx, ticket):
         return
-    await ctx.apply(loop.progress(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
+    await ctx.apply(transitions.progress(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
 
 
 async def _answered(ctx: Context, ticket: Ticket) -> bool:
     """Whatever staff write about a consult case beyond a bare 收到 is the answer: it resolves it."""
-    if ticket.type != loop.CONSULT or len(_REF.sub("", ctx.message.text).strip()) <= ANSWER_MIN:
+    if ticket.type != transitions.CONSULT or len(_REF.sub("", ctx.message.text).strip()) <= ANSWER_MIN:
         return False
-    await ctx.apply(loop.resolve(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
+    await ctx.apply(transitions.resolve(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
     return True
 
 
 async def resolve(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
-    await ctx.apply(loop.resolve(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
+    await ctx.apply(transitions.resolve(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
 
 
 async def whistle(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
-    outcome = loop.whistle(ticket, ctx.actor, _note(ctx), ctx.directory, ctx.now)
+    outcome = transitions.whistle(ticket, ctx.actor, _note(ctx), ctx.directory, ctx.now)
     await ctx.apply(outcome, before=ticket)
 
 
@@ -63,28 +64,28 @@ async def my_tickets(ctx: Context) -> None:
     else:
         grids = ctx.directory.grids_served(ctx.actor)
         if not grids:
-            raise Refused("not_staff_here")
+            raise Refused(Text.NOT_STAFF_HERE)
         tickets = await ctx.uow.tickets.find(grids=grids, states=sorted(ACTIVE_STATES), limit=MY_TICKETS_LIMIT)
         if ctx.sender is not None and ctx.sender.role is Role.WORKER:
             tickets = [t for t in tickets if t.assignee in (None, ctx.actor)]
     if not tickets:
-        await ctx.say("my_tickets_none")
+        await ctx.say(Text.MY_TICKETS_NONE)
         return
-    lines = [ctx.render("my_ticket_line", _line(t)) for t in tickets]
-    await ctx.say("my_tickets_reply", lines="\n".join(lines))
+    lines = [ctx.render(Text.MY_TICKET_LINE, _line(t)) for t in tickets]
+    await ctx.say(Text.MY_TICKETS_REPLY, lines="\n".join(lines))
 
 
 async def check_in(ctx: Context) -> None:
     """报平安: a worker's daily check-in (once a day; a second one is acknowledged, not counted)."""
     if ctx.sender is None or ctx.sender.role is not Role.WORKER:
-        raise Refused("checkin_workers_only")
+        raise Refused(Text.CHECKIN_WORKERS_ONLY)
     day = local_day(ctx.now)
     new = await ctx.uow.records.check_in(ctx.actor, day.isoformat(), ctx.now, ctx.message.text.strip())
-    await ctx.say("checkin_ok" if new else "checkin_again", actor=ctx.actor, text=f"{day.month}月{day.day}日")
+    await ctx.say(Text.CHECKIN_OK if new else Text.CHECKIN_AGAIN, actor=ctx.actor, text=f"{day.month}月{day.day}日")
 
 
 def _line(ticket: Ticket) -> dict[str, object]:
-    return {**loop.notice_params(ticket), "state": ticket.state.value}
+    return {**transitions.notice_params(ticket), "state": ticket.state.value}
 
 
 def _note(ctx: Context) -> str:

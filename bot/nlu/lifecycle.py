@@ -17,7 +17,7 @@ from bot.nlu.rasa_client import RasaNlu, RasaPool, rasa_of
 from bot.nlu.rasa_process import RasaProcess, free_port
 from bot.nlu.rules import RulesNlu
 from bot.nlu.training import TrainingError, prepare, train
-from bot.nlu.versions import Live, ModelManager, Registry, VersionRecord
+from bot.nlu.versions import ActivationHooks, ModelManager, Registry, VersionRecord
 
 log = logging.getLogger(__name__)
 Stop = Callable[[], Awaitable[None]]
@@ -139,7 +139,7 @@ def _model_manager(config: NluConfig, parts: NluParts, nlu: FallbackNlu) -> Mode
     async def candidate(model: Path, catalog: Catalog) -> tuple[Nlu, Stop]:
         return await candidate_stack(config, model, catalog)
 
-    live = Live(load_model, lambda catalog: nlu.use(RulesNlu(catalog)), candidate, nlu)
+    live = ActivationHooks(load_model, lambda catalog: nlu.use(RulesNlu(catalog)), candidate, nlu)
     return ModelManager(config.registry, config.intents, config.pipeline, config.rasa_bin, config.test_data, live)
 
 

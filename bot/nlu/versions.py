@@ -138,7 +138,7 @@ class Busy(RuntimeError):
 
 
 @dataclass
-class Live:
+class ActivationHooks:
     """The parts activation changes, supplied by the composition root."""
 
     load_model: Callable[[Path], Awaitable[None]]  # PUT /model on the running Rasa
@@ -149,7 +149,7 @@ class Live:
 
 class ModelManager:
     def __init__(self, registry: Registry, intents: Path, pipeline: str, rasa_bin: Path, test_data: Path,
-                 live: Live) -> None:  # fmt: skip
+                 live: ActivationHooks) -> None:  # fmt: skip
         self.registry = registry
         self.intents = intents
         self.pipeline = pipeline
@@ -251,4 +251,4 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-__all__ = ["Busy", "Job", "Live", "ModelManager", "Registry", "Verdict", "VersionRecord"]
+__all__ = ["ActivationHooks", "Busy", "Job", "ModelManager", "Registry", "Verdict", "VersionRecord"]

@@ -51,7 +51,7 @@ def dispatcher(engine: AsyncEngine, nlu: SlowNlu) -> Dispatcher:
     catalog = load_catalog(CONFIG / "intents")
     store = autocommit(engine)
     return Dispatcher(
-        uow=lambda: SqlUnitOfWork(engine), store_uow=lambda: SqlUnitOfWork(store), nlu=nlu,
+        uow=lambda: SqlUnitOfWork(engine), autocommit_uow=lambda: SqlUnitOfWork(store), nlu=nlu,
         handlers=build_registry(), notifier=notifier(),
         renderer=Renderer(Templates.load(CONFIG / "templates.yaml"), lambda: DEMO), directory=lambda: DEMO,
         policies=lambda: POLICY, catalog=lambda: catalog, now=(clock := Clock(bj(2026, 12, 1, 10, 0))),

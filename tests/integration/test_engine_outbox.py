@@ -17,7 +17,7 @@ from escalation.cases import CaseService, Trigger
 from escalation.engine import EscalationEngine
 from storage.sql import SqlUnitOfWork
 from tests.unit.factories import FAST, T0
-from tickets import loop
+from tickets import transitions
 from tickets.model import Tier
 from tickets.ports import Delivery, Direction, NewMessage, StoredMessage
 
@@ -43,7 +43,7 @@ def cases(clock: Callable[[], datetime], trigger: Trigger | None = None) -> Case
 async def open_one(engine: AsyncEngine) -> int:
     async with SqlUnitOfWork(engine) as uow:
         tid = await uow.tickets.next_id()
-        outcome = loop.open_ticket(
+        outcome = transitions.open_ticket(
             ticket_id=tid, ticket_type="report_water", grid="yg-1", chat_id="yg-1", reporter="张阿姨",
             assignee="w-yg-1", location="5号楼", text="5号楼漏水", policy=FAST, now=T0,
         )  # fmt: skip

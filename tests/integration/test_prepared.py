@@ -4,6 +4,8 @@ they go through SQLAlchemy. The results must be the same on both."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,7 +14,7 @@ from escalation import planner
 from storage import sql
 from storage.sql import SqlUnitOfWork
 from tests.unit.factories import T0, new_ticket
-from tickets import loop
+from tickets import transitions
 from tickets.model import TicketState
 from tickets.ports import Delivery, Direction, NewMessage
 
@@ -37,7 +39,7 @@ async def test_prebuilt_and_sqlalchemy_statements_commit_together(engine: AsyncE
 async def test_prebuilt_and_sqlalchemy_statements_roll_back_together(engine: AsyncEngine) -> None:
     with pytest.raises(RuntimeError):
         async with SqlUnitOfWork(engine) as uow:
-            ticket = new_ticket().evolve(id=await uow.tickets.next_id())
+            ticket = replace(new_ticket(), id=await uow.tickets.next_id())
             await uow.tickets.insert(ticket, planner.next_due(ticket))
             await uow.messages.add(OUT, T0)
             await uow.channels.bind_chat("telegram", "-100", "c1")
@@ -50,10 +52,10 @@ async def test_lists_bind_as_arrays_and_types_round_trip(engine: AsyncEngine) ->
     async with SqlUnitOfWork(engine) as uow:
         ids = []
         for grid in ("g1", "g2", "g3"):
-            ticket = new_ticket().evolve(id=await uow.tickets.next_id(), grid=grid)
+            ticket = replace(new_ticket(), id=await uow.tickets.next_id(), grid=grid)
             await uow.tickets.insert(ticket, planner.next_due(ticket))
             ids.append(ticket.id)
-        accepted = loop.accept(ticket, "w1", T0).ticket
+        accepted = transitions.accept(ticket, "w1", T0).ticket
         assert await uow.tickets.update(accepted, planner.next_due(accepted), expected_token=ticket.clock.token)
         outs = [await uow.messages.add(OUT, T0) for _ in range(3)]
     async with SqlUnitOfWork(engine) as uow:

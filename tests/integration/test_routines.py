@@ -13,7 +13,7 @@ from escalation.routines import Routines, month_bounds, previous_month
 from storage.sql import SqlUnitOfWork
 from tests.integration.test_engine_outbox import DEMO, Clock, notifier
 from tests.unit.factories import FAST
-from tickets import loop
+from tickets import transitions
 from tickets.model import Ticket
 
 
@@ -51,7 +51,7 @@ async def test_the_checkin_reminder_reaches_only_the_missing_workers_once(engine
 
 
 def case(tid: int, grid: str, at: datetime) -> Ticket:
-    return loop.open_ticket(
+    return transitions.open_ticket(
         ticket_id=tid, ticket_type="report_water", grid=grid, chat_id=grid, reporter=f"居民{tid}",
         assignee=f"w-{grid}", location="5号楼", text="漏水", policy=FAST, now=at,
     ).ticket  # fmt: skip
@@ -59,12 +59,12 @@ def case(tid: int, grid: str, at: datetime) -> Ticket:
 
 async def test_the_monthly_bulletin_counts_completion_on_time_satisfaction_and_activity(engine: AsyncEngine) -> None:
     nov = bj(2026, 11, 10, 10, 0)
-    rated = loop.rate(loop.resolve(case(1, "yg-1", nov), "w-yg-1", "", nov).ticket, "居民1", 5, nov)
+    rated = transitions.rate(transitions.resolve(case(1, "yg-1", nov), "w-yg-1", "", nov).ticket, "居民1", 5, nov)
     late = case(2, "yg-1", nov)
-    late_closed = loop.auto_close(loop.resolve(late, "w-yg-1", "", nov).ticket, nov)
-    cancelled = loop.cancel(case(3, "yg-2", nov), "居民3", nov)
+    late_closed = transitions.auto_close(transitions.resolve(late, "w-yg-1", "", nov).ticket, nov)
+    cancelled = transitions.cancel(case(3, "yg-2", nov), "居民3", nov)
     await save(engine, rated.ticket, [])
-    await save(engine, late_closed.ticket, [loop.TicketEvent("escalated", "system", nov, {"tier": "community"})])
+    await save(engine, late_closed.ticket, [transitions.TicketEvent("escalated", "system", nov, {"tier": "community"})])
     await save(engine, cancelled.ticket, [])
     await save(engine, case(4, "yg-2", nov), [])  # still open
     await save(engine, case(5, "df-1", nov), [])  # another township

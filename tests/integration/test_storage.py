@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -19,7 +20,7 @@ from storage.migrate import alembic_config, upgrade
 from storage.sql import SqlUnitOfWork
 from storage.tables import metadata
 from tests.unit.factories import T0, new_ticket
-from tickets import loop
+from tickets import transitions
 from tickets.model import TicketEvent, TicketState
 from tickets.ports import Delivery, Direction, DuplicateMessage, NewMessage
 
@@ -35,7 +36,7 @@ async def test_migrations_match_the_tables_and_downgrade_cleanly(engine: AsyncEn
 async def test_ticket_round_trip_with_events(engine: AsyncEngine) -> None:
     ticket = new_ticket()
     async with SqlUnitOfWork(engine) as uow:
-        ticket = ticket.evolve(id=await uow.tickets.next_id())
+        ticket = replace(ticket, id=await uow.tickets.next_id())
         await uow.tickets.insert(ticket, planner.next_due(ticket))
         await uow.tickets.add_events(ticket.id, [TicketEvent("reported", "张阿姨", T0, {"text": "垃圾"})])
     async with SqlUnitOfWork(engine) as uow:
@@ -48,9 +49,9 @@ async def test_ticket_round_trip_with_events(engine: AsyncEngine) -> None:
 async def test_update_is_fenced_by_the_clock_token(engine: AsyncEngine) -> None:
     ticket = new_ticket()
     async with SqlUnitOfWork(engine) as uow:
-        ticket = ticket.evolve(id=await uow.tickets.next_id())
+        ticket = replace(ticket, id=await uow.tickets.next_id())
         await uow.tickets.insert(ticket, planner.next_due(ticket))
-    accepted = loop.accept(ticket, "w1", T0).ticket
+    accepted = transitions.accept(ticket, "w1", T0).ticket
     async with SqlUnitOfWork(engine) as uow:
         assert await uow.tickets.update(accepted, planner.next_due(accepted), expected_token=ticket.clock.token)
     async with SqlUnitOfWork(engine) as uow:  # a second writer planned from the old token loses
@@ -62,10 +63,10 @@ async def test_due_returns_only_tickets_past_their_deadline(engine: AsyncEngine)
     async with SqlUnitOfWork(engine) as uow:
         for offset in (0, 100):
             t = new_ticket(now=T0 + timedelta(seconds=offset))
-            t = t.evolve(id=await uow.tickets.next_id())
+            t = replace(t, id=await uow.tickets.next_id())
             await uow.tickets.insert(t, planner.next_due(t))
-        closed = loop.confirm(loop.resolve(new_ticket(), "w1", "", T0).ticket, "张阿姨", T0).ticket
-        closed = closed.evolve(id=await uow.tickets.next_id())
+        closed = transitions.confirm(transitions.resolve(new_ticket(), "w1", "", T0).ticket, "张阿姨", T0).ticket
+        closed = replace(closed, id=await uow.tickets.next_id())
         await uow.tickets.insert(closed, planner.next_due(closed))
     async with SqlUnitOfWork(engine) as uow:
         assert await uow.tickets.due(T0 + timedelta(seconds=3), 10) == [1]
@@ -103,8 +104,8 @@ async def test_counts_for_metrics(engine: AsyncEngine) -> None:
     async with SqlUnitOfWork(engine) as uow:
         for resolved in (False, False, True):
             t = new_ticket()
-            t = loop.resolve(t, "w1", "", T0).ticket if resolved else t
-            t = t.evolve(id=await uow.tickets.next_id())
+            t = transitions.resolve(t, "w1", "", T0).ticket if resolved else t
+            t = replace(t, id=await uow.tickets.next_id())
             await uow.tickets.insert(t, planner.next_due(t))
         counts = await uow.tickets.counts()
         assert counts == {"tickets": {"reported": 2, "resolved": 1}, "tiers": {"grid": 2}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tickets import loop
+from tickets import transitions
 from tickets.directory import Department, Directory, Node, Person, Role
 from tickets.model import LadderStep, SlaPolicy, Ticket, Tier
 
@@ -47,7 +47,7 @@ def directory() -> Directory:
 
 
 def new_ticket(reporter: str = "张阿姨", now: datetime = T0, policy: SlaPolicy = FAST, draft: bool = False) -> Ticket:
-    return loop.open_ticket(
+    return transitions.open_ticket(
         ticket_id=7,
         ticket_type="report_sanitation",
         grid="g1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from config.policies import load_policies
 from config.settings import CONFIG
 from escalation.preview import preview
 from tests.unit.factories import T0, directory, new_ticket
-from tickets import loop
+from tickets import transitions
 from tickets.accounts import LOCK_FOR, MAX_FAILURES, Account, AccountError, AccountRole, jurisdiction, role_for
 from tickets.model import CloseReason, Phase, Refused, TicketState, Tier
 
@@ -48,35 +49,35 @@ def test_roles_follow_the_directory_and_officers_see_their_jurisdiction_only() -
 
 
 def test_reassign_hands_the_case_to_another_worker_who_must_accept_it() -> None:
-    d, ticket = directory(), loop.accept(new_ticket(), "w1", T0).ticket
-    out = loop.reassign(ticket, "admin", "w2", d, T0 + timedelta(seconds=1))
+    d, ticket = directory(), transitions.accept(new_ticket(), "w1", T0).ticket
+    out = transitions.reassign(ticket, "admin", "w2", d, T0 + timedelta(seconds=1))
     assert out.ticket.assignee == "w2" and out.ticket.state is TicketState.REPORTED
     assert out.ticket.clock.phase is Phase.ACCEPT and out.ticket.clock.token == ticket.clock.token + 1
     assert {(n.template, n.person_id) for n in out.notices if n.person_id} == {
         ("worker_new_ticket", "w2"), ("worker_unassigned", "w1")}  # fmt: skip
     for worker, reason in (("w2", "same_worker"), ("oc", "not_a_worker")):
         with pytest.raises(Refused) as refused:
-            loop.reassign(out.ticket, "admin", worker, d, T0)
+            transitions.reassign(out.ticket, "admin", worker, d, T0)
         assert refused.value.reason == reason
 
 
 def test_escalate_climbs_one_tier_and_pings_it_and_closing_needs_a_reason() -> None:
     d, ticket = directory(), new_ticket()
-    out = loop.escalate(ticket, "admin", "需要协调", d, T0)
+    out = transitions.escalate(ticket, "admin", "需要协调", d, T0)
     assert out.ticket.tier is Tier.COMMUNITY and out.events[0].detail["whistle"] is False
     assert [n.person_id for n in out.notices if n.person_id] == ["oc"]
     with pytest.raises(Refused):
-        loop.close_by_staff(ticket, "admin", " ", T0)
-    closed = loop.close_by_staff(ticket, "admin", "重复工单", T0).ticket
+        transitions.close_by_staff(ticket, "admin", " ", T0)
+    closed = transitions.close_by_staff(ticket, "admin", "重复工单", T0).ticket
     assert closed.state is TicketState.CLOSED and closed.close_reason is CloseReason.BY_STAFF
     with pytest.raises(Refused):
-        loop.close_by_staff(closed, "admin", "again", T0)
+        transitions.close_by_staff(closed, "admin", "again", T0)
 
 
 def test_dashboard_counts_overdue_by_tier_and_the_daily_trend() -> None:
     d = directory()
     fresh = new_ticket(now=T0)
-    late = new_ticket(now=T0 - timedelta(hours=1)).evolve(id=8)  # accept in 4 s: long overdue
+    late = replace(new_ticket(now=T0 - timedelta(hours=1)), id=8)  # accept in 4 s: long overdue
     now = T0 + timedelta(seconds=1)
     standing = dashboard.standing([fresh, late], now)
     assert standing["open"] == 2 and standing["overdue"] == 1

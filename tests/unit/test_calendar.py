@@ -1,5 +1,6 @@
 """The working calendar and the planner on it, table-driven with a fake clock (Beijing time)."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -78,7 +79,7 @@ def test_a_late_report_nags_and_escalates_in_the_morning_and_the_next_tier_gets_
 
 def test_an_urgent_case_runs_round_the_clock_whatever_the_policy_says() -> None:
     late = bj(2026, 11, 30, 23, 0)
-    t = new_ticket(now=late, policy=policy(quiet=QUIET, working=OFFICE)).evolve(urgent=True)
+    t = replace(new_ticket(now=late, policy=policy(quiet=QUIET, working=OFFICE)), urgent=True)
     assert [at for at, _, _ in times(t)] == [late + timedelta(minutes=30), late + timedelta(hours=1),
                                              late + timedelta(hours=2)]  # fmt: skip
 

@@ -120,3 +120,14 @@ def test_keyword_rules_give_a_report_hint_even_when_a_follow_up_wins() -> None:
     assert parsed.intent == "reject_resolution"
     assert parsed.report_hint == "report_property"
     assert rules.parse_sync("#12 已处理").report_hint is None
+
+
+def test_every_text_the_code_says_has_words_and_the_file_holds_no_unused_key() -> None:
+    from bot.render import Templates
+    from config.settings import CONFIG
+    from tickets.model import EventKind
+    from tickets.texts import Text
+
+    templates = Templates.load(CONFIG / "templates.yaml")
+    assert set(templates.messages) == {t.value for t in Text}
+    assert {k.value for k in EventKind} <= set(templates.names["event"])  # the timeline shows every kind by name

@@ -66,3 +66,12 @@ def test_faq_matches_the_most_specific_entry_and_validates() -> None:
         parse_faq([{"id": "a", "keywords": ["x"], "answer": ""}])
     with pytest.raises(FaqError, match="keyword group"):
         parse_faq([{"id": "a", "keywords": [[1]], "answer": "y"}])
+
+
+def test_every_route_has_a_handler_and_every_handler_a_route() -> None:
+    from bot.handlers import build_registry
+    from bot.interpret import COMMANDS, Route
+
+    registry = build_registry()
+    assert set(registry) == set(Route)
+    assert set(COMMANDS.values()) <= set(Route)

@@ -1,5 +1,6 @@
 """吹哨报到 and 挂账 in the pure core, and the planner around them."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -7,14 +8,14 @@ import pytest
 from escalation import planner
 from escalation.planner import Action
 from tests.unit.factories import T0, directory, new_ticket
-from tickets import loop
+from tickets import transitions
 from tickets.model import Phase, Refused, TicketState, Tier
 
 
 def test_reporting_in_stops_the_climb_and_starts_that_tiers_own_deadline() -> None:
-    whistled = loop.whistle(new_ticket(), "w1", "请社区协调", directory(), T0).ticket
+    whistled = transitions.whistle(new_ticket(), "w1", "请社区协调", directory(), T0).ticket
     assert whistled.tier is Tier.COMMUNITY
-    taken = loop.report_in(whistled, "oc", Tier.COMMUNITY, T0 + timedelta(seconds=1))
+    taken = transitions.report_in(whistled, "oc", Tier.COMMUNITY, T0 + timedelta(seconds=1))
     t = taken.ticket
     assert (t.state, t.tier, t.clock.phase, t.clock.base_tier) == (
         TicketState.ACCEPTED, Tier.COMMUNITY, Phase.RESOLVE, Tier.COMMUNITY)  # fmt: skip
@@ -22,29 +23,29 @@ def test_reporting_in_stops_the_climb_and_starts_that_tiers_own_deadline() -> No
     assert {s.tier for s in steps if s.action is Action.ESCALATE} == {Tier.TOWNSHIP, Tier.DISTRICT, Tier.DEPARTMENT}
     assert steps[0].at == T0 + timedelta(seconds=1 + t.policy.resolve_s * 0.5)  # the community's own deadline
     with pytest.raises(Refused, match="already_reported_in"):
-        loop.report_in(t, "oc", Tier.COMMUNITY, T0)
-    township = loop.report_in(t, "ot", Tier.TOWNSHIP, T0).ticket
+        transitions.report_in(t, "oc", Tier.COMMUNITY, T0)
+    township = transitions.report_in(t, "ot", Tier.TOWNSHIP, T0).ticket
     assert township.tier is Tier.TOWNSHIP
     with pytest.raises(Refused, match="below_current_tier"):
-        loop.report_in(township, "oc", Tier.COMMUNITY, T0)
+        transitions.report_in(township, "oc", Tier.COMMUNITY, T0)
 
 
 def test_suspension_needs_a_reason_and_an_officer_and_stops_every_clock() -> None:
     ticket = new_ticket()
     with pytest.raises(Refused, match="suspend_needs_reason"):
-        loop.request_suspension(ticket, "w1", "", directory(), T0)
-    asked = loop.request_suspension(ticket, "w1", "等厂家配件", directory(), T0)
+        transitions.request_suspension(ticket, "w1", "", directory(), T0)
+    asked = transitions.request_suspension(ticket, "w1", "等厂家配件", directory(), T0)
     assert asked.ticket.state is TicketState.REPORTED and asked.ticket.suspension == "等厂家配件"
     assert ("officer_suspension_request", "oc") in [(n.template, n.person_id) for n in asked.notices]
-    suspended = loop.suspend(asked.ticket, "oc", "", T0).ticket
+    suspended = transitions.suspend(asked.ticket, "oc", "", T0).ticket
     assert (suspended.state, suspended.suspension, suspended.clock.phase) == (
         TicketState.SUSPENDED, "等厂家配件", Phase.NONE)  # fmt: skip
     assert planner.next_due(suspended) is None
     assert planner.fire(suspended, None, directory(), T0 + timedelta(days=30)) is None
-    resumed = loop.resume(suspended, "w1", T0 + timedelta(hours=1)).ticket
+    resumed = transitions.resume(suspended, "w1", T0 + timedelta(hours=1)).ticket
     assert (resumed.state, resumed.suspension, resumed.clock.phase) == (TicketState.ACCEPTED, "", Phase.RESOLVE)
     with pytest.raises(Refused, match="not_suspended"):
-        loop.resume(resumed, "w1", T0)
+        transitions.resume(resumed, "w1", T0)
 
 
 def test_department_staff_act_only_on_cases_that_reached_their_department() -> None:
@@ -53,5 +54,5 @@ def test_department_staff_act_only_on_cases_that_reached_their_department() -> N
     assert not d.may_act("dp", "g1", "report_water", Tier.TOWNSHIP)
     assert d.may_act("dp", "g1", "report_water", Tier.DEPARTMENT)
     assert d.may_act("oc", "g1", "report_water", Tier.GRID) and not d.may_act("w2", "g1", "report_water", Tier.GRID)
-    at_department = new_ticket().evolve(tier=Tier.DEPARTMENT)
-    assert loop.report_in(at_department, "dp", Tier.DEPARTMENT, T0).ticket.clock.base_tier is Tier.DEPARTMENT
+    at_department = replace(new_ticket(), tier=Tier.DEPARTMENT)
+    assert transitions.report_in(at_department, "dp", Tier.DEPARTMENT, T0).ticket.clock.base_tier is Tier.DEPARTMENT

@@ -3,7 +3,7 @@ from datetime import timedelta
 from escalation import planner
 from escalation.planner import Action
 from tests.unit.factories import T0, directory, new_ticket
-from tickets import loop
+from tickets import transitions
 from tickets.model import CloseReason, Phase, TicketState, Tier
 
 
@@ -73,7 +73,7 @@ def test_the_department_tier_pings_department_staff() -> None:
 
 def test_accepting_restarts_the_clock_for_resolution_from_the_current_tier() -> None:
     t = planner.fire(new_ticket(), None, directory(), T0 + s(4)).ticket  # type: ignore[union-attr]
-    accepted = loop.accept(t, "w1", T0 + s(5)).ticket
+    accepted = transitions.accept(t, "w1", T0 + s(5)).ticket
     steps = planner.schedule(accepted)
     assert [(st.at - T0, st.action, st.tier) for st in steps] == [
         (s(9), Action.NAG, Tier.COMMUNITY),
@@ -84,7 +84,7 @@ def test_accepting_restarts_the_clock_for_resolution_from_the_current_tier() -> 
 
 
 def test_a_resolved_ticket_waits_for_feedback_then_closes_as_default_satisfied() -> None:
-    t = loop.resolve(new_ticket(), "w1", "", T0).ticket
+    t = transitions.resolve(new_ticket(), "w1", "", T0).ticket
     assert planner.next_due(t) == T0 + s(t.policy.feedback_s)
     assert planner.fire(t, None, directory(), T0 + s(t.policy.feedback_s - 1)) is None
     closed = planner.fire(t, None, directory(), T0 + s(t.policy.feedback_s))
@@ -95,7 +95,7 @@ def test_a_resolved_ticket_waits_for_feedback_then_closes_as_default_satisfied()
 
 
 def test_closed_tickets_have_no_deadline() -> None:
-    t = loop.confirm(loop.resolve(new_ticket(), "w1", "", T0).ticket, "张阿姨", T0 + s(1)).ticket
+    t = transitions.confirm(transitions.resolve(new_ticket(), "w1", "", T0).ticket, "张阿姨", T0 + s(1)).ticket
     assert planner.next_due(t) is None
     assert planner.fire(t, None, directory(), T0 + s(10**6)) is None
 
@@ -113,7 +113,7 @@ def test_a_draft_opens_unlocated_when_the_reporter_never_answers() -> None:
 
 
 def test_a_reopened_case_gets_half_the_resolve_time() -> None:
-    t = loop.resolve(loop.accept(new_ticket(), "w1", T0).ticket, "w1", "", T0).ticket
-    reopened = loop.reject(t, "张阿姨", "还没修好", T0 + s(1)).ticket
+    t = transitions.resolve(transitions.accept(new_ticket(), "w1", T0).ticket, "w1", "", T0).ticket
+    reopened = transitions.reject(t, "张阿姨", "还没修好", T0 + s(1)).ticket
     assert reopened.reopens == 1
     assert reopened.policy.duration(Phase.RESOLVE, reopened.reopens) == reopened.policy.resolve_s // 2

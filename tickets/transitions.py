@@ -6,6 +6,7 @@ the timeline events, the notices to send) or raises `Refused`. Nothing here does
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from tickets.directory import Directory, Role
@@ -15,6 +16,7 @@ from tickets.model import (
     OPEN_STATES,
     Clock,
     CloseReason,
+    EventKind,
     Notice,
     Outcome,
     Phase,
@@ -26,6 +28,7 @@ from tickets.model import (
     Tier,
     tier_rank,
 )
+from tickets.texts import Text
 
 RATING_MIN, RATING_MAX = 1, 5
 CONSULT = "consult"  # a resident's question no FAQ entry answered: a case with its own short deadline
@@ -70,23 +73,23 @@ def open_ticket(
     detail = {"text": text, "location": location, "policy": policy.name, "urgent": urgent}
     if attachments:
         detail["attachments"] = list(attachments)
-    event = TicketEvent("reported", reporter, now, detail)
+    event = TicketEvent(EventKind.REPORTED, reporter, now, detail)
     if draft:
-        return Outcome(ticket, (event,), (_chat("ask_location", ticket),))
-    notices = _opened_notices(ticket, "urgent_opened" if urgent else _opened_template(ticket))
+        return Outcome(ticket, (event,), (_chat(Text.ASK_LOCATION, ticket),))
+    notices = _opened_notices(ticket, Text.URGENT_OPENED if urgent else _opened_template(ticket))
     if urgent and directory is not None:
         notices += urgent_pings(ticket, directory)
     return Outcome(ticket, (event,), tuple(notices))
 
 
-def _opened_template(ticket: Ticket) -> str:
-    return "consult_forwarded" if ticket.type == CONSULT else "ticket_opened"
+def _opened_template(ticket: Ticket) -> Text:
+    return Text.CONSULT_FORWARDED if ticket.type == CONSULT else Text.TICKET_OPENED
 
 
-def _opened_notices(ticket: Ticket, chat_template: str) -> list[Notice]:
+def _opened_notices(ticket: Ticket, chat_template: Text) -> list[Notice]:
     notices = [_chat(chat_template, ticket)]
     if ticket.assignee:
-        dm = "worker_consult" if ticket.type == CONSULT else "worker_new_ticket"
+        dm = Text.WORKER_CONSULT if ticket.type == CONSULT else Text.WORKER_NEW_TICKET
         notices.append(_dm(dm, ticket.assignee, ticket))
     return notices
 
@@ -94,92 +97,95 @@ def _opened_notices(ticket: Ticket, chat_template: str) -> list[Notice]:
 def locate(ticket: Ticket, actor: str, location: str, note: str, now: datetime) -> Outcome:
     """The reporter answered where (哪栋楼/哪个位置): the draft becomes a real case and its clock starts."""
     if ticket.state is not TicketState.DRAFT:
-        raise Refused("not_open", **notice_params(ticket))
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     _require_reporter(ticket, actor)
     text = ticket.text if not note or note == location else f"{ticket.text}（补充：{note}）"
-    new = ticket.evolve(
+    new = replace(
+        ticket,
         state=TicketState.REPORTED,
         location=location[:500],
         text=text[:4000],
         clock=ticket.clock.restarted(Phase.ACCEPT, now, ticket.tier),
     )
-    event = TicketEvent("located", actor, now, {"location": location, "note": note})
-    return Outcome(new, (event,), tuple(_opened_notices(new, "ticket_opened")))
+    event = TicketEvent(EventKind.LOCATED, actor, now, {"location": location, "note": note})
+    return Outcome(new, (event,), tuple(_opened_notices(new, Text.TICKET_OPENED)))
 
 
 def open_unlocated(ticket: Ticket, now: datetime) -> Outcome:
     """No answer in time: open the case with what is known; the worker is told the place is missing."""
     if ticket.state is not TicketState.DRAFT:
-        raise Refused("not_open", **notice_params(ticket))
-    new = ticket.evolve(state=TicketState.REPORTED, clock=ticket.clock.restarted(Phase.ACCEPT, now, ticket.tier))
-    event = TicketEvent("located", "system", now, {"location": "", "timeout": True})
-    return Outcome(new, (event,), tuple(_opened_notices(new, "ticket_opened_unlocated")))
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
+    new = replace(ticket, state=TicketState.REPORTED, clock=ticket.clock.restarted(Phase.ACCEPT, now, ticket.tier))
+    event = TicketEvent(EventKind.LOCATED, "system", now, {"location": "", "timeout": True})
+    return Outcome(new, (event,), tuple(_opened_notices(new, Text.TICKET_OPENED_UNLOCATED)))
 
 
 def follow(ticket: Ticket, actor: str, text: str, now: datetime) -> Outcome:
     """Another resident reports the same thing: link them to the case instead of opening another."""
     if actor in ticket.residents:
-        return Outcome(ticket, (), (_chat("already_following", ticket, actor=actor),))
-    new = ticket.evolve(followers=(*ticket.followers, actor))
-    event = TicketEvent("followed", actor, now, {"text": text})
-    return Outcome(new, (event,), (_chat("ticket_followed", new, actor=actor),))
+        return Outcome(ticket, (), (_chat(Text.ALREADY_FOLLOWING, ticket, actor=actor),))
+    new = replace(ticket, followers=(*ticket.followers, actor))
+    event = TicketEvent(EventKind.FOLLOWED, actor, now, {"text": text})
+    return Outcome(new, (event,), (_chat(Text.TICKET_FOLLOWED, new, actor=actor),))
 
 
 def supplement(ticket: Ticket, actor: str, note: str, now: datetime, attachments: tuple[object, ...] = ()) -> Outcome:
     """More from a reporter about their case (a second message soon after, a photo, a shared place)."""
     if actor not in ticket.residents:
-        raise Refused("only_reporter", **notice_params(ticket))
-    event = TicketEvent("supplemented", actor, now, {"note": note, "attachments": list(attachments)})
-    notices = [_chat("ticket_supplemented", ticket, actor=actor)]
+        raise Refused(Text.ONLY_REPORTER, **notice_params(ticket))
+    event = TicketEvent(EventKind.SUPPLEMENTED, actor, now, {"note": note, "attachments": list(attachments)})
+    notices = [_chat(Text.TICKET_SUPPLEMENTED, ticket, actor=actor)]
     if ticket.assignee and ticket.state in ACTIVE_STATES:
-        notices.append(_dm("worker_supplemented", ticket.assignee, ticket, actor=actor, note=note))
+        notices.append(_dm(Text.WORKER_SUPPLEMENTED, ticket.assignee, ticket, actor=actor, note=note))
     return Outcome(ticket, (event,), tuple(notices))
 
 
 def accept(ticket: Ticket, actor: str, now: datetime) -> Outcome:
     if ticket.state is not TicketState.REPORTED:
         raise Refused(
-            "already_accepted" if ticket.state is TicketState.ACCEPTED else "not_open", **notice_params(ticket)
+            Text.ALREADY_ACCEPTED if ticket.state is TicketState.ACCEPTED else Text.NOT_OPEN, **notice_params(ticket)
         )
-    new = ticket.evolve(
+    new = replace(
+        ticket,
         state=TicketState.ACCEPTED,
         assignee=actor,
         clock=ticket.clock.restarted(Phase.RESOLVE, now, ticket.tier),
     )
     return Outcome(
         new,
-        (TicketEvent("accepted", actor, now),),
-        (_chat("ticket_accepted", new, actor=actor),),
+        (TicketEvent(EventKind.ACCEPTED, actor, now),),
+        (_chat(Text.TICKET_ACCEPTED, new, actor=actor),),
     )
 
 
 def progress(ticket: Ticket, actor: str, note: str, now: datetime) -> Outcome:
     if ticket.state not in OPEN_STATES:
-        raise Refused("not_open", **notice_params(ticket))
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     new = ticket
     if ticket.state is TicketState.REPORTED:  # reporting progress implies the worker took the case
         new = accept(ticket, actor, now).ticket
     return Outcome(
         new,
-        (TicketEvent("progress", actor, now, {"note": note}),),
-        (_chat("ticket_progress", new, actor=actor, note=note),),
+        (TicketEvent(EventKind.PROGRESS, actor, now, {"note": note}),),
+        (_chat(Text.TICKET_PROGRESS, new, actor=actor, note=note),),
     )
 
 
 def resolve(ticket: Ticket, actor: str, note: str, now: datetime) -> Outcome:
     if ticket.state not in OPEN_STATES:
         raise Refused(
-            "already_resolved" if ticket.state is TicketState.RESOLVED else "not_open", **notice_params(ticket)
+            Text.ALREADY_RESOLVED if ticket.state is TicketState.RESOLVED else Text.NOT_OPEN, **notice_params(ticket)
         )
-    new = ticket.evolve(
+    new = replace(
+        ticket,
         state=TicketState.RESOLVED,
         assignee=ticket.assignee or actor,
         clock=ticket.clock.restarted(Phase.FEEDBACK, now, ticket.tier),
     )
-    template = "consult_answered" if ticket.type == CONSULT else "ticket_resolved"
+    template = Text.CONSULT_ANSWERED if ticket.type == CONSULT else Text.TICKET_RESOLVED
     return Outcome(
         new,
-        (TicketEvent("resolved", actor, now, {"note": note}),),
+        (TicketEvent(EventKind.RESOLVED, actor, now, {"note": note}),),
         (_chat(template, new, actor=actor, note=note),),
     )
 
@@ -187,27 +193,30 @@ def resolve(ticket: Ticket, actor: str, note: str, now: datetime) -> Outcome:
 def confirm(ticket: Ticket, actor: str, now: datetime) -> Outcome:
     _require_resident(ticket, actor)
     if ticket.state is not TicketState.RESOLVED:
-        raise Refused("not_resolved", **notice_params(ticket))
+        raise Refused(Text.NOT_RESOLVED, **notice_params(ticket))
     new = _closed(ticket, now, CloseReason.CONFIRMED)
     return Outcome(
         new,
-        (TicketEvent("confirmed", actor, now), TicketEvent("closed", actor, now, {"reason": "confirmed"})),
-        (_chat("ticket_confirmed", new, actor=actor),),
+        (
+            TicketEvent(EventKind.CONFIRMED, actor, now),
+            TicketEvent(EventKind.CLOSED, actor, now, {"reason": "confirmed"}),
+        ),
+        (_chat(Text.TICKET_CONFIRMED, new, actor=actor),),
     )
 
 
 def auto_close(ticket: Ticket, now: datetime) -> Outcome:
     """No rating within the feedback time: the case closes as 默认满意 (counted apart from real ratings)."""
     if ticket.state is not TicketState.RESOLVED:
-        raise Refused("not_resolved", **notice_params(ticket))
+        raise Refused(Text.NOT_RESOLVED, **notice_params(ticket))
     new = _closed(ticket, now, CloseReason.DEFAULT_SATISFIED)
-    event = TicketEvent("closed", "system", now, {"reason": CloseReason.DEFAULT_SATISFIED.value})
-    return Outcome(new, (event,), (_chat("ticket_auto_closed", new),))
+    event = TicketEvent(EventKind.CLOSED, "system", now, {"reason": CloseReason.DEFAULT_SATISFIED.value})
+    return Outcome(new, (event,), (_chat(Text.TICKET_AUTO_CLOSED, new),))
 
 
 def _closed(ticket: Ticket, now: datetime, reason: CloseReason) -> Ticket:
     clock = ticket.clock.restarted(Phase.NONE, now, ticket.tier)
-    return ticket.evolve(state=TicketState.CLOSED, close_reason=reason, clock=clock)
+    return replace(ticket, state=TicketState.CLOSED, close_reason=reason, clock=clock)
 
 
 def rate(ticket: Ticket, actor: str, rating: int, now: datetime) -> Outcome:
@@ -215,21 +224,22 @@ def rate(ticket: Ticket, actor: str, rating: int, now: datetime) -> Outcome:
     Every linked reporter may rate once; `rating` keeps the first, `ratings` all of them."""
     _require_resident(ticket, actor)
     if not RATING_MIN <= rating <= RATING_MAX:
-        raise Refused("bad_rating")
+        raise Refused(Text.BAD_RATING)
     if actor in ticket.ratings:
-        raise Refused("already_rated", **notice_params(ticket, rating=ticket.ratings[actor]))
+        raise Refused(Text.ALREADY_RATED, **notice_params(ticket, rating=ticket.ratings[actor]))
     if ticket.state not in (TicketState.RESOLVED, TicketState.CLOSED):
-        raise Refused("not_resolved", **notice_params(ticket))
-    events = [TicketEvent("rated", actor, now, {"rating": rating})]
+        raise Refused(Text.NOT_RESOLVED, **notice_params(ticket))
+    events = [TicketEvent(EventKind.RATED, actor, now, {"rating": rating})]
     new = ticket
     if ticket.state is TicketState.RESOLVED:
-        events.append(TicketEvent("closed", actor, now, {"reason": "rated"}))
+        events.append(TicketEvent(EventKind.CLOSED, actor, now, {"reason": "rated"}))
         new = _closed(ticket, now, CloseReason.RATED)
-    new = new.evolve(
+    new = replace(
+        new,
         rating=ticket.rating if ticket.rating is not None else rating,
         ratings={**ticket.ratings, actor: rating},
     )
-    return Outcome(new, tuple(events), (_chat("ticket_rated", new, rating=rating, actor=actor),))
+    return Outcome(new, tuple(events), (_chat(Text.TICKET_RATED, new, rating=rating, actor=actor),))
 
 
 def reject(ticket: Ticket, actor: str, reason: str, now: datetime) -> Outcome:
@@ -237,8 +247,9 @@ def reject(ticket: Ticket, actor: str, reason: str, now: datetime) -> Outcome:
     `SlaPolicy.duration`), its ratings are cleared and the worker is told."""
     _require_resident(ticket, actor)
     if ticket.state not in (TicketState.RESOLVED, TicketState.CLOSED):
-        raise Refused("not_resolved", **notice_params(ticket))
-    new = ticket.evolve(
+        raise Refused(Text.NOT_RESOLVED, **notice_params(ticket))
+    new = replace(
+        ticket,
         state=TicketState.ACCEPTED,
         rating=None,
         ratings={},
@@ -246,40 +257,42 @@ def reject(ticket: Ticket, actor: str, reason: str, now: datetime) -> Outcome:
         reopens=ticket.reopens + 1,
         clock=ticket.clock.restarted(Phase.RESOLVE, now, ticket.tier),
     )
-    notices = [_chat("ticket_reopened", new, actor=actor)]
+    notices = [_chat(Text.TICKET_REOPENED, new, actor=actor)]
     if new.assignee:
-        notices.append(_dm("worker_reopened", new.assignee, new, note=reason, actor=actor))
-    return Outcome(new, (TicketEvent("reopened", actor, now, {"reason": reason}),), tuple(notices))
+        notices.append(_dm(Text.WORKER_REOPENED, new.assignee, new, note=reason, actor=actor))
+    return Outcome(new, (TicketEvent(EventKind.REOPENED, actor, now, {"reason": reason}),), tuple(notices))
 
 
 def cancel(ticket: Ticket, actor: str, now: datetime) -> Outcome:
     """The reporter withdraws (the case ends); a linked follower only stops following it."""
     if actor in ticket.followers:
-        new = ticket.evolve(followers=tuple(f for f in ticket.followers if f != actor))
-        return Outcome(new, (TicketEvent("unfollowed", actor, now),), (_chat("ticket_unfollowed", new, actor=actor),))
+        new = replace(ticket, followers=tuple(f for f in ticket.followers if f != actor))
+        return Outcome(
+            new, (TicketEvent(EventKind.UNFOLLOWED, actor, now),), (_chat(Text.TICKET_UNFOLLOWED, new, actor=actor),)
+        )
     _require_reporter(ticket, actor)
     if ticket.state not in OPEN_STATES | {TicketState.DRAFT}:
-        raise Refused("not_open", **notice_params(ticket))
-    new = ticket.evolve(state=TicketState.CANCELLED, clock=ticket.clock.restarted(Phase.NONE, now, ticket.tier))
-    notices = [_chat("ticket_cancelled", new)]
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
+    new = replace(ticket, state=TicketState.CANCELLED, clock=ticket.clock.restarted(Phase.NONE, now, ticket.tier))
+    notices = [_chat(Text.TICKET_CANCELLED, new)]
     if ticket.assignee and ticket.state is not TicketState.DRAFT:  # a draft's worker was never told
-        notices.append(_dm("worker_cancelled", ticket.assignee, new))
-    return Outcome(new, (TicketEvent("cancelled", actor, now),), tuple(notices))
+        notices.append(_dm(Text.WORKER_CANCELLED, ticket.assignee, new))
+    return Outcome(new, (TicketEvent(EventKind.CANCELLED, actor, now),), tuple(notices))
 
 
 def whistle(ticket: Ticket, actor: str, reason: str, directory: Directory, now: datetime) -> Outcome:
     """吹哨: escalate at once to the next tier of the ticket's ladder, which gets a fresh deadline."""
     if ticket.state not in OPEN_STATES:
-        raise Refused("not_open", **notice_params(ticket))
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     above = [s.tier for s in ticket.policy.ladder if tier_rank(s.tier) > tier_rank(ticket.tier)]
     if not above:
-        raise Refused("top_of_ladder", **notice_params(ticket))
+        raise Refused(Text.TOP_OF_LADDER, **notice_params(ticket))
     tier = above[0]
     phase = ticket.clock.phase if ticket.clock.phase is not Phase.NONE else Phase.RESOLVE
-    new = ticket.evolve(tier=tier, clock=ticket.clock.restarted(phase, now, tier))
-    notices = [_chat("ticket_whistled", new, actor=actor)]
-    notices += escalation_pings(new, directory, "officer_whistle", actor=actor, note=reason)
-    event = TicketEvent("escalated", actor, now, {"tier": tier.value, "reason": reason, "whistle": True})
+    new = replace(ticket, tier=tier, clock=ticket.clock.restarted(phase, now, tier))
+    notices = [_chat(Text.TICKET_WHISTLED, new, actor=actor)]
+    notices += escalation_pings(new, directory, Text.OFFICER_WHISTLE, actor=actor, note=reason)
+    event = TicketEvent(EventKind.ESCALATED, actor, now, {"tier": tier.value, "reason": reason, "whistle": True})
     return Outcome(new, (event,), tuple(notices))
 
 
@@ -287,85 +300,91 @@ def report_in(ticket: Ticket, actor: str, tier: Tier, now: datetime) -> Outcome:
     """报到: an officer of `tier` takes the case. The climb stops there and that tier's own resolve
     deadline starts (only tiers above it can be escalated to from now on)."""
     if ticket.state not in OPEN_STATES:
-        raise Refused("not_open", **notice_params(ticket))
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     if tier_rank(tier) < tier_rank(ticket.tier):
-        raise Refused("below_current_tier", **notice_params(ticket))
+        raise Refused(Text.BELOW_CURRENT_TIER, **notice_params(ticket))
     if ticket.tier is tier and ticket.clock.base_tier is tier and ticket.clock.phase is Phase.RESOLVE:
-        raise Refused("already_reported_in", **notice_params(ticket))
-    new = ticket.evolve(
+        raise Refused(Text.ALREADY_REPORTED_IN, **notice_params(ticket))
+    new = replace(
+        ticket,
         state=TicketState.ACCEPTED,
         tier=tier,
         clock=ticket.clock.restarted(Phase.RESOLVE, now, tier),
     )
-    notices = [_chat("ticket_reported_in", new, actor=actor)]
+    notices = [_chat(Text.TICKET_REPORTED_IN, new, actor=actor)]
     if new.assignee:
-        notices.append(_dm("worker_reported_in", new.assignee, new, actor=actor))
-    return Outcome(new, (TicketEvent("reported_in", actor, now, {"tier": tier.value}),), tuple(notices))
+        notices.append(_dm(Text.WORKER_REPORTED_IN, new.assignee, new, actor=actor))
+    return Outcome(new, (TicketEvent(EventKind.REPORTED_IN, actor, now, {"tier": tier.value}),), tuple(notices))
 
 
 def request_suspension(ticket: Ticket, actor: str, reason: str, directory: Directory, now: datetime) -> Outcome:
     """A worker asks to put the case on hold (挂账); the officers of the tier above decide."""
     if ticket.state not in OPEN_STATES:
-        raise Refused("not_open", **notice_params(ticket))
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     if not reason:
-        raise Refused("suspend_needs_reason", **notice_params(ticket))
-    new = ticket.evolve(suspension=reason[:500])
+        raise Refused(Text.SUSPEND_NEEDS_REASON, **notice_params(ticket))
+    new = replace(ticket, suspension=reason[:500])
     approver = next((s.tier for s in ticket.policy.ladder if tier_rank(s.tier) > tier_rank(Tier.GRID)), Tier.COMMUNITY)
     tier = ticket.tier if tier_rank(ticket.tier) > tier_rank(Tier.GRID) else approver
     officers = directory.officers_for(ticket.grid, tier, ticket.type)
-    notices = [_chat("suspension_requested", new, actor=actor, note=reason)]
-    notices += [_dm("officer_suspension_request", p.id, new, actor=actor, note=reason) for p in officers]
-    event = TicketEvent("suspension_requested", actor, now, {"reason": reason, "to": [p.id for p in officers]})
+    notices = [_chat(Text.SUSPENSION_REQUESTED, new, actor=actor, note=reason)]
+    notices += [_dm(Text.OFFICER_SUSPENSION_REQUEST, p.id, new, actor=actor, note=reason) for p in officers]
+    event = TicketEvent(EventKind.SUSPENSION_REQUESTED, actor, now, {"reason": reason, "to": [p.id for p in officers]})
     return Outcome(new, (event,), tuple(notices))
 
 
 def suspend(ticket: Ticket, actor: str, reason: str, now: datetime) -> Outcome:
     """挂账, by an officer: with their own reason or approving the worker's request. No clock runs."""
     if ticket.state not in OPEN_STATES:
-        raise Refused("not_open", **notice_params(ticket))
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     reason = reason or ticket.suspension
     if not reason:
-        raise Refused("suspend_needs_reason", **notice_params(ticket))
-    new = ticket.evolve(
+        raise Refused(Text.SUSPEND_NEEDS_REASON, **notice_params(ticket))
+    new = replace(
+        ticket,
         state=TicketState.SUSPENDED,
         suspension=reason[:500],
         clock=ticket.clock.restarted(Phase.NONE, now, ticket.tier),
     )
-    notices = [_chat("ticket_suspended", new, actor=actor, note=new.suspension)]
+    notices = [_chat(Text.TICKET_SUSPENDED, new, actor=actor, note=new.suspension)]
     if new.assignee:
-        notices.append(_dm("worker_suspended", new.assignee, new, actor=actor, note=new.suspension))
-    event = TicketEvent("suspended", actor, now, {"reason": new.suspension, "state_before": ticket.state.value})
+        notices.append(_dm(Text.WORKER_SUSPENDED, new.assignee, new, actor=actor, note=new.suspension))
+    event = TicketEvent(EventKind.SUSPENDED, actor, now, {"reason": new.suspension, "state_before": ticket.state.value})
     return Outcome(new, (event,), tuple(notices))
 
 
 def resume(ticket: Ticket, actor: str, now: datetime) -> Outcome:
     """Lift 挂账: the case is back in hand with a fresh resolve deadline at its tier."""
     if ticket.state is not TicketState.SUSPENDED:
-        raise Refused("not_suspended", **notice_params(ticket))
-    new = ticket.evolve(
+        raise Refused(Text.NOT_SUSPENDED, **notice_params(ticket))
+    new = replace(
+        ticket,
         state=TicketState.ACCEPTED,
         suspension="",
         clock=ticket.clock.restarted(Phase.RESOLVE, now, ticket.tier),
     )
-    return Outcome(new, (TicketEvent("resumed", actor, now),), (_chat("ticket_resumed", new, actor=actor),))
+    return Outcome(new, (TicketEvent(EventKind.RESUMED, actor, now),), (_chat(Text.TICKET_RESUMED, new, actor=actor),))
 
 
 def reassign(ticket: Ticket, actor: str, worker: str, directory: Directory, now: datetime) -> Outcome:
     """改派 (admin web): another worker takes the case; they must accept it afresh at the case's tier."""
     if ticket.state not in OPEN_STATES:
-        raise Refused("not_open", **notice_params(ticket))
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     person = directory.person(worker)
     if person is None or person.role is not Role.WORKER:
-        raise Refused("not_a_worker", **notice_params(ticket))
+        raise Refused(Text.NOT_A_WORKER, **notice_params(ticket))
     if worker == ticket.assignee:
-        raise Refused("same_worker", **notice_params(ticket))
-    new = ticket.evolve(
-        state=TicketState.REPORTED, assignee=worker, clock=ticket.clock.restarted(Phase.ACCEPT, now, ticket.tier)
+        raise Refused(Text.SAME_WORKER, **notice_params(ticket))
+    new = replace(
+        ticket,
+        state=TicketState.REPORTED,
+        assignee=worker,
+        clock=ticket.clock.restarted(Phase.ACCEPT, now, ticket.tier),
     )
-    notices = [_chat("ticket_reassigned", new, actor=actor), _dm("worker_new_ticket", worker, new)]
+    notices = [_chat(Text.TICKET_REASSIGNED, new, actor=actor), _dm(Text.WORKER_NEW_TICKET, worker, new)]
     if ticket.assignee:
-        notices.append(_dm("worker_unassigned", ticket.assignee, new, actor=actor))
-    event = TicketEvent("reassigned", actor, now, {"from": ticket.assignee, "to": worker})
+        notices.append(_dm(Text.WORKER_UNASSIGNED, ticket.assignee, new, actor=actor))
+    event = TicketEvent(EventKind.REASSIGNED, actor, now, {"from": ticket.assignee, "to": worker})
     return Outcome(new, (event,), tuple(notices))
 
 
@@ -373,27 +392,27 @@ def escalate(ticket: Ticket, actor: str, reason: str, directory: Directory, now:
     """提级 by an officer in the admin web: like 吹哨, to the next tier of the ladder, fresh deadline."""
     outcome = whistle(ticket, actor, reason, directory, now)
     event = TicketEvent(
-        "escalated", actor, now, {"tier": outcome.ticket.tier.value, "reason": reason, "whistle": False}
+        EventKind.ESCALATED, actor, now, {"tier": outcome.ticket.tier.value, "reason": reason, "whistle": False}
     )
-    chat = _chat("ticket_escalated_by_staff", outcome.ticket, actor=actor, note=reason)
+    chat = _chat(Text.TICKET_ESCALATED_BY_STAFF, outcome.ticket, actor=actor, note=reason)
     return Outcome(outcome.ticket, (event,), (chat, *outcome.notices[1:]))
 
 
 def close_by_staff(ticket: Ticket, actor: str, reason: str, now: datetime) -> Outcome:
     """结案 from the admin web with a reason (a duplicate, not ours to handle, settled offline …)."""
     if ticket.state not in LIVE_STATES:
-        raise Refused("not_open", **notice_params(ticket))
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     if not reason.strip():
-        raise Refused("close_needs_reason", **notice_params(ticket))
+        raise Refused(Text.CLOSE_NEEDS_REASON, **notice_params(ticket))
     new = _closed(ticket, now, CloseReason.BY_STAFF)
-    notices = [_chat("ticket_closed_by_staff", new, actor=actor, note=reason)]
+    notices = [_chat(Text.TICKET_CLOSED_BY_STAFF, new, actor=actor, note=reason)]
     if ticket.assignee and ticket.state is not TicketState.DRAFT:
-        notices.append(_dm("worker_closed_by_staff", ticket.assignee, new, actor=actor, note=reason))
-    event = TicketEvent("closed", actor, now, {"reason": CloseReason.BY_STAFF.value, "note": reason[:500]})
+        notices.append(_dm(Text.WORKER_CLOSED_BY_STAFF, ticket.assignee, new, actor=actor, note=reason))
+    event = TicketEvent(EventKind.CLOSED, actor, now, {"reason": CloseReason.BY_STAFF.value, "note": reason[:500]})
     return Outcome(new, (event,), tuple(notices))
 
 
-def escalation_pings(ticket: Ticket, directory: Directory, template: str, **extra: object) -> list[Notice]:
+def escalation_pings(ticket: Ticket, directory: Directory, template: Text, **extra: object) -> list[Notice]:
     officers = directory.officers_for(ticket.grid, ticket.tier, ticket.type)
     return [_dm(template, p.id, ticket, **extra) for p in officers]
 
@@ -403,15 +422,15 @@ def urgent_pings(ticket: Ticket, directory: Directory) -> list[Notice]:
     seen: dict[str, Notice] = {}
     for step in ticket.policy.ladder:
         for person in directory.officers_for(ticket.grid, step.tier, ticket.type):
-            seen.setdefault(person.id, _dm("officer_urgent", person.id, ticket, tier=step.tier.value))
+            seen.setdefault(person.id, _dm(Text.OFFICER_URGENT, person.id, ticket, tier=step.tier.value))
     return list(seen.values())
 
 
-def _chat(template: str, ticket: Ticket, **extra: object) -> Notice:
+def _chat(template: Text, ticket: Ticket, **extra: object) -> Notice:
     return Notice(template, chat_id=ticket.chat_id, ticket_id=ticket.id, params=notice_params(ticket, **extra))
 
 
-def _dm(template: str, person_id: str, ticket: Ticket, **extra: object) -> Notice:
+def _dm(template: Text, person_id: str, ticket: Ticket, **extra: object) -> Notice:
     return Notice(template, person_id=person_id, ticket_id=ticket.id, params=notice_params(ticket, **extra))
 
 
@@ -426,12 +445,12 @@ def is_live(ticket: Ticket) -> bool:
 
 def _require_reporter(ticket: Ticket, actor: str) -> None:
     if actor != ticket.reporter:
-        raise Refused("only_reporter", **notice_params(ticket))
+        raise Refused(Text.ONLY_REPORTER, **notice_params(ticket))
 
 
 def _require_resident(ticket: Ticket, actor: str) -> None:
     if actor not in ticket.residents:
-        raise Refused("only_reporter", **notice_params(ticket))
+        raise Refused(Text.ONLY_REPORTER, **notice_params(ticket))
 
 
 def notice_params(ticket: Ticket, **extra: object) -> dict[str, object]:
