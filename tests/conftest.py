@@ -33,6 +33,28 @@ REDIS = os.environ.get("GRIDBOT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 API_TOKEN = "test-token"
 
 
+# The fixtures that start or need each service, directly or (admin_bot) by starting a bot that needs it.
+# bot_factory starts `run_bot.py serve`, whose NLU is Rasa unless GRIDBOT_NLU=rules: even with
+# GRIDBOT_NLU_URL it trains (or finds cached) the model at start-up, so it needs the Rasa environment.
+SERVICE_FIXTURES = {
+    "rasa": {"rasa_url", "bot_factory", "admin_bot"},
+    "postgres": {"pg_url", "fresh_pg", "admin_bot"},
+    "redis": {"redis"},
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the services its fixtures (their whole closure) need, so that
+    `-m "not rasa"`, `-m "not postgres"`, `-m "not redis"` run what works without that service. A test
+    that reaches a service otherwise (getfixturevalue, its own client) carries the marker itself."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in SERVICE_FIXTURES.items():
+            if used & fixtures:
+                item.add_marker(marker)
+
+
 def run_sync(coro: Any) -> Any:
     """Run a coroutine to completion in its own thread (sync fixtures may sit inside a running loop)."""
     with ThreadPoolExecutor(1) as pool:
@@ -66,7 +88,7 @@ def fresh_pg(pg_url: str) -> str:
     return pg_url
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'gridbot.db'}"

@@ -20,7 +20,7 @@ def escalations(api: Api, person: str) -> list[Any]:
     return [m for m in api.inbox(person) if "超时上报" in m["text"]]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_report_to_rating_closes_with_a_complete_timeline(
     backend: str, rasa_url: str, bot_factory: Callable[..., Any], request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,16 @@ from tests.conftest import REDIS, ROOT
 from tests.e2e.helpers import Api, wait_for
 
 
-@pytest.mark.parametrize("leader", ["redis", "pg-advisory-lock"])
+def escalated_tiers(api: Api, tid: int) -> list[str]:
+    return [e["detail"]["tier"] for e in api.ticket(tid)["events"] if e["kind"] == "escalated"]
+
+
+@pytest.mark.parametrize("leader", [pytest.param("redis", marks=pytest.mark.redis), "pg-advisory-lock"])
 def test_two_processes_share_tickets_and_escalate_once(
-    leader: str, rasa_url: str, bot_factory: Callable[..., Any], request: pytest.FixtureRequest
+    leader: str, fresh_pg: str, rasa_url: str, bot_factory: Callable[..., Any]
 ) -> None:
     env = {
-        "GRIDBOT_DATABASE_URL": request.getfixturevalue("fresh_pg"),
+        "GRIDBOT_DATABASE_URL": fresh_pg,
         "GRIDBOT_REDIS_URL": REDIS if leader == "redis" else "",
         "GRIDBOT_NLU_URL": rasa_url,
         "GRIDBOT_POLICIES": str(CONFIG / "policies" / "fast.yaml"),
@@ -36,12 +39,16 @@ def test_two_processes_share_tickets_and_escalate_once(
     tid = api_a.say("df-2", "杨大姐", "三组路口的井盖被人偷了，晚上很危险")["replies"][0]["ticket_id"]
     assert api_b.ticket(tid)["state"] == "reported"  # the other process sees the same ticket
     wait_for(lambda: [m for m in api_b.inbox("o-heping") if "超时上报" in m["text"]], 15, "township escalation")
-    time.sleep(1.5)  # give a second scheduler every chance to double-fire
+    # A second scheduler double-firing the nag, the community or the township step would do so at
+    # that step's deadline or the next audit (1 s); the district step is due 4 s after the township one.
+    wait_for(lambda: "district" in escalated_tiers(api_a, tid), 15, "district escalation")
     community = [m for m in api_b.inbox("o-dongfeng") if "超时上报" in m["text"]]
     assert len(community) == 1
+    township = [m for m in api_a.inbox("o-heping") if "超时上报" in m["text"]]
+    assert len(township) == 1
     events = api_a.ticket(tid)["events"]
     tiers = [e["detail"]["tier"] for e in events if e["kind"] == "escalated"]
-    assert tiers[:2] == ["community", "township"] and len(tiers) == len(set(tiers))
+    assert tiers[:3] == ["community", "township", "district"] and len(tiers) == len(set(tiers))
     assert [e["kind"] for e in events].count("nagged") == 1
 
 

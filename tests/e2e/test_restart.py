@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -24,9 +23,14 @@ def test_a_deadline_pending_at_sigkill_fires_after_restart(
     first = bot_factory(**env)
     first.start()
     tid = Api(first.url).say("hh-1", "陈大爷", "小区东门的路灯坏了好几天，晚上黑漆漆的")["replies"][0]["ticket_id"]
+    deadlines = Api(first.url).ticket(tid)["deadlines"]
     first.kill()
     killed_at = datetime.now().astimezone()
-    time.sleep(5)  # the nag (2 s) and the community deadline (4 s) pass while it is dead
+    # the nag (2 s) and the community deadline (4 s: the accept phase's end) pass while it is dead
+    assert deadlines["due_at"], deadlines
+    due_at = datetime.fromisoformat(deadlines["due_at"])
+    assert due_at > killed_at
+    wait_for(lambda: datetime.now().astimezone() > due_at, 10, "the community deadline to pass")
 
     second = bot_factory(**env)
     second.start()
@@ -36,3 +40,7 @@ def test_a_deadline_pending_at_sigkill_fires_after_restart(
     escalated = [e for e in events if e["kind"] == "escalated"]
     assert escalated and datetime.fromisoformat(escalated[0]["at"]) > killed_at
     wait_for(lambda: any("超时上报" in m["text"] for m in api.inbox("o-xingfu")), 10, "the next step, by timer")
+    # the restart fired the missed escalation once (a double-firing would come before the next step)
+    assert len([m for m in api.inbox("o-hehua") if "超时上报" in m["text"]]) == 1
+    tiers = [e["detail"]["tier"] for e in api.ticket(tid)["events"] if e["kind"] == "escalated"]
+    assert tiers.count("community") == 1, tiers

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from werobot.crypto import MessageCrypt
 
-from tests.e2e.helpers import Api
+from tests.e2e.helpers import Api, wait_for
 from tests.fakes.http import FakeServer, JsonHandler
 from tests.fakes.wechat_api import FakeWechat
 
@@ -65,6 +65,11 @@ def reply_text(response: httpx.Response) -> str:
     assert response.status_code == 200, response.text
     match = re.search(r"<Content><!\[CDATA\[(.*?)\]\]></Content>", response.text, re.S)
     return match.group(1) if match else response.text
+
+
+def outbox_sent(api: Api) -> set[int]:
+    sent = api.http.get("/outbox", params={"status": "sent", "limit": 1000}).json()["messages"]
+    return {m["message_id"] for m in sent}
 
 
 def start(bot_factory: Callable[..., Any], fake: FakeWechat, tmp_path: Path, **extra: str) -> Any:
@@ -127,9 +132,13 @@ def test_a_resident_reports_through_the_official_account_and_hears_back(
     for n in range(4):
         api.say("yg-1", "w-yg-1", f"#{tid} 第{n}次进展：已联系环卫")
     fake.wait_to(resident, "第3次进展")
-    api.say("yg-1", "w-yg-1", f"#{tid} 已处理，垃圾清运完了")
-    api.say("yg-1", "w-yg-1", f"#{tid} 已处理")  # a refusal meant for the worker: never sent to the resident
-    time.sleep(3)
+    resolved = api.say("yg-1", "w-yg-1", f"#{tid} 已处理，垃圾清运完了")
+    refused = api.say("yg-1", "w-yg-1", f"#{tid} 已处理")  # a refusal meant for the worker: never sent to the resident
+    answers = {r["message_id"] for r in resolved["replies"] + refused["replies"]}
+    assert answers
+    # the outbox marks a row sent only after the WeChat adapter has sent or held it: once both answers
+    # are sent, anything they were going to send to the resident has been sent
+    wait_for(lambda: answers <= outbox_sent(api), 10, "the outbox to deliver the answers to 已处理")
     assert len(fake.to(resident)) == 5 and not any("评价" in t for t in fake.to(resident))
     thanks = reply_text(httpx.post(oa, params=signed(), content=text_xml(resident, "满意")))
     assert "请回复 1-5 分" in thanks and "5 分" in thanks  # the held 请评价 and the thanks, in one reply

@@ -45,6 +45,7 @@ async def test_dead_rasa_falls_back_to_keyword_rules() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.rasa  # its own Rasa server, no fixture
 async def test_the_supervisor_restarts_a_killed_rasa(tmp_path: Path) -> None:
     settings = Settings()
     build = await ensure_model(settings.intents, settings.nlu_pipeline, settings.model_cache, settings.rasa_bin)
