@@ -23,6 +23,9 @@ class Parse:
     report_hint: str | None = None  # the likeliest report intent, even when another one won
     urgent: bool = False  # an emergency phrase (着火, 煤气泄漏 …): open as urgent, ping every tier at once
     ranking: tuple[str, ...] = ()  # the model's top intents, best first (empty for the rules)
+    hint_confidence: float = 0.0  # the model's confidence in `report_hint`
+    prior: str = ""  # what the model read before the emergency layer overrode it
+    emergency: str = ""  # the kind of danger the emergency layer found (fire, gas, trapped …)
 
     def values(self, name: str) -> list[str]:
         return [e.value for e in self.entities if e.entity == name]

@@ -62,9 +62,11 @@ def _to_parse(text: str, data: dict[str, Any]) -> Parse:
         for e in data.get("entities") or []
     )
     ranking = [r for r in data.get("intent_ranking") or [] if str(r.get("name", "")).startswith("report_")]
-    hint = str(ranking[0]["name"]) if ranking and float(ranking[0].get("confidence") or 0) >= HINT_MIN else None
+    hint_confidence = float(ranking[0].get("confidence") or 0) if ranking else 0.0
+    hint = str(ranking[0]["name"]) if ranking and hint_confidence >= HINT_MIN else None
     top = tuple(str(r.get("name")) for r in (data.get("intent_ranking") or [])[:RANKING])
-    return Parse(str(name), float(intent.get("confidence") or 0.0), _dedupe(entities), "rasa", hint, ranking=top)
+    confidence = float(intent.get("confidence") or 0.0)
+    return Parse(str(name), confidence, _dedupe(entities), "rasa", hint, ranking=top, hint_confidence=hint_confidence)
 
 
 def _dedupe(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:

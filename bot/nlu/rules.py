@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from bot.nlu.catalog import Catalog, IntentSpec
+from bot.nlu.emergency import Emergency, EmergencyDetector
 from bot.nlu.port import Entity, Parse
 
 RULES_CONFIDENCE = 0.6
@@ -46,7 +47,9 @@ class RulesNlu:
         self.catalog = catalog
         self.rules = [Rule.of(spec) for spec in catalog.ordered()]
         self.default_intent = default_intent
-        self._emergency = [(spec.intent, spec.emergency) for spec in catalog.ordered() if spec.emergency]
+        phrases = {spec.intent: spec.emergency for spec in catalog.ordered() if spec.emergency}
+        reports = [spec.intent for spec in catalog.ordered() if spec.is_report]
+        self.detector = EmergencyDetector(phrases, reports)
 
     async def parse(self, text: str) -> Parse:
         return self.parse_sync(text)
@@ -63,12 +66,9 @@ class RulesNlu:
         hint = top[2] if top[0] > 0 else None
         return Parse(intent, RULES_CONFIDENCE if best else 0.3, extract_entities(text), "rules", hint)
 
-    def emergency(self, text: str) -> str | None:
-        """The intent whose emergency phrase the text contains (着火, 煤气泄漏 …), if any."""
-        for intent, phrases in self._emergency:
-            if any(p in text for p in phrases):
-                return intent
-        return None
+    def emergency(self, text: str) -> Emergency | None:
+        """A present danger to people in the text (see bot/nlu/emergency.py), with the intent it opens."""
+        return self.detector.detect(text)
 
     async def ready(self) -> bool:
         return True
