@@ -13,7 +13,12 @@ from pydantic import BaseModel, Field, model_validator
 from bot.api_nlu import build_nlu_router
 from bot.dispatcher import UnknownChat
 from bot.errors import ApiError
+from bot.interpret import route, understood
 from bot.messages import Attachment, AttachmentKind, Handled, InboundMessage
+from bot.nlu.chain import FallbackNlu
+from bot.nlu.evaluate import situation_of
+from bot.nlu.metrics import Row
+from bot.nlu.port import Parse
 from bot.services import Services
 from escalation import planner
 from escalation.bulletin import activity, missing_checkins
@@ -59,6 +64,10 @@ class PostMessage(BaseModel):
 
 class ParseRequest(BaseModel):
     text: str
+    # Optional: read it as the dialogue layer would in this situation (`reading` in the answer).
+    role: Literal["resident", "worker", "officer"] | None = None
+    context: Literal["", "reply_to_ticket_post", "awaiting_location", "after_resolve"] | None = None
+    draft_type: str | None = None  # with awaiting_location: the type of the report waiting for its place
 
 
 class BulletinRequest(BaseModel):
@@ -188,19 +197,42 @@ def build_router(services: Services) -> APIRouter:
     async def parse(body: ParseRequest) -> dict[str, Any]:
         check_length(services, body.text)
         result = await services.nlu.parse(body.text)
-        return {
+        answer = {
             "intent": result.intent,
             "confidence": round(result.confidence, 4),
             "entities": [
                 {"entity": e.entity, "start": e.start, "end": e.end, "value": e.value} for e in result.entities
             ],
             "source": result.source,
+            "urgent": result.urgent,
+            "emergency": result.emergency,
+            "report_hint": result.report_hint,
+            "hint_confidence": round(result.hint_confidence, 4),
+            "prior": result.prior,
+            "ranking": list(result.ranking),
         }
+        if body.role or body.context:
+            answer |= reading_json(services, body, result)
+        return answer
 
     router.include_router(guarded)
     router.include_router(build_nlu_router(services, authorised))
     router.add_api_route("/healthz", health_route(services), methods=["GET"])
     return router
+
+
+def reading_json(services: Services, body: ParseRequest, parsed: Parse) -> dict[str, Any]:
+    """What the bot would do with the text said by `role` in `context` (the dialogue layer)."""
+    is_report = services.nlu.catalog.is_report if isinstance(services.nlu, FallbackNlu) else _is_report
+    row = Row(body.text, body.draft_type or "", role=body.role or "", context=body.context or "",
+              note=f"draft: {body.draft_type}" if body.draft_type else "")  # fmt: skip
+    situation = situation_of(row, is_report)
+    key = route(parsed, body.text, situation, is_report)
+    return {"reading": understood(key, parsed, body.text, situation), "route": key.value}
+
+
+def _is_report(intent: str) -> bool:
+    return intent.startswith("report_")
 
 
 def readiness_route(services: Services) -> Any:

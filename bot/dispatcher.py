@@ -18,16 +18,18 @@ from datetime import datetime
 
 from bot.faq import Faq
 from bot.handlers.context import Context, Handler
-from bot.interpret import Route, route
+from bot.handlers.lookup import PLACE_STATES, waits_for_place
+from bot.interpret import Route, Situation, route
 from bot.logs import message_id
 from bot.messages import Handled, InboundMessage, Reply
 from bot.metrics import Metrics, NoMetrics
+from bot.nlu import segments
 from bot.nlu.catalog import Catalog
 from bot.nlu.port import Nlu, Parse
 from bot.render import Renderer
 from escalation.cases import CaseService, StaleTicket
 from escalation.policy import PolicyBook
-from tickets.directory import Directory, Node
+from tickets.directory import Directory, Node, Person
 from tickets.model import Refused, TicketState
 from tickets.ports import (
     Delivery,
@@ -41,6 +43,8 @@ from tickets.ports import (
 )
 
 log = logging.getLogger(__name__)
+SITUATION_STATES = [*PLACE_STATES, TicketState.RESOLVED]  # what a sender's own cases may wait for from them
+SEVERAL_AT = 0.5  # a part of a message counts as a report of its own from this model confidence
 
 
 class UnknownChat(LookupError):
@@ -104,11 +108,12 @@ class Dispatcher:
     ) -> Handled:
         started = time.perf_counter()
         parse = await self._nlu.parse(message.text)
+        extra = await self._several(message.text, parse)
         parsed_s = time.perf_counter() - started
         self._metrics.parsed(parse.source, parsed_s)
         for attempt in range(3):
             try:
-                return replace(await self._act(message, stored, parse, grid, directory), nlu_s=parsed_s)
+                return replace(await self._act(message, stored, parse, grid, directory, extra), nlu_s=parsed_s)
             except _AlreadyHandled:
                 return replace(await self._answer_of(stored), nlu_s=parsed_s)
             except StaleTicket:
@@ -117,6 +122,17 @@ class Dispatcher:
                 await self._mark_failed(stored, exc)
                 raise
         raise RuntimeError(f"message {stored.id}: gave up after repeated conflicts")
+
+    async def _several(self, text: str, parse: Parse) -> tuple[tuple[Parse, str], ...]:
+        """A report that lists several problems: each part the model reads as a report of its own
+        type (all of them, first included), or nothing when it is one problem."""
+        is_report = self._catalog().is_report
+        pieces = segments.parts(text) if is_report(parse.intent) and not parse.urgent else []
+        if len(pieces) < 2:
+            return ()
+        found = [(await self._nlu.parse(piece), piece) for piece in pieces]
+        reports = [(p, piece) for p, piece in found if is_report(p.intent) and p.confidence >= SEVERAL_AT]
+        return tuple(reports) if len({p.intent for p, _ in reports}) >= 2 else ()
 
     async def _answer_of(self, stored: StoredMessage) -> Handled:
         async with self._store_uow() as uow:
@@ -146,24 +162,19 @@ class Dispatcher:
         return await _answer(uow, earlier)
 
     async def _act(
-        self, message: InboundMessage, stored: StoredMessage, parse: Parse, grid: Node, directory: Directory
-    ) -> Handled:
+        self, message: InboundMessage, stored: StoredMessage, parse: Parse, grid: Node, directory: Directory,
+        extra: tuple[tuple[Parse, str], ...] = (),
+    ) -> Handled:  # fmt: skip
         sender = directory.person(message.sender)
         async with self._uow() as uow:
-            replied = await uow.messages.get(message.reply_to) if message.reply_to else None
             catalog = self._catalog()
-            replies = replied is not None and replied.ticket_id is not None
-            actor = sender.id if sender else message.sender
-            drafts = await uow.tickets.find(
-                chat_id=message.chat_id, reporter=actor, states=[TicketState.DRAFT], limit=1
-            )
-            key = route(parse, message.text, sender, replies, catalog.is_report,
-                        awaiting_location=bool(drafts), attachments=bool(message.attachments))  # fmt: skip
+            situation = await _situation(uow, message, sender, self._now())
+            key = route(parse, message.text, situation, catalog.is_report)
             ctx = Context(
                 message=message, stored=stored, parse=parse, grid=grid, sender=sender, directory=directory,
                 policies=self._policies(), catalog=catalog, now=self._now(), uow=uow,
                 cases=self._cases, notifier=self._notifier, render=self._renderer.render, faq=self._faq(),
-                followup_s=self._followup_s,
+                followup_s=self._followup_s, extra_reports=extra if key is Route.REPORT else (),
             )  # fmt: skip
             try:
                 await self._handlers[key](ctx)
@@ -171,7 +182,7 @@ class Dispatcher:
                 await ctx.refuse(refused)
             # Claimed last, so the row lock is held only for the commit; a concurrent retry of the
             # same client_id that claimed it first wins, and this transaction rolls back.
-            if not await uow.messages.claim_handled(stored.id, parse.intent):
+            if not await uow.messages.claim_handled(stored.id, ctx.reading or parse.intent):
                 raise _AlreadyHandled(stored.id)
         log.info("message %s in %s: %s (%s %.2f) → %s", stored.id, message.chat_id, parse.intent,
                  parse.source, parse.confidence, key)  # fmt: skip
@@ -186,6 +197,22 @@ class Dispatcher:
                 await uow.messages.set_status(stored.id, Delivery.FAILED, error=repr(exc)[:500])
         except Exception:
             log.exception("message %s: could not even mark it failed", stored.id)
+
+
+async def _situation(uow: UnitOfWork, message: InboundMessage, sender: Person | None, now: datetime) -> Situation:
+    """What the bot waits for from this sender here: the place of their draft, their word on a
+    resolved case; and whether the message replies to a case post."""
+    replied = await uow.messages.get(message.reply_to) if message.reply_to else None
+    actor = sender.id if sender else message.sender
+    waiting = await uow.tickets.find(chat_id=message.chat_id, reporter=actor, states=SITUATION_STATES, limit=5)
+    draft = next((t for t in waiting if waits_for_place(t, now)), None)
+    return Situation(
+        sender=sender,
+        replies_to_ticket=replied is not None and replied.ticket_id is not None,
+        awaiting_location=draft.type if draft else None,
+        awaiting_feedback=any(t.state is TicketState.RESOLVED for t in waiting),
+        attachments=bool(message.attachments),
+    )
 
 
 def _inbound(message: InboundMessage) -> NewMessage:

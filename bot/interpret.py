@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.nlu.port import Parse
@@ -33,6 +34,8 @@ class Route(StrEnum):
     CONSULT = "consult"
     LOCATE = "locate"
     ATTACH = "attach"
+    ASK_REPORT = "ask_report"
+    ANSWER_YES = "answer_yes"
     IGNORE = "ignore"
 
 
@@ -44,7 +47,10 @@ _WORD_RATINGS = {"非常满意": 5, "很满意": 5, "满意": 5, "基本满意":
                  "不满意": 1, "很不满意": 1, "非常不满意": 1}  # fmt: skip
 _NUMBER_RATING = re.compile(r"^([1-5一二三四五])(?:分|星)?$")
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
-_ACK = re.compile(r"^(收到|好的?|OK|ok|马上(去|到|处理)?|这就去|我来|我去看看|明白)[!！。.~～]*$")
+_ACK = re.compile(
+    r"^(收到(收到|了)?|好的?|好嘞|嗯|嗯\s*我看看|OK|ok|接了|我接|马上(去|到|处理)?|这就去|我来|我去|我去看看|我看看|明白|了解|"
+    r"在路上了?)[!！。.~～\s]*$"
+)
 _TICKET_REF = re.compile(r"#\s*(\d{1,9})|(\d{1,9})\s*号工单|工单\s*#?\s*(\d{1,9})|^[/／]\S+?\s*#?(\d{1,9})")
 _COMMAND = re.compile(r"^[/／]\s*(\S+?)(?:\s*#?\d{1,9})?(?:\s+.*)?$", re.S)
 _CHECK_IN = re.compile(r"^[/／]?\s*(报平安|今日平安|网格平安|今天平安)")
@@ -104,64 +110,276 @@ def is_staff(person: Person | None) -> bool:
     return person is not None and person.role in (Role.WORKER, Role.OFFICER, Role.ADMIN)
 
 
+@dataclass(frozen=True)
+class Situation:
+    """What the dialogue layer knows besides the words: who speaks and what the bot waits for."""
+
+    sender: Person | None = None  # None: a resident (not in the directory)
+    replies_to_ticket: bool = False  # the message replies to the bot's post about a case
+    awaiting_location: str | None = None  # the type of the sender's draft waiting for its place (哪栋楼)
+    awaiting_feedback: bool = False  # a case the sender reported is resolved and waits for their word
+    attachments: bool = False  # a photo or a shared location came with it
+
+
+def find_rating(text: str) -> int | None:
+    """A rating said inside a longer message (`修好了，满意`, `好了 5分`, `谢谢 给个五星`)."""
+    whole = parse_rating(text)
+    if whole is not None:
+        return whole
+    for pattern, value in _RATINGS_IN_TEXT:
+        match = pattern.search(text)
+        if match:
+            return value if value else _digit(match.group(1))
+    return None
+
+
+def is_yes(text: str) -> bool:
+    """`是` / `对` / `嗯` …: the answer to the bot's "您是要反映…吗？"."""
+    return _YES.match(text.strip()) is not None
+
+
+def answers_place(text: str, parse: Parse, attachments: bool) -> bool:
+    """Does this message say where (a place entity, a landmark, a shared location, `就在门口`)?"""
+    if attachments or any(e.entity in _PLACE_ENTITIES for e in parse.entities):
+        return True
+    core = text.strip()
+    return len(core) <= 40 and _PLACE_WORDS.search(core) is not None and _QUESTION.search(core) is None
+
+
+def feedback_route(parse: Parse, text: str) -> Route | None:
+    """The sender's case is resolved and the bot asked them to confirm and rate: read their word.
+    The words decide where they are clear (a fix denied: 没好, 还在漏, 拍了个照就走了; a fix seen:
+    干净了, 挪走了, 👍); the model decides the rest; a message about something else is None."""
+    rating = find_rating(text)
+    negative, positive = _NEGATIVE.search(text), _POSITIVE.search(text)
+    if rating is not None:
+        return (
+            Route.REJECT_RESOLUTION if rating <= 2 and (negative or parse.intent == "reject_resolution") else Route.RATE
+        )
+    if negative and (parse.intent == "reject_resolution" or not _is_new_matter(parse)):
+        return Route.REJECT_RESOLUTION
+    if parse.intent == "reject_resolution" and not positive:
+        return Route.REJECT_RESOLUTION
+    if parse.intent == "confirm_resolved" or (positive and not _is_new_matter(parse)):
+        return Route.CONFIRM_RESOLVED
+    if _CONTRAST.search(text) and parse.intent.startswith("report_"):
+        return Route.REJECT_RESOLUTION  # 水是来了 但还是黄的: the same problem, still there
+    return None
+
+
+def _is_new_matter(parse: Parse) -> bool:
+    """Something else than the resolved case: a question, a new incident, a request to withdraw."""
+    return parse.intent in ("consult", "ask_status", "cancel_report") or (
+        parse.intent.startswith("report_") and parse.confidence >= 0.8
+    )
+
+
+def reply_route(parse: Parse, text: str) -> Route | None:
+    """A resident replies to the bot's post about a case: a question is about its progress, a
+    withdrawal withdraws it, whatever the model made of the few words."""
+    if parse.intent not in ("chitchat", "other"):
+        return None
+    core = text.strip()
+    if len(core) > 20:
+        return None
+    if _WITHDRAW.search(core):
+        return Route.CANCEL_REPORT
+    if _QUESTION.search(core) or _CHASE.search(core):
+        return Route.ASK_STATUS
+    return None
+
+
+def plausible_report(parse: Parse, text: str, is_report: Callable[[str], bool]) -> bool:
+    """Not read as a report, but the model ranks a report type close enough to ask the sender once."""
+    return (
+        parse.report_hint is not None
+        and not is_report(parse.intent)
+        and parse.intent in ("chitchat", "other")
+        and parse.hint_confidence >= ASK_AT
+        and len(text.strip()) >= 6
+    )
+
+
 def route(
     parse: Parse,
     text: str,
-    sender: Person | None,
-    replies_to_ticket: bool,
+    situation: Situation,
     is_report: Callable[[str], bool] = lambda intent: intent.startswith("report_"),
-    *,
-    awaiting_location: bool = False,
-    attachments: bool = False,
 ) -> Route:
     """The handler key for this message; `ignore` means stay silent (chitchat, `other`, noise).
 
-    `awaiting_location`: the sender's report in this chat waits for its place (哪栋楼), so their
-    next message answers it. A resident's worker command is routed on so that it is refused
-    politely; a resident's vague "已经处理了" without a ticket number stays chatter.
+    An emergency is a report in every state. A pending question (哪栋楼) is answered only by a
+    message that says where; anything else is handled as what it is and the question stays
+    open. A resident's worker command is routed on so that it is refused politely; a resident's
+    vague "已经处理了" without a ticket number stays chatter.
     """
-    intent = parse.intent
-    named = _TICKET_REF.search(text) is not None
     key = command(text)
-    if key is Route.CHECKIN and not is_staff(sender):
+    if key is Route.CHECKIN and not is_staff(situation.sender):
         key = None  # a resident's 今天平安 is chatter
     if key is not None:
         return key  # a resident's worker command reaches the handler, which refuses it politely
-    if is_staff(sender):
-        return _staff_route(intent, text, replies_to_ticket, named, awaiting_location, attachments, is_report)
-    if awaiting_location and intent != "cancel_report":
-        return Route.LOCATE
+    if is_staff(situation.sender):
+        return _staff_route(parse, text, situation, is_report)
+    if parse.urgent:
+        return Route.REPORT
+    return _resident_route(parse, text, situation, is_report)
+
+
+def _resident_route(parse: Parse, text: str, situation: Situation, is_report: Callable[[str], bool]) -> Route:
+    intent = parse.intent
+    if situation.awaiting_location:
+        if intent == "cancel_report":
+            return Route.CANCEL_REPORT
+        if answers_place(text, parse, situation.attachments) and not _other_report(parse, text, situation, is_report):
+            return Route.LOCATE
+    if situation.awaiting_feedback:
+        feedback = feedback_route(parse, text)
+        if feedback is not None:
+            return feedback
+    if situation.replies_to_ticket:
+        reply = reply_route(parse, text)
+        if reply is not None:
+            return reply
     if parse_rating(text) is not None:
         return Route.RATE
+    if is_yes(text):
+        return Route.ANSWER_YES
     if is_report(intent):
         return Route.REPORT
     if intent in RESIDENT_INTENTS:
         return Route(intent)
-    if intent in WORKER_INTENTS and named:
+    if intent in WORKER_INTENTS and _TICKET_REF.search(text):
         return Route(intent)  # a resident acting on a ticket by number: refused with a reason
-    return Route.ATTACH if attachments else Route.IGNORE
+    if plausible_report(parse, text, is_report):
+        return Route.ASK_REPORT
+    return Route.ATTACH if situation.attachments else Route.IGNORE
 
 
-def _staff_route(
-    intent: str,
-    text: str,
-    replies_to_ticket: bool,
-    named: bool,
-    awaiting_location: bool,
-    attachments: bool,
-    is_report: Callable[[str], bool],
-) -> Route:
+def _other_report(parse: Parse, text: str, situation: Situation, is_report: Callable[[str], bool]) -> bool:
+    """A confident report of another type than the draft's, with words beyond the place, is a new
+    report (the question stays open), not the answer."""
+    if not is_report(parse.intent) or parse.intent == situation.awaiting_location or parse.confidence < 0.6:
+        return False
+    return len(_beyond_place(text, parse)) >= 4
+
+
+def _beyond_place(text: str, parse: Parse) -> str:
+    """What a message says besides where: the text less its place entities, place words and fillers."""
+    kept = list(text)
+    for e in parse.entities:
+        if e.entity in _PLACE_ENTITIES:
+            kept[e.start : e.end] = [" "] * (e.end - e.start)
+    return _FILLER.sub("", _PLACE_WORDS.sub("", "".join(kept)))
+
+
+def _staff_route(parse: Parse, text: str, situation: Situation, is_report: Callable[[str], bool]) -> Route:
+    named = _TICKET_REF.search(text) is not None
+    replies = situation.replies_to_ticket
+    intent = parse.prior if parse.urgent and (named or replies or parse.prior in WORKER_INTENTS) else parse.intent
     word = _GOVERNANCE.search(text)
-    if word and (named or replies_to_ticket):
+    if word and (named or replies):
         return COMMANDS[word.group(1)]
+    if intent in ("worker_progress", "worker_resolve") or (replies and intent in ("chitchat", "other")):
+        done = _aspect(text)
+        if done is not None:
+            return Route.WORKER_RESOLVE if done else Route.WORKER_PROGRESS
+    if intent in ("chitchat", "other") or is_report(intent):
+        if _aspect(text) and not _AGAIN.search(text):
+            return Route.WORKER_RESOLVE  # 处理完了 @王阿姨 您下楼瞅一眼: a worker says it is done
+        if intent in ("chitchat", "other") and _TAKE.search(text):
+            return Route.WORKER_ACCEPT  # 我接了 / 我跟 / 交给我: a worker takes it
     if intent in WORKER_INTENTS:
         return Route(intent)
-    if replies_to_ticket and _ACK.match(text.strip()):
+    if replies and _ACK.match(text.strip()):
         return Route.WORKER_ACCEPT  # 收到 replying to the bot's ticket post
-    if awaiting_location:
+    if situation.awaiting_location and answers_place(text, parse, situation.attachments):
         return Route.LOCATE
     if is_report(intent) and not named:
         return Route.REPORT
-    if named or replies_to_ticket:
-        return Route.WORKER_NOTE  # about a named case: a progress note, or the answer to a consult
-    return Route.ATTACH if attachments else Route.IGNORE
+    if named or replies:  # about a named case: done, or a progress note (or the answer to a consult)
+        return Route.WORKER_RESOLVE if _aspect(text) else Route.WORKER_NOTE
+    return Route.ATTACH if situation.attachments else Route.IGNORE
+
+
+def _aspect(text: str) -> bool | None:
+    """Done (已清运, 修好了, 搞定) or still going (在路上, 正在弄, 明天来修)? None when the words do not say."""
+    done, ongoing = _DONE.search(text), _ONGOING.search(text)
+    if done and not ongoing:
+        return True
+    if ongoing and not done:
+        return False
+    return None
+
+
+# What each route means as an intent of the taxonomy (for measuring the whole reading).
+_ROUTE_INTENT = {
+    Route.WORKER_NOTE: "worker_progress", Route.MY_TICKETS: "ask_status", Route.CHECKIN: "chitchat",
+    Route.ATTACH: "chitchat", Route.ANSWER_YES: "chitchat", Route.REPORT_IN: "worker_accept",
+    Route.SUSPEND: "escalate_request", Route.APPROVE_SUSPENSION: "escalate_request", Route.RESUME: "worker_progress",
+}  # fmt: skip
+
+
+def understood(route_key: Route, parse: Parse, text: str, situation: Situation) -> str:
+    """The intent the bot acted on: what `nlu eval` scores against a labelled row."""
+    if route_key is Route.REPORT:
+        return parse.intent if parse.intent.startswith("report_") else parse.report_hint or parse.intent
+    if route_key is Route.ASK_REPORT:
+        return parse.report_hint or "chitchat"
+    if route_key is Route.LOCATE:
+        return situation.awaiting_location or parse.intent
+    if route_key is Route.RATE:
+        rating = find_rating(text)
+        return "reject_resolution" if rating is not None and rating <= 2 else "confirm_resolved"
+    if route_key is Route.IGNORE:
+        return parse.intent if parse.intent in ("chitchat", "other") else "chitchat"
+    return _ROUTE_INTENT.get(route_key, route_key.value)
+
+
+def _digit(value: str) -> int:
+    return _CN_DIGITS.get(value) or int(value)
+
+
+ASK_AT = 0.30  # the model's confidence in a report type from which the bot asks (see README "NLU")
+_PLACE_ENTITIES = ("location", "building", "unit", "room")
+_PLACE_WORDS = re.compile(
+    r"\d+\s*(?:号楼|栋|幢|单元|楼|号|室|层|组|#)|[一二三四五六七八九十]+(?:号楼|栋|幢|单元|组|楼)|门口|旁边|对面|后面|前面|"
+    r"楼下|楼上|楼道|路口|附近|那边|这边|那儿|这儿|里面|东边|西边|南边|北边|[东南西北]门|小区|村|路|街|巷|院|广场|"
+    r"公园|市场|菜场|站|店|超市|学校|幼儿园|医院|车库|停车场|花园|绿化带|河边|桥|家门口|俺家|我家|我们家|二楼|一楼|"
+    r"后头|前头|边上|靠近|隔壁|对过|拐角|[东西南北中]区|[\u4e00-\u9fff]{1,5}(?:所|房|馆|厂|场|院|园|库|亭|角|侧|处|部|委会)"
+)
+_QUESTION = re.compile(r"[?？吗呢]|什么时候|怎么|咋|啥时|多久|几时|谁|哪天|有人(?:管|接|来|弄)")
+_CHASE = re.compile(r"^(?:人呢|进展|进度|结果|情况)|还没(?:人|来|修|弄|好)|没人(?:来|管|接|理)")
+_WITHDRAW = re.compile(r"撤|不要了|算了|不用了|不用来|取消|不报了|别来了")
+_CONTRAST = re.compile(r"但是?|可是|不过|就是.{0,4}(?:还|又)|只是")
+_FILLER = re.compile(
+    r"[\s，,。.!！~～、:：()（）]+|在|就|那|这|个|里|的|旁边|附近|靠近|后头|前头|后面|前面|边上|那边|这边|吧|啊|呢|哈|嗯|哦|是|那儿|这儿"
+)
+_DONE = re.compile(
+    r"已(?:经)?(?:处理|修|清|换|更换|疏通|办结|拆|劝离|调解|挪|解决|完成|恢复|修复|安装|补|送医|联系上)|(?:修|清|弄|搞|处理|办|换|装|补|通|挪|拆|扫|拉)"
+    r"(?:好|完|干净|走|掉|通)了|搞定|完事|完毕|解决了|好了|可以了|处理完|OK了|ok了|结束了|收工|"
+    r"(?:清理|清运|处理|拆除|更换|修复|疏通|结清|推走|推出去|拉走|运走|收回|劝离|移走|挪走|收拾|冲洗)(?:了|完|好|干净)"
+)
+_AGAIN = re.compile(r"又(?:坏|漏|堵|停|不亮|满|来)|巡查发现|发现")
+_TAKE = re.compile(
+    r"^(?:好的?|嗯|收到\S{0,2}|OK|ok)?\s*(?:我接|我跟|我来|交给我|我去|我负责|我认领|记下了|我记下|这个我|我马上)"
+)
+_ONGOING = re.compile(
+    r"正在|在路上|再路上|马上|一会|等会|待会|明天|下午|晚点|稍后|还(?:没|在|得|要)|准备|安排|联系了|约了|先|等"
+)
+_YES = re.compile(
+    r"^(?:是|是的|是啊|对|对的|对啊|嗯|嗯嗯|好|好的|要|要的|登记|登记吧|没错|可以|是滴|对头)[!！。.~～]*$"
+)
+_NEGATIVE = re.compile(
+    r"没(?:好|修|来|人|用|弄|解决|处理|变化|效果)|还(?:是|在|没|不)|又|依然|照样|根本|差评|假的|不行|没用|不满意|骗|糊弄|敷衍|"
+    r"一点没|压根"
+)
+_POSITIVE = re.compile(
+    r"好了|好的|可以|行|不错|挺好|没问题|谢|👍|🙏|👌|满意|棒|赞|辛苦|感谢|ok|OK|来了|亮了|通了|干净了|修了|弄好|搞定|利索|"
+    r"效率|及时|给力|嗯"
+)
+_RATINGS_IN_TEXT: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"(?:非常|很|特别)?不满意|差评"), 1),
+    (re.compile(r"基本满意|还行吧?$|凑合"), 3),
+    (re.compile(r"(?:非常|很|特别)?满意|好评|五星|5星"), 5),
+    (re.compile(r"(?:给|打|评)?\s*([1-5一二三四五])\s*(?:分(?!钟)|星|颗星)"), 0),
+)

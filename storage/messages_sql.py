@@ -24,6 +24,17 @@ _MESSAGE_BY_CLIENT_ID = select(t.messages).where(
     t.messages.c.chat_id == bindparam("b_chat"), t.messages.c.client_id == bindparam("b_client")
 )
 _MESSAGES_CAUSED_BY = select(t.messages).where(t.messages.c.cause_id == bindparam("b_cause")).order_by(t.messages.c.id)
+_PREVIOUS_FROM = (
+    select(t.messages)
+    .where(
+        t.messages.c.chat_id == bindparam("b_chat"),
+        t.messages.c.sender == bindparam("b_sender"),
+        t.messages.c.direction == Direction.IN.value,
+        t.messages.c.id < bindparam("b_before"),
+    )
+    .order_by(t.messages.c.id.desc())
+    .limit(1)
+)
 _SET_MESSAGE_STATUS = update(t.messages).where(t.messages.c.id == bindparam("b_id"))
 _CLAIM_HANDLED = (
     update(t.messages)
@@ -81,6 +92,10 @@ class SqlMessageStore:
 
     async def caused_by(self, cause_id: int) -> list[StoredMessage]:
         return [_message(r) for r in await self._run.rows(_MESSAGES_CAUSED_BY, {"b_cause": cause_id})]
+
+    async def previous_from(self, chat_id: str, sender: str, before_id: int) -> StoredMessage | None:
+        rows = await self._run.rows(_PREVIOUS_FROM, {"b_chat": chat_id, "b_sender": sender, "b_before": before_id})
+        return _message(rows[0]) if rows else None
 
     async def set_status(self, message_id: int, status: Delivery, *, error: str | None = None) -> None:
         await self._run.count(_SET_MESSAGE_STATUS, {"b_id": message_id, "status": status.value, "error": error})

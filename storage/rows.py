@@ -160,6 +160,7 @@ def _message(row: Any) -> StoredMessage:
         attempts=int(row["attempts"] or 0),
         attachments=tuple(row.get("attachments") or ()),
         template=row.get("template"),
+        intent=row.get("intent"),
     )
 
 

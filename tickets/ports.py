@@ -51,6 +51,7 @@ class StoredMessage:
     attempts: int = 0
     attachments: tuple[Mapping[str, object], ...] = ()  # photos, shared places (as the channel gave them)
     template: str | None = None  # outbound: the template it was rendered from (channels pick buttons by it)
+    intent: str | None = None  # inbound: what the bot read it as (recorded when it was handled)
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,10 @@ class MessageStore(Protocol):
     async def by_client_id(self, chat_id: str, client_id: str) -> StoredMessage | None: ...
 
     async def caused_by(self, cause_id: int) -> list[StoredMessage]: ...
+
+    async def previous_from(self, chat_id: str, sender: str, before_id: int) -> StoredMessage | None:
+        """The sender's inbound message in this chat just before `before_id` (what they said last)."""
+        ...
 
     async def set_status(self, message_id: int, status: Delivery, *, error: str | None = None) -> None: ...
 

@@ -76,7 +76,8 @@ def open_ticket(
     event = TicketEvent(EventKind.REPORTED, reporter, now, detail)
     if draft:
         return Outcome(ticket, (event,), (_chat(Text.ASK_LOCATION, ticket),))
-    notices = _opened_notices(ticket, Text.URGENT_OPENED if urgent else _opened_template(ticket))
+    urgent_template = Text.URGENT_OPENED if location else Text.URGENT_OPENED_UNLOCATED  # it asks where, never waits
+    notices = _opened_notices(ticket, urgent_template if urgent else _opened_template(ticket))
     if urgent and directory is not None:
         notices += urgent_pings(ticket, directory)
     return Outcome(ticket, (event,), tuple(notices))
@@ -109,6 +110,20 @@ def locate(ticket: Ticket, actor: str, location: str, note: str, now: datetime) 
     )
     event = TicketEvent(EventKind.LOCATED, actor, now, {"location": location, "note": note})
     return Outcome(new, (event,), tuple(_opened_notices(new, Text.TICKET_OPENED)))
+
+
+def add_place(ticket: Ticket, actor: str, location: str, note: str, now: datetime) -> Outcome:
+    """The reporter says where an urgent case (opened at once, without a place) is: it is recorded
+    and the worker told; the clock runs on as it was."""
+    if ticket.state not in ACTIVE_STATES:
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
+    _require_reporter(ticket, actor)
+    new = replace(ticket, location=location[:500])
+    event = TicketEvent(EventKind.LOCATED, actor, now, {"location": location, "note": note})
+    notices = [_chat(Text.TICKET_SUPPLEMENTED, new, actor=actor)]
+    if new.assignee:
+        notices.append(_dm(Text.WORKER_SUPPLEMENTED, new.assignee, new, actor=actor, note=f"位置：{location}"))
+    return Outcome(new, (event,), tuple(notices))
 
 
 def open_unlocated(ticket: Ticket, now: datetime) -> Outcome:

@@ -43,7 +43,7 @@ WORKER_BUTTONS = (("接单", "/接单 {id}"), ("已处理", "/已处理 {id}"), 
 RATING_BUTTONS = (("满意", "#{id} 满意"), ("基本满意", "#{id} 基本满意"), ("不满意", "#{id} 不满意"))
 BUTTONS: Mapping[str, tuple[tuple[str, str], ...]] = {
     Text.TICKET_OPENED: WORKER_BUTTONS, Text.TICKET_OPENED_UNLOCATED: WORKER_BUTTONS,
-    Text.URGENT_OPENED: WORKER_BUTTONS,
+    Text.URGENT_OPENED: WORKER_BUTTONS, Text.URGENT_OPENED_UNLOCATED: WORKER_BUTTONS,
     Text.TICKET_RESOLVED: RATING_BUTTONS, Text.CONSULT_ANSWERED: RATING_BUTTONS,
 }  # fmt: skip
 TEXTS = {

@@ -36,5 +36,7 @@ def build_registry() -> Mapping[Route, Handler]:
         Route.CONSULT: resident.consult,
         Route.LOCATE: resident.locate_draft,
         Route.ATTACH: resident.attach,
+        Route.ASK_REPORT: resident.ask_report,
+        Route.ANSWER_YES: resident.answer_yes,
         Route.IGNORE: ignore,
     }

@@ -35,6 +35,8 @@ class Context:
     render: Callable[[str, Mapping[str, object]], str]
     faq: Faq = field(default_factory=Faq)
     followup_s: int = 600  # a reporter's second report of the same type this soon adds to the first
+    extra_reports: tuple[tuple[Parse, str], ...] = ()  # more problems in the same message (parse, its part)
+    reading: str | None = None  # what the handler read the message as, when not the parse's intent (recorded)
     written: list[StoredMessage] = field(default_factory=list)
     changed: list[Ticket] = field(default_factory=list)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.handlers.context import Context
 from bot.interpret import ticket_ref
@@ -62,12 +62,24 @@ async def residents_tickets(ctx: Context, states: Sequence[TicketState], limit: 
     return [t for t in found if ctx.actor in t.residents][:limit]
 
 
+PLACE_WAIT = timedelta(minutes=30)  # how long an urgent case opened without a place takes its answer
+
+
 async def awaiting_location(ctx: Context) -> Ticket | None:
-    """The sender's draft in this chat that waits for its place, if any."""
-    drafts = await ctx.uow.tickets.find(
-        chat_id=ctx.message.chat_id, reporter=ctx.actor, states=[TicketState.DRAFT], limit=1
-    )
-    return await ctx.uow.tickets.get(drafts[0].id, for_update=True) if drafts else None
+    """The sender's case in this chat that waits for its place: a draft, or an urgent case opened
+    at once without one."""
+    found = await ctx.uow.tickets.find(chat_id=ctx.message.chat_id, reporter=ctx.actor, states=PLACE_STATES, limit=5)
+    waiting = next((t for t in found if waits_for_place(t, ctx.now)), None)
+    return await ctx.uow.tickets.get(waiting.id, for_update=True) if waiting else None
+
+
+PLACE_STATES = [TicketState.DRAFT, TicketState.REPORTED, TicketState.ACCEPTED]
+
+
+def waits_for_place(ticket: Ticket, now: datetime) -> bool:
+    if ticket.state is TicketState.DRAFT:
+        return True
+    return ticket.urgent and not ticket.location and now - ticket.created_at <= PLACE_WAIT
 
 
 async def recent_own(ctx: Context, ticket_type: str) -> Ticket | None:

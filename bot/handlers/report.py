@@ -10,15 +10,19 @@ otherwise a ticket opens. Emergencies never wait for a place.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from bot.handlers.context import Context
-from bot.handlers.lookup import recent_own
+from bot.handlers.lookup import recent_own, waits_for_place
 from bot.nlu.port import Entity
+from bot.nlu.rules import extract_entities
 from tickets import transitions
 from tickets.model import OPEN_STATES, Ticket, TicketState
+from tickets.texts import Text
 
 LOCATION_ENTITIES = ("location", "building", "unit", "room")
 URGENT_POLICY = "urgent"  # a `types.urgent` entry of the policy file, if any, applies to urgent cases
+PLACE_ANSWER = 30  # characters: an answer to 哪栋楼 this short is kept whole as the place (滨河小区5号楼东门)
 _PLACE_NOISE = re.compile(r"[\s,，。.、：:（）()-]+")
 _BUILDING = re.compile(r"(\d+)\s*(?:号楼|#楼|栋|幢|#|号)")
 _CN = str.maketrans("一二三四五六七八九", "123456789")
@@ -32,13 +36,16 @@ _LANDMARK = re.compile(
 
 
 async def report(ctx: Context, ticket_type: str | None = None) -> None:
+    if ctx.extra_reports and ticket_type is None:
+        await several(ctx)
+        return
     ticket_type = ticket_type or ctx.parse.intent
     urgent = ctx.parse.urgent or ctx.catalog.ticket(ticket_type).severity == "urgent"
+    location = location_of(ctx)
     own = await recent_own(ctx, ticket_type)
-    if own is not None and not urgent:
+    if own is not None and (own.urgent or not urgent) and not _elsewhere(own, location):
         await _add_to(ctx, own)
         return
-    location = location_of(ctx)
     same = await duplicate_of(ctx, ticket_type, location)
     if same is not None:
         await ctx.apply(transitions.follow(same, ctx.actor, ctx.message.text, ctx.now), before=same)
@@ -46,7 +53,28 @@ async def report(ctx: Context, ticket_type: str | None = None) -> None:
     await open_case(ctx, ticket_type, location, urgent)
 
 
-async def open_case(ctx: Context, ticket_type: str, location: str, urgent: bool) -> Ticket:
+def _elsewhere(ticket: Ticket, location: str) -> bool:
+    """A second report of the same type at another named place is another case, not a supplement."""
+    return bool(location and ticket.location) and place_key(location) != place_key(ticket.location)
+
+
+async def several(ctx: Context) -> None:
+    """One message, several problems (`6号楼路灯坏了 楼下也有人乱停车`): one case each, one answer."""
+    place = location_of(ctx)
+    opened: list[Ticket] = []
+    for parse, text in ((ctx.parse, ctx.message.text), *ctx.extra_reports):
+        location = join_places(parse.entities) or _landmark(text) or place
+        opened.append(await open_case(ctx, parse.intent, location, parse.urgent, text=text, announce=False))
+    lines = [ctx.render(Text.TICKET_OPENED_LINE, {"ticket_id": t.id, "type": t.type, "location": t.location})
+             for t in opened]  # fmt: skip
+    await ctx.say(Text.TICKETS_OPENED_MANY, lines="\n".join(lines), worker=opened[0].assignee or "")
+
+
+async def open_case(
+    ctx: Context, ticket_type: str, location: str, urgent: bool, *, text: str | None = None, announce: bool = True
+) -> Ticket:
+    """Open a case from this message (or `text`, a part of it or an earlier one). Without `announce`
+    the group acknowledgement is left to the caller (several cases from one message get one)."""
     policy = ctx.policies.for_type(_policy_key(ctx, ticket_type, urgent))
     workers = ctx.directory.workers_of(ctx.grid.id)
     outcome = transitions.open_ticket(
@@ -57,14 +85,16 @@ async def open_case(ctx: Context, ticket_type: str, location: str, urgent: bool)
         reporter=ctx.actor,
         assignee=workers[0].id if workers else None,
         location=location,
-        text=ctx.message.text,
+        text=text or ctx.message.text,
         policy=policy,
         now=ctx.now,
         urgent=urgent,
         directory=ctx.directory,
-        draft=not location and not urgent and policy.location_s > 0 and ticket_type != transitions.CONSULT,
+        draft=announce and not location and not urgent and policy.location_s > 0 and ticket_type != transitions.CONSULT,
         attachments=ctx.attachments,
     )
+    if not announce:
+        outcome = replace(outcome, notices=tuple(n for n in outcome.notices if n.chat_id is None))
     return await ctx.apply(outcome, before=None)
 
 
@@ -77,7 +107,7 @@ def _policy_key(ctx: Context, ticket_type: str, urgent: bool) -> str:
 
 
 async def _add_to(ctx: Context, ticket: Ticket) -> None:
-    if ticket.state is TicketState.DRAFT:
+    if ticket.state is TicketState.DRAFT or (waits_for_place(ticket, ctx.now) and location_of(ctx)):
         await locate(ctx, ticket)
         return
     outcome = transitions.supplement(ticket, ctx.actor, ctx.message.text.strip()[:500], ctx.now, ctx.attachments)
@@ -85,15 +115,19 @@ async def _add_to(ctx: Context, ticket: Ticket) -> None:
 
 
 async def locate(ctx: Context, draft: Ticket) -> None:
-    """The reporter's answer to 哪栋楼/哪个位置: place entities, a shared location, or the short text itself."""
+    """The reporter's answer to 哪栋楼/哪个位置 (a draft's, or an urgent case's opened without a
+    place): place entities, a shared location, or the short text itself."""
     text = ctx.message.text.strip()
     shared = next((a.place() for a in ctx.message.attachments if a.place()), "")
-    location = location_of(ctx) or shared or (text[:60] if 0 < len(text) <= 60 else "")
+    short = text if 0 < len(text) <= PLACE_ANSWER else ""  # a short answer is the place as they said it
+    location = short or location_of(ctx) or shared
     if not location:
         outcome = transitions.supplement(draft, ctx.actor, text[:500], ctx.now, ctx.attachments)
-        await ctx.apply(outcome, before=draft)
-        return
-    await ctx.apply(transitions.locate(draft, ctx.actor, location, text[:500], ctx.now), before=draft)
+    elif draft.state is TicketState.DRAFT:
+        outcome = transitions.locate(draft, ctx.actor, location, text[:500], ctx.now)
+    else:
+        outcome = transitions.add_place(draft, ctx.actor, location, text[:500], ctx.now)
+    await ctx.apply(outcome, before=draft)
 
 
 async def duplicate_of(ctx: Context, ticket_type: str, location: str) -> Ticket | None:
@@ -113,10 +147,16 @@ def place_key(location: str) -> str:
 
 def location_of(ctx: Context) -> str:
     """Join the place entities in reading order (`阳光小区 3号楼 2单元 502`), else a landmark."""
-    places = join_places(ctx.parse.entities)
-    if places:
-        return places
-    landmark = _LANDMARK.search(ctx.message.text)
+    return join_places(ctx.parse.entities) or _landmark(ctx.message.text)
+
+
+def place_in(text: str) -> str:
+    """The place a text names, from the structured entities and landmarks alone (no model)."""
+    return join_places(extract_entities(text)) or _landmark(text)
+
+
+def _landmark(text: str) -> str:
+    landmark = _LANDMARK.search(text)
     return landmark.group(0) if landmark else ""
 
 

@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.handlers.context import Context
 from bot.handlers.lookup import awaiting_location, for_reporter, residents_tickets
-from bot.handlers.report import locate, open_case, report
-from bot.interpret import parse_rating
+from bot.handlers.report import locate, open_case, place_in, report
+from bot.interpret import find_rating
 from tickets import transitions
 from tickets.model import ACTIVE_STATES, LIVE_STATES, OPEN_STATES, Refused, TicketState
 from tickets.texts import Text
@@ -16,8 +18,12 @@ from tickets.texts import Text
 FEEDBACK_STATES = (TicketState.RESOLVED,)
 
 
+ASK_WINDOW = timedelta(minutes=10)  # a `是` later than this no longer answers "您是要反映…吗？"
+ASKED = "ask:"  # the reading recorded on a message the bot asked about: `ask:report_water`
+
+
 async def rate(ctx: Context) -> None:
-    rating = parse_rating(ctx.message.text)
+    rating = find_rating(ctx.message.text)
     assert rating is not None
     ticket = await for_reporter(ctx, FEEDBACK_STATES)
     if ticket is None:
@@ -30,9 +36,14 @@ async def rate(ctx: Context) -> None:
 
 
 async def confirm(ctx: Context) -> None:
+    """修好了 confirms; with a rating in the same message (`修好了，满意`, `好了 5分`) it also rates."""
     ticket = await for_reporter(ctx, FEEDBACK_STATES)
     if ticket is None:
         await nothing_to_follow_up(ctx)
+        return
+    rating = find_rating(ctx.message.text)
+    if rating is not None:
+        await ctx.apply(transitions.rate(ticket, ctx.actor, rating, ctx.now), before=ticket)
         return
     await ctx.apply(transitions.confirm(ticket, ctx.actor, ctx.now), before=ticket)
 
@@ -102,3 +113,25 @@ async def attach(ctx: Context) -> None:
         return
     outcome = transitions.supplement(ticket, ctx.actor, ctx.message.text.strip()[:500], ctx.now, ctx.attachments)
     await ctx.apply(outcome, before=ticket)
+
+
+async def ask_report(ctx: Context) -> None:
+    """Maybe a report, the model is unsure: ask the sender once, naming the likely type."""
+    hint = ctx.parse.report_hint
+    if hint is None:
+        return
+    ctx.reading = f"{ASKED}{hint}"
+    await ctx.say(Text.ASK_REPORT_TYPE, type=hint)
+
+
+async def answer_yes(ctx: Context) -> None:
+    """`是` / `对` / `嗯` right after the bot asked: open the case with the original text. Anything
+    else the sender said in between dropped the question (silently); so did time."""
+    before = await ctx.uow.messages.previous_from(ctx.message.chat_id, ctx.message.sender, ctx.stored.id)
+    if before is None or not (before.intent or "").startswith(ASKED) or ctx.now - before.created_at > ASK_WINDOW:
+        return  # a plain 好的 / 嗯 in the group: chatter
+    ticket_type = (before.intent or "")[len(ASKED) :]
+    if not ctx.catalog.is_report(ticket_type):
+        return
+    ctx.reading = ticket_type
+    await open_case(ctx, ticket_type, place_in(before.text), urgent=False, text=before.text)
