@@ -22,7 +22,7 @@ import contextlib
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,8 +87,10 @@ def utcnow() -> datetime:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[FastAPI]:
-    """Build everything, start the background work, yield the HTTP app; stop it all in reverse."""
+async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -> AsyncIterator[FastAPI]:
+    """Build everything, start the background work, yield the HTTP app; stop it all in reverse.
+    `utcnow` is the clock (tests drive the whole bot in-process on a clock they advance; the
+    escalation audit is `app.state.audit`)."""
     async with contextlib.AsyncExitStack() as stack:
         # storage
         engine = await stack.enter_async_context(database(settings))
@@ -154,7 +156,9 @@ async def running(settings: Settings) -> AsyncIterator[FastAPI]:
         if telegram is not None:
             tasks.append(telegram.start(settings.telegram_polling))
         await stack.enter_async_context(background(tasks))
-        yield create_app(services, routers)
+        app = create_app(services, routers)
+        app.state.audit, app.state.nlu = escalation.audit, nlu.nlu
+        yield app
 
 
 @contextlib.asynccontextmanager

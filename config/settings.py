@@ -33,7 +33,11 @@ class Settings(BaseSettings):
     followup_s: int = Field(default=600, ge=0, description="A reporter's same-type report this soon adds to the first.")
     intents: Path = Field(default=CONFIG / "intents", description="One YAML file per intent (+ _shared.yaml).")
     nlu_pipeline: str = Field(default="logreg", description="A pipeline of bot/nlu/pipelines/ (logreg, words, diet).")
-    nlu_test_data: Path = Field(default=CONFIG / "nlu_test.csv", description="Held-out rows the retrain gate uses.")
+    nlu_test_data: str = Field(
+        default=f"{CONFIG / 'nlu_test.csv'},{CONFIG / 'corpus' / 'groupchat.csv'}",
+        description="Held-out rows the retrain gate scores (comma-separated CSV files; of a file with a "
+        "`split` column only its `test` rows).",
+    )
     nlu: str = Field(default="rasa", pattern="^(rasa|rules)$", description="rules: keyword rules only, no Rasa.")
     nlu_url: str | None = Field(
         default=None, description="External Rasa servers (comma-separated: round robin with failover); unset: our own."

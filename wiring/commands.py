@@ -148,10 +148,11 @@ class _Stack:
 
 
 async def nlu_eval(settings: Settings, registry: Registry, args: argparse.Namespace) -> None:
-    rows = read_rows(args.data, args.all_rows)
+    rows = read_rows(args.data, args.all_rows, args.split)
     build = prepare(settings.intents, settings.nlu_pipeline, settings.model_cache)
-    version = registry.active() or build.version
-    catalog = load_catalog(registry.intents(version)) if registry.active() else build.catalog
+    active = None if args.current else registry.active()
+    version = active or build.version
+    catalog = load_catalog(registry.intents(version)) if active else build.catalog
     keywords = await evaluate(RulesNlu(catalog), rows, catalog.is_report)
     stop: Callable[[], Awaitable[None]]
     if args.bot:
@@ -170,6 +171,8 @@ async def nlu_eval(settings: Settings, registry: Registry, args: argparse.Namesp
     print(report(scores, keywords, stack.title))
     if args.errors:
         print(f"\n{write_errors(args.errors, rows, predictions)} misread rows written to {args.errors}")
+    if args.predictions:
+        print(f"\n{write_errors(args.predictions, rows, predictions, every=True)} rows written to {args.predictions}")
     if args.json:
         body = {"data": str(args.data), "version": version, "stack": scores.to_json(), "keywords": keywords.to_json()}
         args.json.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -185,10 +188,14 @@ def parser() -> argparse.ArgumentParser:
     ev = nlu_p.add_parser("eval", help="score the NLU stack on a labelled CSV (text,label[,entities])")
     ev.add_argument("--data", type=Path, required=True)
     ev.add_argument("--json", type=Path, help="also write the scores as JSON")
-    ev.add_argument("--errors", type=Path, help="also write the misread rows as CSV (text,label,predicted,source)")
+    ev.add_argument("--errors", type=Path, help="also write the misread rows as CSV (text,label,predicted,…)")
+    ev.add_argument("--predictions", type=Path, help="also write every row with what the bot read, as CSV")
     ev.add_argument("--all-rows", action="store_true", help="include confidence=low rows")
     ev.add_argument("--bot", help="parse through a running bot's /api/v1/nlu/parse (URL) instead")
     ev.add_argument("--token", help="API token for --bot (default: var/api_token)")
+    ev.add_argument("--current", action="store_true", help="score config/intents as they are (trained if needed), "
+                    "not the active version")  # fmt: skip
+    ev.add_argument("--split", default="test", help="of a file with a `split` column: test (default), train or all")
     nlu_p.add_parser("versions", help="list model versions, scores and gate verdicts")
     nlu_p.add_parser("activate", help="make a version active (restores its intent files)").add_argument("version")
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)

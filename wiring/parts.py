@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Generic, TypeVar
 
 import yaml
@@ -77,10 +78,14 @@ async def directory_from_db(engine: AsyncEngine, settings: Settings) -> Director
 def nlu_config(settings: Settings) -> NluConfig:
     return NluConfig(
         mode=settings.nlu, intents=settings.intents, pipeline=settings.nlu_pipeline, model_cache=settings.model_cache,
-        rasa_bin=settings.rasa_bin, var_dir=settings.var_dir, test_data=settings.nlu_test_data,
+        rasa_bin=settings.rasa_bin, var_dir=settings.var_dir, test_data=gate_files(settings),
         threshold=settings.nlu_threshold, timeout_s=settings.nlu_timeout_s, url=settings.nlu_url,
         port=settings.rasa_port,
     )  # fmt: skip
+
+
+def gate_files(settings: Settings) -> tuple[Path, ...]:
+    return tuple(Path(p.strip()) for p in settings.nlu_test_data.split(",") if p.strip())
 
 
 def redis_of(settings: Settings) -> tuple[Redis | None, str]:

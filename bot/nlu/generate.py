@@ -7,6 +7,7 @@ pipeline always map to the same model file, and any edit gives a new version.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from bot.nlu.catalog import ENTITY_NAMES, Catalog
 PIPELINES = Path(__file__).resolve().parent / "pipelines"
 ROOT = PIPELINES.parents[2]
 JIEBA_FREQ = 3000
+_ANNOTATED = re.compile(r"\[([^\]]+)\]\(\w+\)")
 
 
 def pipeline_path(name: str) -> Path:
@@ -100,6 +102,9 @@ def jieba_dict(catalog: Catalog) -> str:
             words += (value, *variants)
     for names in catalog.shared.lookups.values():
         words += names
+    # Annotated entity values are words of their own: jieba then cuts the example where the span
+    # starts and ends, so Rasa keeps the annotation (a span inside a token is dropped as misaligned).
+    words += [value for spec in catalog.ordered() for line in spec.examples for value in _ANNOTATED.findall(line)]
     usable = [w for w in dict.fromkeys(words) if len(w) > 1 and not any(c.isspace() for c in w)]
     return "".join(f"{w} {JIEBA_FREQ} n\n" for w in usable)
 

@@ -33,7 +33,7 @@ class NluConfig:
     model_cache: Path
     rasa_bin: Path
     var_dir: Path
-    test_data: Path
+    test_data: tuple[Path, ...]
     threshold: float
     timeout_s: float
     url: str | None = None  # external Rasa servers; None: our own child process

@@ -17,7 +17,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,7 +148,7 @@ class ActivationHooks:
 
 
 class ModelManager:
-    def __init__(self, registry: Registry, intents: Path, pipeline: str, rasa_bin: Path, test_data: Path,
+    def __init__(self, registry: Registry, intents: Path, pipeline: str, rasa_bin: Path, test_data: Sequence[Path],
                  live: ActivationHooks) -> None:  # fmt: skip
         self.registry = registry
         self.intents = intents
@@ -193,8 +193,8 @@ class ModelManager:
             build.version, build.pipeline, _now(), build.examples, train_seconds=round(seconds, 1)
         )
         self.registry.save(record)
-        raw = self.test_data.read_bytes()
-        rows = read_rows(self.test_data)
+        raw = b"".join(path.read_bytes() for path in self.test_data)
+        rows = [row for path in self.test_data for row in read_rows(path)]
         candidate = await self.score_candidate(build, rows, job)
         baseline = await self.score_active(rows, job)
         verdict = gate(candidate, baseline)
@@ -233,7 +233,9 @@ class ModelManager:
         nlu, stop = await self.live.candidate_nlu(build.model, build.catalog)
         try:
             job.update("evaluating", f"candidate on {len(rows)} held-out rows")
-            predictions = await predict(nlu, rows, lambda n: job.update("evaluating", f"candidate {n}/{len(rows)}"))
+            predictions = await predict(
+                nlu, rows, build.catalog.is_report, lambda n: job.update("evaluating", f"candidate {n}/{len(rows)}")
+            )
         finally:
             await stop()
         return score(rows, predictions, build.catalog.is_report)
@@ -244,7 +246,7 @@ class ModelManager:
             return None
         job.update("evaluating", f"active model {active} on {len(rows)} held-out rows")
         catalog = load_catalog(self.registry.intents(active))
-        return score(rows, await predict(self.live.live_nlu, rows), catalog.is_report)
+        return score(rows, await predict(self.live.live_nlu, rows, catalog.is_report), catalog.is_report)
 
 
 def _now() -> str:
