@@ -29,6 +29,8 @@ class Script:
     name: str
     steps: list[dict[str, Any]]
     env: dict[str, str] = field(default_factory=dict)
+    rasa: bool = False  # needs the trained model's reading: not run on the in-process (rules) bot
+    nlu: dict[str, str] = field(default_factory=dict)  # in process: the model's reading of these texts
 
     @classmethod
     def load(cls, path: Path) -> Script:
@@ -42,7 +44,8 @@ class Script:
             if unknown:
                 raise ScriptError(f"{path.name} step {n}: unknown keys {sorted(unknown)}")
         env = {str(k): str(v) for k, v in (data.get("env") or {}).items()}
-        return cls(path, str(data.get("name") or path.stem), data["steps"], env)
+        readings = {str(k).strip(): str(v) for k, v in (data.get("nlu") or {}).items()}
+        return cls(path, str(data.get("name") or path.stem), data["steps"], env, bool(data.get("rasa")), readings)
 
 
 class Runner:
@@ -61,7 +64,7 @@ class Runner:
             elif "wait" in step:
                 self.wait(step["wait"])
             elif "sleep" in step:
-                time.sleep(float(step["sleep"]))
+                self.pause(float(step["sleep"]))
             if "ticket" in step and "say" not in step:
                 self.check_ticket(step["ticket"])
             if "inbox" in step and "say" not in step:
@@ -102,16 +105,24 @@ class Runner:
         if "no_inbox" in step:
             self.check_inbox(step["no_inbox"], present=False)
 
+    def pause(self, seconds: float) -> None:
+        """Let time pass: the in-process bot's clock moves (and due steps fire), a process waits."""
+        advance = getattr(self.api, "advance", None)
+        if advance is not None:
+            advance(seconds)
+        else:
+            time.sleep(seconds)
+
     def wait(self, spec: dict[str, Any]) -> None:
         within = float(spec.get("within", 10))
-        deadline = time.monotonic() + within
         fields = {k: v for k, v in spec.items() if k != "within"}
-        last = ""
-        while time.monotonic() < deadline:
+        waited, last = 0.0, ""
+        while waited <= within:
             last = self._ticket_mismatch(fields)
             if not last:
                 return
-            time.sleep(0.2)
+            self.pause(0.2)
+            waited += 0.2
         self.expect(False, f"within {within}s: {last}")
 
     def check_ticket(self, spec: dict[str, Any]) -> None:

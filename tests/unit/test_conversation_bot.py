@@ -4,7 +4,7 @@ import pytest
 
 from bot.faq import FaqError, parse_faq
 from bot.handlers.report import place_key
-from bot.interpret import command, parse_rating, route, ticket_ref
+from bot.interpret import Situation, command, parse_rating, route, ticket_ref
 from bot.nlu.port import Parse
 from bot.render import mask_personal
 from tickets.directory import Person, Role
@@ -31,14 +31,15 @@ def test_a_rating_may_name_its_ticket() -> None:
 
 def test_routes_of_the_conversation_layer() -> None:
     chit = Parse("chitchat", 0.9)
-    assert route(chit, "5号楼", None, False, awaiting_location=True) == "locate"
-    assert route(Parse("cancel_report", 0.9), "不用了", None, False, awaiting_location=True) == "cancel_report"
-    assert route(chit, "", None, False, attachments=True) == "attach"
-    assert route(Parse("worker_resolve", 0.9), "#3 已处理", None, False) == "worker_resolve"  # refused later
-    assert route(Parse("worker_resolve", 0.9), "已经处理了吗", None, False) == "ignore"
-    assert route(Parse("other", 0.9), "#3 居民说是东门那个", WORKER, False) == "worker_note"
-    assert route(chit, "/接单 3", None, False) == "worker_accept"  # refused by the handler
-    assert route(Parse("report_water", 0.9), "#3 又漏了", WORKER, False) == "worker_note"
+    waiting = Situation(awaiting_location="report_public_facility")
+    assert route(chit, "5号楼", waiting) == "locate"
+    assert route(Parse("cancel_report", 0.9), "不用了", waiting) == "cancel_report"
+    assert route(chit, "", Situation(attachments=True)) == "attach"
+    assert route(Parse("worker_resolve", 0.9), "#3 已处理", Situation()) == "worker_resolve"  # refused later
+    assert route(Parse("worker_resolve", 0.9), "已经处理了吗", Situation()) == "ignore"
+    assert route(Parse("other", 0.9), "#3 居民说是东门那个", Situation(WORKER)) == "worker_note"
+    assert route(chit, "/接单 3", Situation()) == "worker_accept"  # refused by the handler
+    assert route(Parse("report_water", 0.9), "#3 又漏了", Situation(WORKER)) == "worker_note"
 
 
 def test_place_keys_unify_the_ways_residents_write_a_building() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.interpret import parse_rating, route, ticket_ref
+from bot.interpret import Situation, parse_rating, route, ticket_ref
 from bot.nlu.port import Entity, Parse
 from tickets.directory import Person, Role
 
@@ -32,15 +32,17 @@ def p(intent: str) -> Parse:
 
 
 def test_route_residents() -> None:
-    assert route(p("report_water"), "漏水了", None, False) == "report"
-    assert route(p("chitchat"), "早上好", None, False) == "ignore"
-    assert route(p("confirm_resolved"), "满意", None, False) == "rate"
-    assert route(p("reject_resolution"), "还没修好", None, False) == "reject_resolution"
-    assert route(p("worker_resolve"), "已处理", None, False) == "ignore"  # residents cannot resolve
+    assert route(p("report_water"), "漏水了", Situation()) == "report"
+    assert route(p("chitchat"), "早上好", Situation()) == "ignore"
+    assert route(p("confirm_resolved"), "满意", Situation()) == "rate"
+    assert route(p("reject_resolution"), "还没修好", Situation()) == "reject_resolution"
+    assert route(p("worker_resolve"), "已处理", Situation()) == "ignore"  # residents cannot resolve
 
 
 def test_route_workers() -> None:
-    assert route(p("worker_resolve"), "#3 已处理", WORKER, False) == "worker_resolve"
-    assert route(p("chitchat"), "收到", WORKER, True) == "worker_accept"  # 收到 replying to a ticket post
-    assert route(p("chitchat"), "收到", WORKER, False) == "ignore"
-    assert route(p("report_noise"), "工地夜里施工", WORKER, False) == "report"
+    assert route(p("worker_resolve"), "#3 已处理", Situation(WORKER)) == "worker_resolve"
+    assert (
+        route(p("chitchat"), "收到", Situation(WORKER, replies_to_ticket=True)) == "worker_accept"
+    )  # 收到 replying to a ticket post
+    assert route(p("chitchat"), "收到", Situation(WORKER)) == "ignore"
+    assert route(p("report_noise"), "工地夜里施工", Situation(WORKER)) == "report"

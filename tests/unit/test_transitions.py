@@ -113,7 +113,7 @@ def test_an_urgent_ticket_pings_the_officers_of_every_tier_at_once() -> None:
         location="", text="着火了", policy=new_ticket().policy, now=T0, urgent=True, directory=d,
     )  # fmt: skip
     assert outcome.ticket.urgent
-    assert outcome.notices[0].template == "urgent_opened"
+    assert outcome.notices[0].template == "urgent_opened_unlocated"  # no place yet: the answer asks for it
     pinged = {n.person_id for n in outcome.notices if n.template == "officer_urgent"}
     expected = {p.id for s in outcome.ticket.policy.ladder for p in d.officers_for("g1", s.tier, "report_fire_safety")}
     assert pinged == expected and len(pinged) >= 2
