@@ -40,19 +40,26 @@ class Clock:
 
 
 class ScriptedNlu:
-    """The model's reading, written in the script (`nlu: {text: intent}`); other texts go to the
-    keyword rules. The stack around it (threshold, notices, the emergency layer) is the real one."""
+    """The model's reading, written in the script (`nlu: {text: intent}`, or `{intent, confidence,
+    hint, hint_confidence}` for an unsure model); other texts go to the keyword rules. The stack
+    around it (threshold, notices, the emergency layer) is the real one."""
 
-    def __init__(self, readings: Mapping[str, str], rules: RulesNlu) -> None:
+    def __init__(self, readings: Mapping[str, Any], rules: RulesNlu) -> None:
         self._readings = readings
         self._rules = rules
 
     async def parse(self, text: str) -> Parse:
-        intent = self._readings.get(text.strip())
-        if intent is None:
+        reading = self._readings.get(text.strip())
+        if reading is None:
             return self._rules.parse_sync(text)
-        hint = intent if self._rules.catalog.is_report(intent) else None
-        return Parse(intent, 0.95, extract_entities(text), "scripted", hint, hint_confidence=0.95 if hint else 0.0)
+        spec = reading if isinstance(reading, dict) else {"intent": reading}
+        intent = str(spec["intent"])
+        hint = spec.get("hint") or (intent if self._rules.catalog.is_report(intent) else None)
+        confidence = float(spec.get("confidence", 0.95))
+        hint_confidence = float(spec.get("hint_confidence", confidence if hint == intent else 0.0))
+        ranking = (intent, *([hint] if hint and hint != intent else []))
+        return Parse(intent, confidence, extract_entities(text), "scripted", hint, ranking=ranking,
+                     hint_confidence=hint_confidence)  # fmt: skip
 
     async def ready(self) -> bool:
         return True
@@ -76,7 +83,7 @@ class _LoopTransport(httpx.BaseTransport):
 
 
 class InProcessBot:
-    def __init__(self, tmp_path: Path, readings: Mapping[str, str] | None = None, **env: str) -> None:
+    def __init__(self, tmp_path: Path, readings: Mapping[str, Any] | None = None, **env: str) -> None:
         self.clock = Clock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="inproc-bot", daemon=True)

@@ -62,7 +62,7 @@ async def several(ctx: Context) -> None:
     """One message, several problems (`6号楼路灯坏了 楼下也有人乱停车`): one case each, one answer."""
     place = location_of(ctx)
     opened: list[Ticket] = []
-    for parse, text in ((ctx.parse, ctx.message.text), *ctx.extra_reports):
+    for parse, text in ctx.extra_reports:  # each part read as a report of its own (the first included)
         location = join_places(parse.entities) or _landmark(text) or place
         opened.append(await open_case(ctx, parse.intent, location, parse.urgent, text=text, announce=False))
     lines = [ctx.render(Text.TICKET_OPENED_LINE, {"ticket_id": t.id, "type": t.type, "location": t.location})

@@ -30,7 +30,8 @@ class Script:
     steps: list[dict[str, Any]]
     env: dict[str, str] = field(default_factory=dict)
     rasa: bool = False  # needs the trained model's reading: not run on the in-process (rules) bot
-    nlu: dict[str, str] = field(default_factory=dict)  # in process: the model's reading of these texts
+    nlu: dict[str, Any] = field(default_factory=dict)  # in process: the model's reading of these texts
+    scripted: bool = False  # depends on the scripted readings (an unsure model): in process only
 
     @classmethod
     def load(cls, path: Path) -> Script:
@@ -44,8 +45,9 @@ class Script:
             if unknown:
                 raise ScriptError(f"{path.name} step {n}: unknown keys {sorted(unknown)}")
         env = {str(k): str(v) for k, v in (data.get("env") or {}).items()}
-        readings = {str(k).strip(): str(v) for k, v in (data.get("nlu") or {}).items()}
-        return cls(path, str(data.get("name") or path.stem), data["steps"], env, bool(data.get("rasa")), readings)
+        readings = {str(k).strip(): v for k, v in (data.get("nlu") or {}).items()}
+        name = str(data.get("name") or path.stem)
+        return cls(path, name, data["steps"], env, bool(data.get("rasa")), readings, bool(data.get("scripted")))
 
 
 class Runner:
