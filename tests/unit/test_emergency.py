@@ -4,7 +4,6 @@ false alarm pages the district (config/corpus/groupchat.csv: `emergency:` and `f
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
