@@ -15,9 +15,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -89,20 +89,30 @@ def in_fold(text: str, fold: str) -> bool:
     return int(hashlib.md5(text.encode()).hexdigest(), 16) % n == k
 
 
-def merge(target: Path = INTENTS, hold_out: str | None = None) -> None:
-    """Write the train split (less the held-out fold, if any) into the intent files under `target`."""
+def _examples(flat: bool, hold_out: str | None = None) -> dict[str, Any]:
+    """The train split's rows with no context as intent examples (Rasa markup), by label; with
+    `flat`, text → example for every train row."""
     with (CORPUS / "groupchat.csv").open(encoding="utf-8", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["split"] == "train" and not r["context"]]
     if hold_out:
         rows = [r for r in rows if not in_fold(r["text"], hold_out)]
     by_label: dict[str, list[str]] = {}
+    flat_map: dict[str, str] = {}
     for r in rows:
         text = clean(r["text"])
         entities = [e for e in json.loads(r["entities"]) if e["value"] in text]
         for e in entities:  # offsets moved by clean(): find the values again
             e["start"] = text.find(str(e["value"]))
             e["end"] = int(e["start"]) + len(str(e["value"]))
-        by_label.setdefault(r["label"], []).append(annotated(text, [e for e in entities if int(e["start"]) >= 0]))
+        example = annotated(text, [e for e in entities if int(e["start"]) >= 0])
+        by_label.setdefault(r["label"], []).append(example)
+        flat_map[r["text"]] = example
+    return flat_map if flat else by_label
+
+
+def merge(target: Path = INTENTS, hold_out: str | None = None) -> None:
+    """Write the train split (less the held-out fold, if any) into the intent files under `target`."""
+    by_label = _examples(False, hold_out)
     added = 0
     for label, examples in sorted(by_label.items()):
         path = target / f"{label}.yaml"
@@ -127,9 +137,11 @@ def fold(target: str, hold_out: str) -> None:
     and that fold as an eval file: `python scripts/corpus.py fold /tmp/cv 0/3`."""
     out = Path(target)
     (out / "intents").mkdir(parents=True, exist_ok=True)
-    for path in INTENTS.glob("*.yaml"):
-        shipped = subprocess.run(["git", "show", f"HEAD:config/intents/{path.name}"], cwd=ROOT, capture_output=True)
-        (out / "intents" / path.name).write_bytes(shipped.stdout if shipped.returncode == 0 else path.read_bytes())
+    corpus = set(_examples(True).values()) | {e for es in _examples(False).values() for e in es}
+    for path in INTENTS.glob("*.yaml"):  # the shipped intents less every example the corpus gave them
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if not (line.startswith("  - ") and line[4:].rstrip("\n") in corpus)]
+        (out / "intents" / path.name).write_text("".join(kept), encoding="utf-8")
     merge(out / "intents", hold_out)
     with (CORPUS / "groupchat.csv").open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -22,42 +23,90 @@ log = logging.getLogger(__name__)
 NOTICE = re.compile(
     r"^\s*(?:@所有人\s*)?(?:\[转发\]|转发[:：]|【[^】]{0,12}(?:通知|提示|提醒|公告|告知|宣传|倡议|预警|须知)[^】]{0,6}】|"
     r"#?\s*接龙|〔[^〕]*通知〕)|^\s*(?:\S+\s+)?#?接龙|"
-    r"^\s*@所有人\s*(?:\S{0,12}\s*)?(?:请|注意|提醒|通知|各位|温馨|明天|今晚|今天|本周|下周|近期|即日起|为了|关于)"
+    r"^\s*@所有人\s*(?:\S{0,12}\s*)?(?:请|注意|提醒|通知|各位|温馨|明天|今晚|今天|本周|下周|近期|即日起|为了|关于)|"
+    r"^\s*(?:通知|公告|温馨提示|提醒|招募|志愿者招募|寻人启事|告居民书|倡议书)\s*[:：\s]|寻人启事|志愿者招募|值班表"
 )
 CHATTER = "chitchat"
+AD_WORDS = 2  # distinct sales words (with a phone number or a WeChat id) that make a message an advert
+_AD = re.compile(
+    r"专业|承接|诚信|优惠|价格|为止|联系人|欢迎|上门服务|包修|质保|加微信|加v|代办|贷款|回收|不收费|低价|特价|团购|"
+    r"\d{3}[- ]?\d{4}[- ]?\d{4}"
+)
 _NOT_HERE = re.compile(
     r"虚惊|误会|误报|谣言|搞错了|看错了|弄错了|没事了|没事的|不用报|别报了|已经过去了|过去了(?:那几天|总算)|总算过去|早就散了|"
     r"一切正常|外地|外省|外市|新闻|视频里|刷到|抖音|快手|听说(?:临|隔壁|别|外|有个)|不是(?:着火|困人|真的|咱(?:们)?(?:这|小区|村))"
 )
+# A message with no letter, digit or Chinese character in it (stickers are `[表情]`-style placeholders).
+_WORDS = re.compile(r"[0-9A-Za-z\u4e00-\u9fff]")
+_STICKER = re.compile(r"\[[^\]]{1,6}\]")
 _TICKET_REF = re.compile(r"#\s*\d{1,9}|\d{1,9}\s*号工单|工单\s*#?\s*\d{1,9}")
 
 
+class ParseCache:
+    """The parses of short texts (`收到`, `好的`, `👍`, `+1` fill group chats), most recently used
+    kept, for one model version: `FallbackNlu.use` empties it when another version is activated."""
+
+    def __init__(self, size: int = 20_000, max_chars: int = 40) -> None:
+        self._entries: OrderedDict[str, Parse] = OrderedDict()
+        self.size, self.max_chars = size, max_chars
+        self.hits = self.misses = 0
+
+    def get(self, text: str) -> Parse | None:
+        found = self._entries.get(text)
+        if found is None:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(text)
+        self.hits += 1
+        return found
+
+    def put(self, text: str, parse: Parse) -> None:
+        if len(text) > self.max_chars:
+            return
+        self._entries[text] = parse
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class FallbackNlu:
-    def __init__(self, primary: Nlu, rules: RulesNlu, threshold: float) -> None:
+    def __init__(self, primary: Nlu, rules: RulesNlu, threshold: float, cache: ParseCache | None = None) -> None:
         self.primary = primary
         self.rules = rules
         self.threshold = threshold
+        self.cache = cache or ParseCache()
 
     @property
     def catalog(self) -> Catalog:
         return self.rules.catalog
 
     def use(self, rules: RulesNlu) -> None:
-        """Switch to the rules of a newly activated version (one attribute store: atomic for readers)."""
+        """Switch to the rules of a newly activated version (one attribute store: atomic for readers);
+        what the old version read is forgotten."""
         self.rules = rules
+        self.cache.clear()
 
     async def parse(self, text: str) -> Parse:
+        if not _WORDS.search(_STICKER.sub("", text)):  # emoji, stickers ([表情]), punctuation: no model asked
+            return Parse(CHATTER, 1.0, (), "rules")
+        cached = self.cache.get(text)
+        if cached is not None:
+            return cached
         rules = self.rules
         try:
             parsed = await self.primary.parse(text)
         except NluUnavailable as exc:
             log.warning("NLU primary unavailable, using keyword rules: %s", exc)
-            fallback = notice(text, rules.parse_sync(text))
-            return emergency(rules, text, not_here(text, fallback, rules.catalog.is_report))
+            return emergency(rules, text, structure(text, rules.parse_sync(text), rules))  # not cached
         parsed = _with_structured_entities(text, parsed)
         if parsed.confidence < self.threshold:
             parsed = unsure(rules, text, parsed)
-        return emergency(rules, text, not_here(text, notice(text, parsed), rules.catalog.is_report))
+        parsed = emergency(rules, text, structure(text, parsed, rules))
+        if rules is self.rules:  # no other version was activated meanwhile
+            self.cache.put(text, parsed)
+        return parsed
 
     async def ready(self) -> bool:
         return await self.primary.ready()
@@ -78,11 +127,24 @@ def unsure(rules: RulesNlu, text: str, parsed: Parse) -> Parse:
                  hint_confidence=parsed.hint_confidence)  # fmt: skip
 
 
+def structure(text: str, parsed: Parse, rules: RulesNlu) -> Parse:
+    """What the form of a message says whatever its words: a notice, an advert, not here and now."""
+    is_report = rules.catalog.is_report
+    return not_here(text, advert(text, notice(text, parsed), is_report), is_report)
+
+
 def notice(text: str, parsed: Parse) -> Parse:
     """A forwarded notice or a 接龙 list is chatter (it still reaches the emergency layer)."""
     if parsed.intent == CHATTER or not NOTICE.search(text):
         return parsed
     return replace(parsed, intent=CHATTER, source="rules", report_hint=None)
+
+
+def advert(text: str, parsed: Parse, is_report: Callable[[str], bool]) -> Parse:
+    """An advertisement posted into the group (a service, a phone number, sales words) is not a report."""
+    if not is_report(parsed.intent) or len(set(_AD.findall(text))) < AD_WORDS:
+        return parsed
+    return replace(parsed, intent="other", source="rules", report_hint=None)
 
 
 def not_here(text: str, parsed: Parse, is_report: Callable[[str], bool]) -> Parse:

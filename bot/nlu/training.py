@@ -100,11 +100,17 @@ async def _rasa(rasa_bin: Path, build: Build, args: list[str], progress: Progres
     )  # fmt: skip
     assert proc.stdout is not None
     tail: list[str] = []
-    async for raw in proc.stdout:
-        line = raw.decode("utf-8", "replace").rstrip()
-        if line:
-            tail = [*tail[-39:], line]
-            progress(phase, line[-300:])
-    code = await proc.wait()
+    try:
+        async for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                tail = [*tail[-39:], line]
+                progress(phase, line[-300:])
+        code = await proc.wait()
+    except asyncio.CancelledError:  # a training cut off (a time budget, shutdown) stops Rasa too
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
     if code != 0:
         raise TrainingError(f"rasa {' '.join(args[:2])} failed (exit {code}) for {build.project}:\n" + "\n".join(tail))
