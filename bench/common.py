@@ -134,16 +134,21 @@ class Bot:
                 self.proc.kill()
 
 
-def host_speed(url: str) -> str:
-    """How fast this host is, so runs on different hosts can be compared: one fixed pure-Python
-    workload (best of 5) and the median durable commit of a one-row insert on `url` (fsync)."""
+def python_speed_ms() -> float:
+    """One fixed pure-Python workload, best of 5 (ms): how fast this host's CPU is right now."""
 
     def workload() -> float:
         started = time.perf_counter()
         sum(len(str(i) * 3) for i in range(300_000))
         return (time.perf_counter() - started) * 1000
 
-    python_ms = min(workload() for _ in range(5))
+    return min(workload() for _ in range(5))
+
+
+def host_speed(url: str) -> str:
+    """How fast this host is, so runs on different hosts can be compared: one fixed pure-Python
+    workload (best of 5) and the median durable commit of a one-row insert on `url` (fsync)."""
+    python_ms = python_speed_ms()
     commit_ms = asyncio.run(_commit_ms(url))
     return f"host: python workload {python_ms:.0f} ms (best of 5), PostgreSQL durable commit p50 {commit_ms:.2f} ms"
 

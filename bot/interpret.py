@@ -283,11 +283,10 @@ def _staff_route(parse: Parse, text: str, situation: Situation, is_report: Calla
         done = _aspect(text)
         if done is not None:
             return Route.WORKER_RESOLVE if done else Route.WORKER_PROGRESS
-    if intent in ("chitchat", "other") or is_report(intent):
-        if _aspect(text) and not _AGAIN.search(text):
-            return Route.WORKER_RESOLVE  # 处理完了 @王阿姨 您下楼瞅一眼: a worker says it is done
-        if intent in ("chitchat", "other") and _TAKE.search(text):
-            return Route.WORKER_ACCEPT  # 我接了 / 我跟 / 交给我: a worker takes it
+    if intent not in WORKER_INTENTS:
+        move = _staff_move(text)
+        if move is not None:
+            return move
     if intent in WORKER_INTENTS:
         return Route(intent)
     if replies and _ACK.match(text.strip()):
@@ -299,6 +298,22 @@ def _staff_route(parse: Parse, text: str, situation: Situation, is_report: Calla
     if named or replies:  # about a named case: done, or a progress note (or the answer to a consult)
         return Route.WORKER_RESOLVE if _aspect(text) else Route.WORKER_NOTE
     return Route.ATTACH if situation.attachments else Route.IGNORE
+
+
+def _staff_move(text: str) -> Route | None:
+    """What a worker's words do when the model took them for chatter or a report: ask for help above
+    (请城管查证), say it is done (锯开拉走了), take it (这事我来弄), or say how it goes (还剩一车)."""
+    if _AGAIN.search(text):
+        return None  # 巡查发现… / 又坏了: a report from the worker's round
+    if _ESCALATE.search(text):
+        return Route.ESCALATE_REQUEST
+    if _aspect(text):
+        return Route.WORKER_RESOLVE
+    if _TAKE.search(text):
+        return Route.WORKER_ACCEPT
+    if _WORKING.search(text):
+        return Route.WORKER_PROGRESS
+    return None
 
 
 def _aspect(text: str) -> bool | None:
@@ -357,11 +372,25 @@ _FILLER = re.compile(
 _DONE = re.compile(
     r"已(?:经)?(?:处理|修|清|换|更换|疏通|办结|拆|劝离|调解|挪|解决|完成|恢复|修复|安装|补|送医|联系上)|(?:修|清|弄|搞|处理|办|换|装|补|通|挪|拆|扫|拉)"
     r"(?:好|完|干净|走|掉|通)了|搞定|完事|完毕|解决了|好了|可以了|处理完|OK了|ok了|结束了|收工|"
-    r"(?:清理|清运|处理|拆除|更换|修复|疏通|结清|推走|推出去|拉走|运走|收回|劝离|移走|挪走|收拾|冲洗)(?:了|完|好|干净)"
+    r"(?:清理|清运|处理|拆除|更换|修复|疏通|结清|推走|推出去|拉走|运走|收回|劝离|移走|挪走|收拾|冲洗)(?:了|完|好|干净)|"
+    r"(?:拆|剪|换|关|锯|抽|捡|贴|装|补|修|清|拉|推|送|退|合|堵|封|铺|刷|挂|收|做|接)"
+    r"(?:(?:掉|走|完|好|妥|开|通|干净|上|回|住|成)[^，,。！!？?\s]{0,4}|新的)?了(?<!接了)|"
+    r"(?:找着|找到|谈妥|说开|恢复|到位|合格|完工|收队|签了字|办妥)"
 )
-_AGAIN = re.compile(r"又(?:坏|漏|堵|停|不亮|满|来)|巡查发现|发现")
+_AGAIN = re.compile(r"又(?:坏|漏|堵|停|不亮|满|来|有)|巡查|发现|走访")
 _TAKE = re.compile(
-    r"^(?:好的?|嗯|收到\S{0,2}|OK|ok)?\s*(?:我接|我跟|我来|交给我|我去|我负责|我认领|记下了|我记下|这个我|我马上)"
+    r"^(?:好的?|嗯|收到\S{0,2}|OK|ok)?\s*(?:我接|我跟|我来|交给我|我去|我负责|我认领|记下了|我记下|这个我|我马上)|"
+    r"我(?:来弄|来处理|来管|跟进|接了|负责|认领)|我接(?:$|[，,。！!\s])|交给我|我们来|给您答复|马上安排|来管|来牵头|已受理|受理了"
+)
+_ESCALATE = re.compile(
+    r"请求?(?:社区|街道|城管|住建|公安|派出所|供电|民政|执法|上级|领导|相关部门|[\u4e00-\u9fff]{1,4}(?:局|所|站|队|办))"
+    r"[\u4e00-\u9fff]{0,6}(?:协调|处理|派人|介入|查|来|出面|支援|协助|调)|需要[\u4e00-\u9fff]{0,6}(?:协调|介入|支援|出面)|"
+    r"(?:处理|管|解决|核实)不了|超出(?:网格|权限|能力)|吹哨|申请上报|联合执法"
+)
+_WORKING = re.compile(
+    r"(?:正在|在)(?:弄|修|处理|清|拉|找|查|协调|联系|赶|路上|做)|还剩|零件|配件|材料|派人|下单|到货|协调会|寄过来|快递|"
+    r"找漏|查漏|答应|盯着|跟踪|"
+    r"已(?:经)?(?:联系|通知|派|约|上报|报修|协调)|约了|定在"
 )
 _ONGOING = re.compile(
     r"正在|在路上|再路上|马上|一会|等会|待会|明天|下午|晚点|稍后|还(?:没|在|得|要)|准备|安排|联系了|约了|先|等"

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     model_cache: Path = Field(default=Path.home() / ".cache" / "gridbot" / "models")
     rasa_bin: Path = ROOT / ".venv-rasa" / "bin" / "rasa"
     rasa_port: int = Field(default=0, description="Loopback port of our Rasa child; 0 picks a free one.")
+    nlu_workers: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="How many Rasa children `serve` starts (round robin with failover); see README Deployment.",
+    )
     audit_interval_s: float = Field(default=10.0, description="How often overdue steps missed by timers are fired.")
     outbox_interval_s: float = 0.5
     # Telegram (off unless a token is set); webhook at POST /telegram/webhook, or polling.

@@ -36,8 +36,9 @@ class NluConfig:
     test_data: tuple[Path, ...]
     threshold: float
     timeout_s: float
-    url: str | None = None  # external Rasa servers; None: our own child process
-    port: int = 0
+    url: str | None = None  # external Rasa servers; None: our own child processes
+    port: int = 0  # the first child's port (0: free ports)
+    workers: int = 1  # how many Rasa children (each one core's worth of parsing; see README "Deployment")
 
     @property
     def registry(self) -> Registry:
@@ -47,7 +48,7 @@ class NluConfig:
 @dataclass
 class NluParts:
     rasa: RasaNlu | RasaPool
-    process: RasaProcess | None
+    processes: tuple[RasaProcess, ...]
     catalog: Catalog
     pending: bool  # the intent files differ from the active version: retrain (gated) in the background
 
@@ -66,13 +67,13 @@ class NluRuntime:
     async def retrain_if_pending(self) -> None:
         """The intent files changed while the bot was stopped: retrain (gated) once Rasa is up."""
         parts, models = self.parts, self.models
-        if parts and parts.pending and parts.process and models and await parts.process.wait_ready():
+        if parts and parts.pending and parts.processes and models and await parts.processes[0].wait_ready():
             models.start()
             await models.wait()
 
     async def stop(self) -> None:
-        if self.parts and self.parts.process:
-            await self.parts.process.stop()
+        for process in self.parts.processes if self.parts else ():
+            await process.stop()
 
 
 class NluHealth:
@@ -124,17 +125,27 @@ async def _start_parts(config: NluConfig) -> NluParts:
         registry.save(replace(record, status="active"))
         model, catalog, pending = build.model, build.catalog, False
     if config.url:
-        return NluParts(rasa_of(config.url, config.timeout_s), None, catalog, pending)
-    process = RasaProcess(config.rasa_bin, model, config.port, config.var_dir / "rasa.log")
-    await process.start()
-    return NluParts(RasaNlu(process.url, config.timeout_s), process, catalog, pending)
+        return NluParts(rasa_of(config.url, config.timeout_s), (), catalog, pending)
+    processes = tuple(
+        RasaProcess(
+            config.rasa_bin,
+            model,
+            config.port + n if config.port else 0,
+            config.var_dir / (f"rasa-{n}.log" if n else "rasa.log"),
+        )
+        for n in range(max(1, config.workers))
+    )
+    for process in processes:
+        await process.start()
+    rasa = rasa_of(",".join(p.url for p in processes), config.timeout_s)
+    return NluParts(rasa, processes, catalog, pending)
 
 
 def _model_manager(config: NluConfig, parts: NluParts, nlu: FallbackNlu) -> ModelManager:
     async def load_model(model: Path) -> None:
         await parts.rasa.load_model(model)
-        if parts.process:
-            parts.process.model = model  # a restart after a crash loads the active model
+        for process in parts.processes:
+            process.model = model  # a restart after a crash loads the active model
 
     async def candidate(model: Path, catalog: Catalog) -> tuple[Nlu, Stop]:
         return await candidate_stack(config, model, catalog)

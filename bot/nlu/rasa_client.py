@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from bot.nlu.http1 import HttpError, KeepAlivePool
 from bot.nlu.port import Entity, NluUnavailable, Parse
 
 HINT_MIN = 0.1  # a report type ranked below this is no hint at all
@@ -16,16 +18,22 @@ RANKING = 3  # how many of the model's top intents the keyword fallback may choo
 
 
 class RasaNlu:
+    """`parse` goes over kept-alive raw HTTP/1.1 connections (bot/nlu/http1.py); the rare calls
+    (model loading, status) over httpx."""
+
     def __init__(self, base_url: str, timeout_s: float = 2.0, client: httpx.AsyncClient | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        self._pool = KeepAlivePool(self.base_url)
 
     async def parse(self, text: str) -> Parse:
         try:
-            response = await self._client.post(f"{self.base_url}/model/parse", json={"text": text})
-            response.raise_for_status()
-            return _to_parse(text, response.json())
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            status, body = await self._pool.post_json("/model/parse", _request(text), self._timeout_s)
+            if status != 200:
+                raise HttpError(f"status {status}: {body[:200]!r}")
+            return _to_parse(text, json.loads(body))
+        except (HttpError, TimeoutError, ValueError, KeyError, TypeError, IndexError) as exc:
             raise NluUnavailable(f"rasa at {self.base_url}: {exc!r}") from exc
 
     async def load_model(self, model: Path, timeout_s: float = 300.0) -> None:
@@ -49,7 +57,12 @@ class RasaNlu:
             return False
 
     async def aclose(self) -> None:
+        await self._pool.aclose()
         await self._client.aclose()
+
+
+def _request(text: str) -> bytes:
+    return json.dumps({"text": text}, ensure_ascii=False).encode()
 
 
 def _to_parse(text: str, data: dict[str, Any]) -> Parse:
