@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.interpret import route
+from bot.interpret import Route, Situation, route, understood
 from bot.nlu.catalog import load_catalog
 from bot.nlu.rules import RulesNlu
 from bot.render import TemplateError, Templates, mask_personal
@@ -17,6 +17,7 @@ from config.directory import GridFileError, checked_directory
 from config.policies import parse_duration, parse_policies
 from config.settings import CONFIG
 from escalation.policy import PolicyError
+from tickets.directory import Person, Role
 
 RULES = RulesNlu(load_catalog(CONFIG / "intents"))
 JSON = st.recursive(
@@ -44,11 +45,23 @@ def test_masking_hides_a_mobile_number_whatever_surrounds_it(text: str) -> None:
 
 
 @FEW
-@given(CHINESE, st.booleans())
-def test_routing_any_parse_of_any_text_picks_a_handler_or_silence(text: str, replying: bool) -> None:
+@given(CHINESE, st.booleans(), st.booleans(), st.booleans(), st.booleans())
+def test_routing_any_parse_of_any_text_picks_a_handler_or_silence(
+    text: str, replying: bool, place: bool, feedback: bool, worker: bool
+) -> None:
     parsed = RULES.parse_sync(text)
-    key: Any = route(parsed, text, None, replying, RULES.catalog.is_report)
-    assert key is None or isinstance(key, str)
+    sender = Person("w1", "李建国", Role.WORKER, "g1") if worker else None
+    situation = Situation(sender, replying, "report_water" if place else None, feedback)
+    key: Any = route(parsed, text, situation, RULES.catalog.is_report)
+    assert isinstance(key, Route)
+    assert isinstance(understood(key, parsed, text, situation), str)
+
+
+@FEW
+@given(CHINESE)
+def test_the_emergency_layer_takes_any_text(text: str) -> None:
+    found = RULES.emergency(text)
+    assert found is None or (found.match in text and RULES.catalog.is_report(found.intent))
 
 
 @FEW
