@@ -3,7 +3,7 @@ minutes), then score the whole reading (Rasa + keyword fallback + notices + emer
 the dialogue layer in each row's role and context) on every labelled CSV given.
 
     .venv/bin/python bench/nlu_pipelines.py --data config/corpus/groupchat.csv ../shared/eval/dev.csv \
-        ../shared/eval/groupchat_dev.csv --pipelines logreg words wide svm diet
+        ../shared/eval/groupchat_dev.csv --pipelines logreg words wide diet
 
 Prints a Markdown table (the one in README "NLU quality"). Only confidence=high rows are used; of a
 file with a `split` column only its test rows.
@@ -72,7 +72,7 @@ def _f(value: float | None) -> str:
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, nargs="+", required=True)
-    ap.add_argument("--pipelines", nargs="+", default=["logreg", "words", "wide", "svm", "diet"])
+    ap.add_argument("--pipelines", nargs="+", default=["logreg", "words", "wide", "diet"])
     ap.add_argument("--budget", type=float, default=5.0, help="training minutes allowed per pipeline")
     args = ap.parse_args()
     settings = Settings()
