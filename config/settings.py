@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     faq: Path = Field(default=CONFIG / "faq.yaml", description="Answers to common questions (consult).")
     followup_s: int = Field(default=600, ge=0, description="A reporter's same-type report this soon adds to the first.")
     intents: Path = Field(default=CONFIG / "intents", description="One YAML file per intent (+ _shared.yaml).")
-    nlu_pipeline: str = Field(default="logreg", description="A pipeline of bot/nlu/pipelines/ (logreg, words, diet).")
+    nlu_pipeline: str = Field(
+        default="wide", description="A pipeline of bot/nlu/pipelines/ (wide, logreg, words, diet); README compares them."
+    )
     nlu_test_data: str = Field(
         default=f"{CONFIG / 'nlu_test.csv'},{CONFIG / 'corpus' / 'groupchat.csv'}",
         description="Held-out rows the retrain gate scores (comma-separated CSV files; of a file with a "
