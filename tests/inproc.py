@@ -24,6 +24,7 @@ from bot.nlu.port import Parse
 from bot.nlu.rules import RulesNlu, extract_entities
 from config.settings import Settings
 from run_bot import running
+from tests.e2e.helpers import Api
 
 T = TypeVar("T")
 TOKEN = "inproc-token"
@@ -82,7 +83,9 @@ class _LoopTransport(httpx.BaseTransport):
         return httpx.Response(status, headers=headers, content=body)
 
 
-class InProcessBot:
+class InProcessBot(Api):
+    """`Api`'s calls (`say`, `ticket`, `inbox`, `chat`) on the in-process app, plus `advance`."""
+
     def __init__(self, tmp_path: Path, readings: Mapping[str, Any] | None = None, **env: str) -> None:
         self.clock = Clock()
         self._loop = asyncio.new_event_loop()
@@ -110,21 +113,6 @@ class InProcessBot:
         """Move the clock on and fire every step that fell due (the audit the scheduler runs)."""
         self.clock.now += timedelta(seconds=seconds)
         return int(self.run(self.app.state.audit()))
-
-    def ticket(self, ticket_id: int) -> Any:
-        response = self.http.get(f"/tickets/{ticket_id}")
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def inbox(self, person: str) -> list[Any]:
-        return list(self.http.get(f"/people/{person}/inbox").json()["messages"])
-
-    def say(self, chat: str, sender: str, text: str, reply_to: int | None = None) -> Any:
-        response = self.http.post(
-            f"/chats/{chat}/messages", json={"sender": sender, "text": text, "reply_to": reply_to}
-        )
-        assert response.status_code == 201, response.text
-        return response.json()
 
     def close(self) -> None:
         self.http.close()
