@@ -49,7 +49,7 @@ _NUMBER_RATING = re.compile(r"^([1-5一二三四五])(?:分|星)?$")
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 _ACK = re.compile(
     r"^(收到(收到|了)?|好的?|好嘞|嗯|嗯\s*我看看|OK|ok|接了|我接|马上(去|到|处理)?|这就去|我来|我去|我去看看|我看看|明白|了解|"
-    r"在路上了?)[!！。.~～\s]*$"
+    r"马上过去)[!！。.~～\s]*$"
 )
 _TICKET_REF = re.compile(r"#\s*(\d{1,9})|(\d{1,9})\s*号工单|工单\s*#?\s*(\d{1,9})|^[/／]\S+?\s*#?(\d{1,9})")
 _COMMAND = re.compile(r"^[/／]\s*(\S+?)(?:\s*#?\d{1,9})?(?:\s+.*)?$", re.S)
@@ -279,6 +279,8 @@ def _staff_route(parse: Parse, text: str, situation: Situation, is_report: Calla
     word = _GOVERNANCE.search(text)
     if word and (named or replies):
         return COMMANDS[word.group(1)]
+    if (replies or named) and _ACK.match(_TICKET_REF.sub("", text).strip()):
+        return Route.WORKER_ACCEPT  # 收到 replying to the bot's ticket post, or `#12 收到`, whatever the model read
     if intent in ("worker_progress", "worker_resolve") or (replies and intent in ("chitchat", "other")):
         done = _aspect(text)
         if done is not None:
@@ -289,8 +291,6 @@ def _staff_route(parse: Parse, text: str, situation: Situation, is_report: Calla
             return move
     if intent in WORKER_INTENTS:
         return Route(intent)
-    if replies and _ACK.match(text.strip()):
-        return Route.WORKER_ACCEPT  # 收到 replying to the bot's ticket post
     if situation.awaiting_location and answers_place(text, parse, situation.attachments):
         return Route.LOCATE
     if is_report(intent) and not named:

@@ -107,11 +107,31 @@ def test_a_repeated_client_id_returns_the_first_answer_and_changes_nothing(api: 
 
 def test_nlu_parse_is_what_the_bot_uses(api: Api) -> None:
     result = api.http.post("/nlu/parse", json={"text": "5号楼2单元门口的路灯不亮了"}).json()
-    assert set(result) == {"intent", "confidence", "entities", "source"}
-    assert result["source"] == "rasa"
+    assert set(result) >= {"intent", "confidence", "entities", "source", "urgent", "report_hint"}
+    assert result["source"] == "rasa" and result["urgent"] is False
     assert result["intent"] == "report_public_facility"
+    assert "reading" not in result  # no role or context asked for: the NLU's word alone
     for e in result["entities"]:
         assert "5号楼2单元门口的路灯不亮了"[e["start"] : e["end"]] == e["value"]
+    gas = api.http.post("/nlu/parse", json={"text": "厨房里一股很浓的煤气味"}).json()
+    assert gas["urgent"] is True and gas["source"] == "emergency" and gas["emergency"] == "gas"
+
+
+def test_nlu_parse_reads_in_a_situation(api: Api) -> None:
+    """With `role` and `context` the answer carries what the bot would act on (the dialogue layer)."""
+
+    def reading(text: str, **situation: str) -> str:
+        return str(api.http.post("/nlu/parse", json={"text": text, **situation}).json()["reading"])
+
+    assert reading("收到", role="worker", context="reply_to_ticket_post") == "worker_accept"
+    assert reading("收到收到", role="resident") == "chitchat"
+    assert reading("👍", role="resident", context="after_resolve") == "confirm_resolved"
+    assert reading("5号楼旁边", role="resident", context="awaiting_location", draft_type="report_water") == (
+        "report_water"
+    )
+    assert reading("电梯卡在两层中间了 里面有人", role="resident", context="awaiting_location",
+                   draft_type="report_water") == "report_property"  # fmt: skip
+    assert api.http.post("/nlu/parse", json={"text": "x", "role": "boss"}).status_code == 422
 
 
 def test_ticket_listing_filters(api: Api) -> None:

@@ -96,13 +96,13 @@ def test_edit_retrain_activate_reject_and_roll_back(bot_factory: Callable[..., A
         second = api.http.get("/nlu/models").json()["active"]
         assert second != first
 
-        # A harmful edit: worker_resolve keeps only 5 examples. The gate rejects it, the old model stays.
-        harmful = api.http.get("/nlu/intents/worker_resolve").json()["yaml"]
+        # A harmful edit: chitchat keeps only 5 examples (the dialogue layer reads workers' words well enough
+        # that thinning a worker intent no longer costs a point; chatter read as incidents does). The gate
+        # rejects it, the old model stays.
+        harmful = api.http.get("/nlu/intents/chitchat").json()["yaml"]
         head, _, block = harmful.partition("examples: |\n")
         kept = "".join(line + "\n" for line in block.splitlines()[:5])
-        assert (
-            api.http.put("/nlu/intents/worker_resolve", json={"yaml": head + "examples: |\n" + kept}).status_code == 200
-        )
+        assert api.http.put("/nlu/intents/chitchat", json={"yaml": head + "examples: |\n" + kept}).status_code == 200
         job = finished_job(api)
         assert job["phase"] == "rejected", job
         assert "worse than the active model" in job["detail"]
