@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from bot.nlu.catalog import Catalog
 from bot.nlu.port import Nlu, NluUnavailable, Parse
-from bot.nlu.rules import RulesNlu, extract_entities
+from bot.nlu.rules import ENTITY_PATTERNS, RulesNlu, extract_entities
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ _NOT_HERE = re.compile(
 # A message with no letter, digit or Chinese character in it (stickers are `[表情]`-style placeholders).
 _WORDS = re.compile(r"[0-9A-Za-z\u4e00-\u9fff]")
 _STICKER = re.compile(r"\[[^\]]{1,6}\]")
-_TICKET_REF = re.compile(r"#\s*\d{1,9}|\d{1,9}\s*号工单|工单\s*#?\s*\d{1,9}")
+_TICKET_REF = ENTITY_PATTERNS["ticket_id"]  # a message about a named case (#3, 3号工单, 工单3)
 
 
 class ParseCache:
