@@ -46,7 +46,7 @@ from bot.nlu import lifecycle
 from bot.nlu.catalog import IntentError, IntentFiles
 from bot.nlu.evaluate import EvalDataError
 from bot.nlu.training import TrainingError
-from bot.outbox import MirrorChannel, OutboxNotifier, OutboxWorker, WebChannel
+from bot.outbox import OutboxNotifier, OutboxWorker, Platform
 from bot.render import Renderer, TemplateError, Templates
 from bot.services import Health, Services
 from config.directory import GridFileError
@@ -111,7 +111,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         policies = Replaceable(load_policies(settings.policies))
         faq = load_faq(settings.faq)
         # the case service, the timers and the dispatcher
-        notifier = OutboxNotifier(renderer, lambda chat_id, person_id: "web")
+        notifier = OutboxNotifier(renderer)
         outbox_wake = asyncio.Event()
         scheduler = SchedulerTrigger(leader, settings.audit_interval_s)
         stack.callback(scheduler.shutdown)
@@ -129,9 +129,8 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         tokens = token_store(redis, namespace)  # WeChat/WeCom access tokens shared by every process
         wechat = wechat_of(settings, uow, routed, tokens, dispatcher.handle)
         wecom = wecom_of(settings, uow, routed, tokens, dispatcher.handle)
-        mirrors: list[Any] = [c for c in (telegram, wechat, wecom) if c is not None]
-        outbox = OutboxWorker(uow, {"web": MirrorChannel(WebChannel(), mirrors)}, utcnow, on_attempt=metrics.delivered,
-                              wake=outbox_wake)  # fmt: skip
+        platforms: list[Platform] = [c for c in (telegram, wechat, wecom) if c is not None]
+        outbox = OutboxWorker(uow, platforms, utcnow, on_attempt=metrics.delivered, wake=outbox_wake)
         routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
         # HTTP
         token = api_token(settings)

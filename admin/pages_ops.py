@@ -15,6 +15,7 @@ from admin import exports
 from admin.auth import Principal
 from admin.dashboard import tree_order
 from admin.page import AdminPages
+from bot.outbox import outbox_counts, outbox_entries, retry_dead
 from escalation.bulletin import grids_under
 from tickets.accounts import OFFICER_ROLES, AccountError
 from tickets.directory import Directory, DirectoryError, Role
@@ -110,22 +111,33 @@ def _tree_rows(d: Directory) -> list[dict[str, Any]]:
     return rows
 
 
+PLATFORM_NAMES = {"telegram": "Telegram", "wechat": "微信公众号", "wecom": "企业微信"}
+
+
 def _outbox_routes(router: APIRouter, web: AdminPages) -> None:
     @router.get("/outbox", response_class=HTMLResponse)
     async def outbox(request: Request, status: str = "dead") -> Response:
         who = await web.admin_only(request)
         wanted = Delivery.PENDING if status == "pending" else Delivery.DEAD
         async with web.services.uow() as uow:
-            rows = await uow.messages.by_status(wanted, 500)
-            counts = await uow.messages.outbox_counts()
-        return web.render(request, "admin/outbox.html", who, rows=rows, status=wanted.value, counts=counts)
+            rows = await outbox_entries(uow, wanted, 500)
+            counts = await outbox_counts(uow)
+        return web.render(
+            request,
+            "admin/outbox.html",
+            who,
+            rows=rows,
+            status=wanted.value,
+            counts=counts,
+            platform_names=PLATFORM_NAMES,
+        )
 
     @router.post("/outbox/{message_id}/retry")
     async def retry(request: Request, message_id: int) -> Response:
         who = await web.admin_only(request)
         await web.form(request, who)
         async with web.services.uow() as uow:
-            if not await uow.messages.retry(message_id, web.admin.now()):
+            if not await retry_dead(uow, message_id, web.admin.now()):
                 raise HTTPException(404, "没有这条失败消息")
         await web.audit(who, "outbox.retry", f"message:{message_id}", {"status": "dead"}, {"status": "pending"})
         web.services.cases.committed()

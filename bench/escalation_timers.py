@@ -82,7 +82,7 @@ class MeasuredEngine(EscalationEngine):
 async def live_timers(url: str, count: int, window_s: float) -> None:
     engine = create_engine(url)
     renderer = Renderer(Templates.load(CONFIG / "templates.yaml"), lambda: DEMO)
-    notifier = OutboxNotifier(renderer, lambda c, p: "web")
+    notifier = OutboxNotifier(renderer)
     trigger = SchedulerTrigger(AlwaysLeader(), audit_interval_s=3600)
     cases = CaseService(notifier, lambda: datetime.now(UTC), trigger)
     measured = MeasuredEngine(lambda: SqlUnitOfWork(engine), cases, lambda: DEMO, lambda: datetime.now(UTC))
@@ -144,7 +144,7 @@ async def bulk_open(url: str, open_count: int, due_count: int) -> None:
 
 def plain_engine(engine: AsyncEngine) -> EscalationEngine:
     renderer = Renderer(Templates.load(CONFIG / "templates.yaml"), lambda: DEMO)
-    notifier = OutboxNotifier(renderer, lambda c, p: "web")
+    notifier = OutboxNotifier(renderer)
     now = lambda: datetime.now(UTC)  # noqa: E731
     return EscalationEngine(lambda: SqlUnitOfWork(engine), CaseService(notifier, now), lambda: DEMO, now)
 

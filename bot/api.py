@@ -19,6 +19,7 @@ from bot.nlu.chain import FallbackNlu
 from bot.nlu.evaluate import situation_of
 from bot.nlu.metrics import Row
 from bot.nlu.port import Parse
+from bot.outbox import outbox_counts, outbox_entries, retry_dead
 from bot.services import Services
 from escalation import planner
 from escalation.bulletin import activity, missing_checkins
@@ -157,14 +158,15 @@ def build_router(services: Services) -> APIRouter:
         if status not in (Delivery.PENDING, Delivery.SENT, Delivery.DEAD):
             raise ApiError(422, "status 只能是 pending / sent / dead")
         async with services.uow() as uow:
-            rows = await uow.messages.by_status(status, limit)
-        return {"messages": [{**message_json(m), "status": m.status.value, "attempts": m.attempts, "error": error,
-                              "chat_id": m.chat_id, "person_id": m.person_id} for m, error in rows]}  # fmt: skip
+            rows = await outbox_entries(uow, status, limit)
+        return {"messages": [{**message_json(e.message), "status": status.value, "platform": e.platform,
+                              "attempts": e.attempts, "error": e.error, "chat_id": e.message.chat_id,
+                              "person_id": e.message.person_id} for e in rows]}  # fmt: skip
 
     @guarded.post("/outbox/{message_id}/retry")
     async def retry(message_id: int) -> dict[str, Any]:
         async with services.uow() as uow:
-            if not await uow.messages.retry(message_id, utcnow()):
+            if not await retry_dead(uow, message_id, utcnow()):
                 raise ApiError(404, "没有这条失败消息 / no dead letter with this id")
         return {"message_id": message_id, "status": "pending"}
 
@@ -252,7 +254,7 @@ def metrics_route(services: Services) -> Any:
         async def standing() -> dict[str, dict[str, int]]:
             async with services.uow() as uow:
                 counts = await uow.tickets.counts()
-                return {**counts, "outbox": await uow.messages.outbox_counts()}
+                return {**counts, "outbox": await outbox_counts(uow)}
 
         body = await services.metrics.render(standing)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,16 +1,25 @@
 """The outbox: notices become message rows in the caller's transaction; a worker delivers them.
 
 A row is written in the same transaction as the state change that caused it, so a crash
-can never lose a message nor send one for a change that rolled back. Delivery retries with
-exponential backoff (capped at `max_delay_s`) and jitter and gives up into a dead-letter state
-after `max_attempts`: by default 20 attempts, about an hour, so a platform outage of minutes
-loses nothing (bench/faults.py channel) and an admin can still retry a dead letter.
+can never lose a message nor send one for a change that rolled back.
 
-In a pass, the due rows of one conversation (a chat, or a person's private line) go out in
-order, one at a time, and stop at the first failure (the rest wait for a later pass, without
-spending an attempt); conversations go out concurrently (`concurrency`), and each send is cut
-off after `send_timeout_s`, so a hanging platform API holds a pass up for that long at most
-instead of for every row in turn.
+Delivery is per platform (DESIGN.md "One delivery per platform"). The stored row is what our web
+chat shows, so the web needs no delivery. A pass first fans each due message out: one delivery
+row per platform that must carry it (`Platform.reaches`: a bound group, a linked person …), in
+one commit that also takes the message off the queue, so a message is fanned out once. Then the
+due deliveries are claimed (a lease, so two processes never send the same one) and sent, each
+marked sent in its own commit right after its platform accepted it: a platform that has a post
+is not sent it again, and one platform's outage never holds up or repeats another's posts.
+
+Each delivery retries with exponential backoff (capped at `max_delay_s`) and jitter and gives up
+into a dead letter after `max_attempts` (by default 20, about an hour: a platform outage of
+minutes loses nothing, bench/faults.py channel; an admin can retry a dead letter). A platform
+that must wait (the WeChat passive reply, the Telegram id of the message a post answers) raises
+`Wait`: the delivery is postponed without spending an attempt.
+
+In a pass, the due deliveries of one conversation on one platform go out in order and stop at
+the first failure or wait (the rest are postponed with it); conversations go out concurrently
+(`concurrency`), and each send is cut off after `send_timeout_s`.
 """
 
 from __future__ import annotations
@@ -19,24 +28,28 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.messages import BOT_SENDER
 from bot.render import Renderer
 from tickets.model import Notice
-from tickets.ports import Delivery, Direction, NewMessage, StoredMessage, UnitOfWork
+from tickets.ports import Delivery, Direction, NewMessage, PlatformDelivery, StoredMessage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
+TRANSCRIPT = "web"  # the channel of every outbound row: our own transcript, which the web chat shows
+
 
 class OutboxNotifier:
-    """The core's `Notifier` port: render each notice and store it as a pending outbound row."""
+    """The core's `Notifier` port: render each notice and store it as a pending outbound row.
+    An outbound row's `channel` is `web`, our transcript, which records it; the platforms it goes
+    to are its deliveries."""
 
-    def __init__(self, renderer: Renderer, channel_of: Callable[[str | None, str | None], str]) -> None:
+    def __init__(self, renderer: Renderer) -> None:
         self._renderer = renderer
-        self._channel_of = channel_of
 
     async def notify(
         self, uow: UnitOfWork, notices: Sequence[Notice], *, now: datetime, cause_id: int | None = None
@@ -53,7 +66,7 @@ class OutboxNotifier:
                 ticket_id=notice.ticket_id,
                 reply_to=cause_id if notice.chat_id else None,  # threads the bot's answer in the group
                 cause_id=cause_id,
-                channel=self._channel_of(notice.chat_id, notice.person_id),
+                channel=TRANSCRIPT,
                 not_before=notice.not_before,
                 template=notice.template,
             )
@@ -62,40 +75,40 @@ class OutboxNotifier:
 
 
 class ChannelError(Exception):
-    """A channel could not deliver; the outbox retries later."""
+    """A platform could not deliver; the delivery is retried later (an attempt is spent)."""
 
 
-class Channel(Protocol):
-    async def send(self, message: StoredMessage) -> None: ...
+class Wait(Exception):
+    """A platform cannot send this yet: try again at `until`, without spending an attempt."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
 
 
-class WebChannel:
-    """Our own web chat: a stored row is what the browser reads, so delivery is acknowledging it."""
+class Platform(Protocol):
+    """A chat platform's outbound side (Telegram, WeChat, WeCom)."""
 
-    async def send(self, message: StoredMessage) -> None:
-        return None
+    @property
+    def name(self) -> str: ...
 
-
-class MirrorChannel:
-    """The stored transcript is the record (web chat reads it); platforms bound to a chat or a person
-    (Telegram …) get a copy. A mirror's transient failure makes the row retry; each mirror decides
-    itself what is transient."""
-
-    def __init__(self, primary: Channel, mirrors: Sequence[Channel]) -> None:
-        self._primary = primary
-        self._mirrors = tuple(mirrors)
+    async def reaches(self, uow: UnitOfWork, message: StoredMessage) -> bool:
+        """Whether this post goes to this platform at all (database reads only, no network)."""
+        ...
 
     async def send(self, message: StoredMessage) -> None:
-        await self._primary.send(message)
-        for mirror in self._mirrors:
-            await mirror.send(message)
+        """Deliver, or raise `ChannelError` (retry) or `Wait`; a refusal for good is logged and returns."""
+        ...
+
+
+_Conversation = tuple[str, str | None, str | None]
 
 
 class OutboxWorker:
     def __init__(
         self,
         uow: Callable[[], UnitOfWork],
-        channels: Mapping[str, Channel],
+        platforms: Sequence[Platform],
         now: Callable[[], datetime],
         max_attempts: int = 20,
         base_delay_s: float = 1.0,
@@ -108,7 +121,7 @@ class OutboxWorker:
     ) -> None:
         self._uow = uow
         self._on_attempt = on_attempt
-        self._channels = channels
+        self._platforms = {p.name: p for p in platforms}
         self._now = now
         self.max_attempts = max_attempts
         self.base_delay_s = base_delay_s
@@ -131,50 +144,112 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), interval_s)
 
     async def deliver_due(self, limit: int = 200) -> int:
-        """Send what is due, then mark the sent rows in one transaction (a crash in between sends
-        them again: delivery is at least once, as before; platforms dedupe or we skip by mapping)."""
+        """Fan the due messages out, then send the due deliveries; how many went out."""
+        await self.fan_out(limit)
+        now = self._now()
+        async with self._uow() as uow:
+            due = await uow.deliveries.claim_due(now, now + timedelta(seconds=self._lease_s()), limit)
+        conversations: dict[_Conversation, list[PlatformDelivery]] = {}
+        for delivery in due:  # oldest first, so each conversation keeps its order
+            m = delivery.message
+            conversations.setdefault((delivery.platform, m.chat_id, m.person_id), []).append(delivery)
+        done = await asyncio.gather(*(self._deliver_in_order(rows) for rows in conversations.values()))
+        return sum(done)
+
+    async def fan_out(self, limit: int) -> int:
+        """One delivery per platform that must carry each due message, and the message off the queue."""
         async with self._uow() as uow:
             due = await uow.messages.due_outbound(self._now(), limit)
-        conversations: dict[tuple[str | None, str | None], list[StoredMessage]] = {}
-        for message in due:  # oldest first, so each conversation keeps its order
-            conversations.setdefault((message.chat_id, message.person_id), []).append(message)
-        done = await asyncio.gather(*(self._deliver_in_order(rows) for rows in conversations.values()))
-        sent = [message_id for ids in done for message_id in ids]
-        if sent:
-            async with self._uow() as uow:
-                await uow.messages.mark_sent(sent)
-            for _ in sent:
-                self._on_attempt(True)
-        return len(sent)
+            for message in due:
+                try:
+                    platforms = [name for name, p in self._platforms.items() if await p.reaches(uow, message)]
+                except Exception as exc:  # a platform's bug must not hold up every other message
+                    log.warning("outbox %s: cannot fan out (%r)", message.id, exc)
+                    retry_at = self._retry_at(message.attempts + 1)
+                    await uow.messages.record_failure(message.id, repr(exc)[:500], retry_at)
+                    continue
+                await uow.deliveries.fan_out(message.id, platforms, self._now())
+        return len(due)
 
-    async def _deliver_in_order(self, rows: list[StoredMessage]) -> list[int]:
-        """One conversation's due rows in order, up to the first failure."""
-        sent: list[int] = []
+    def _lease_s(self) -> float:
+        return self.send_timeout_s + 30.0
+
+    async def _deliver_in_order(self, rows: list[PlatformDelivery]) -> int:
+        """One conversation's due deliveries on one platform in order, up to the first failure or wait."""
+        sent = 0
         async with self._slots:
-            for message in rows:
-                if not await self._deliver(message):
+            for i, delivery in enumerate(rows):
+                later = await self._deliver(delivery)
+                if later is not None:  # the rest keep their order behind it
+                    async with self._uow() as uow:
+                        await uow.deliveries.postpone([d.id for d in rows[i + 1 :]], later)
                     break
-                sent.append(message.id)
+                sent += 1
         return sent
 
-    async def _deliver(self, message: StoredMessage) -> bool:
-        channel = self._channels.get(message.channel)
+    async def _deliver(self, delivery: PlatformDelivery) -> datetime | None:
+        """Send one delivery; None when it went out, else when to try this conversation again."""
+        platform = self._platforms.get(delivery.platform)
         try:
-            if channel is None:
-                raise ChannelError(f"no channel adapter for {message.channel!r}")
+            if platform is None:
+                raise ChannelError(f"no adapter for platform {delivery.platform!r}")
             async with asyncio.timeout(self.send_timeout_s):
-                await channel.send(message)
-        except Exception as exc:  # any adapter failure is a failed attempt, never a lost row
-            retry_at = self._retry_at(message.attempts + 1)
+                await platform.send(delivery.message)
+        except Wait as wait:
             async with self._uow() as uow:
-                await uow.messages.record_failure(message.id, repr(exc)[:500], retry_at)
-            log.warning("outbox %s: delivery failed (%r), retry at %s", message.id, exc, retry_at)
-            self._on_attempt(False)
-            return False
-        return True
+                await uow.deliveries.postpone([delivery.id], wait.until)
+            return wait.until
+        except Exception as exc:  # any adapter failure is a failed attempt, never a lost row
+            return await self._failed(delivery, exc)
+        async with self._uow() as uow:
+            await uow.deliveries.sent(delivery.id, self._now())
+        self._on_attempt(True)
+        return None
+
+    async def _failed(self, delivery: PlatformDelivery, exc: Exception) -> datetime:
+        retry_at = self._retry_at(delivery.attempts + 1)
+        async with self._uow() as uow:
+            await uow.deliveries.failed(delivery.id, repr(exc)[:500], retry_at)
+        log.warning("outbox %s → %s: delivery failed (%r), retry at %s", delivery.message.id, delivery.platform,
+                    exc, retry_at)  # fmt: skip
+        self._on_attempt(False)
+        return retry_at or self._now()
 
     def _retry_at(self, attempts: int) -> datetime | None:
         if attempts >= self.max_attempts:
             return None
         delay = min(self.max_delay_s, self.base_delay_s * 2 ** min(attempts - 1, 30))
         return self._now() + timedelta(seconds=delay * random.uniform(0.5, 1.5))
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A line of the admins' outbox view: a message not fanned out yet (`platform` None), or one
+    platform's delivery of it."""
+
+    message: StoredMessage
+    platform: str | None
+    attempts: int
+    error: str | None
+
+
+async def outbox_entries(uow: UnitOfWork, status: Delivery, limit: int) -> list[OutboxEntry]:
+    """Pending or dead (or sent) messages and deliveries, newest first."""
+    waiting = [OutboxEntry(m, None, m.attempts, error) for m, error in await uow.messages.by_status(status, limit)]
+    platforms = [OutboxEntry(d.message, d.platform, d.attempts, d.error)
+                 for d in await uow.deliveries.by_status(status, limit)]  # fmt: skip
+    return sorted(waiting + platforms, key=lambda e: e.message.id, reverse=True)[:limit]
+
+
+async def outbox_counts(uow: UnitOfWork) -> dict[str, int]:
+    """Pending and dead, messages and deliveries together."""
+    counts = dict(await uow.messages.outbox_counts())
+    for status, n in (await uow.deliveries.counts()).items():
+        counts[status] = counts.get(status, 0) + n
+    return counts
+
+
+async def retry_dead(uow: UnitOfWork, message_id: int, now: datetime) -> bool:
+    """A message's dead letters (its own, or its platforms' deliveries) go back to pending."""
+    own = await uow.messages.retry(message_id, now)
+    return own or await uow.deliveries.retry(message_id, now) > 0

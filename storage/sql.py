@@ -1,7 +1,7 @@
 """SQL repositories behind the core's ports, one transaction per unit of work.
 
 The stores live in their own modules: `storage.tickets_sql`, `storage.messages_sql`, `storage.records_sql`,
-`storage.channels_sql` and `storage.accounts`; their row mappers in `storage.rows`.
+`storage.channels_sql`, `storage.deliveries_sql` and `storage.accounts`; their row mappers in `storage.rows`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.accounts import SqlAccountStore
 from storage.channels_sql import SqlChannelStore
+from storage.deliveries_sql import SqlDeliveryStore
 from storage.messages_sql import SqlMessageStore
 from storage.prepared import StatementRunner, begin_raw
 from storage.records_sql import SqlRecordStore
@@ -40,6 +41,7 @@ class SqlUnitOfWork:
         self.messages = SqlMessageStore(self._conn, run)
         self.records = SqlRecordStore(self._conn)
         self.channels = SqlChannelStore(self._conn)
+        self.deliveries = SqlDeliveryStore(self._conn)
         self.accounts = SqlAccountStore(self._conn)
         return self
 

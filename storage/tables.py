@@ -150,6 +150,25 @@ messages = Table(
     Index("ix_messages_outbox", "status", "next_attempt_at"),
 )
 
+# One delivery per (outbound message, platform): its own attempts, backoff, wait and dead letter.
+# The web chat needs none (the stored message is what it shows); a message is fanned out once
+# (the unique key makes a repeat add nothing) and leaves the messages' queue in the same commit.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("message_id", "platform", name="uq_deliveries_message_platform"),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
 # 报平安: one row per worker and local day.
 checkins = Table(
     "checkins",

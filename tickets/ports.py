@@ -290,6 +290,54 @@ class AccountStore(Protocol):
     async def audit_log(self, limit: int, offset: int = 0, target: str | None = None) -> list[AuditEntry]: ...
 
 
+@dataclass(frozen=True)
+class PlatformDelivery:
+    """One outbound message on its way to one platform (Telegram, WeChat, WeCom)."""
+
+    id: int
+    message: StoredMessage
+    platform: str
+    status: Delivery
+    attempts: int
+    error: str | None = None
+
+
+class DeliveryStore(Protocol):
+    """The outbox's second half: one delivery per (message, platform), claimed, retried, given up."""
+
+    async def fan_out(self, message_id: int, platforms: Sequence[str], now: datetime) -> None:
+        """A pending delivery per platform (a repeat adds nothing); the message leaves the outbox queue."""
+        ...
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[PlatformDelivery]:
+        """The due deliveries, oldest first, each held until `lease_until` so no other process takes it."""
+        ...
+
+    async def sent(self, delivery_id: int, now: datetime) -> None: ...
+
+    async def failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
+        """One failed attempt; no `retry_at` means give up (a dead letter)."""
+        ...
+
+    async def postpone(self, delivery_ids: Sequence[int], until: datetime) -> None:
+        """Not before `until`, without spending an attempt (a wait, or the rest of a conversation)."""
+        ...
+
+    async def of_message(self, message_id: int) -> list[PlatformDelivery]: ...
+
+    async def by_status(self, status: Delivery, limit: int) -> list[PlatformDelivery]:
+        """Newest first, with their last error (dead letters for the admins)."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """Pending and dead deliveries."""
+        ...
+
+    async def retry(self, message_id: int, now: datetime) -> int:
+        """A message's dead deliveries go back to pending with fresh attempts; how many did."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; leaving the block commits, an exception rolls back.
     The stores are read-only members: an adapter may hold them as plain attributes."""
@@ -305,6 +353,9 @@ class UnitOfWork(Protocol):
 
     @property
     def channels(self) -> ChannelStore: ...
+
+    @property
+    def deliveries(self) -> DeliveryStore: ...
 
     @property
     def accounts(self) -> AccountStore: ...

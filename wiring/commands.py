@@ -50,7 +50,7 @@ async def bulletin(settings: Settings, month: str | None) -> None:
     async with database(settings) as engine:
         directory = await directory_from_db(engine, settings)
         renderer = Renderer(Templates.load(settings.templates), lambda: directory)
-        routines = Routines(units(engine), OutboxNotifier(renderer, lambda c, p: "web"), lambda: directory, utcnow,
+        routines = Routines(units(engine), OutboxNotifier(renderer), lambda: directory, utcnow,
                             names_of(renderer))  # fmt: skip
         ids = await routines.monthly_bulletin(month, force=True)
         async with units(engine)() as uow:

@@ -29,14 +29,15 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot.channels.webchat import sign, verify
 from bot.errors import ApiError
 from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMessage
-from bot.outbox import ChannelError
+from bot.outbox import ChannelError, Wait
 from bot.ratelimit import RateLimiter, SendLimiter
-from tickets.ports import StoredMessage, UnitOfWorkFactory
+from tickets.ports import StoredMessage, UnitOfWork, UnitOfWorkFactory
 from tickets.texts import Text
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 MAPPING_WAIT_S = 30
+MAPPING_POLL_S = 1.0  # how often a post waiting for the id of the message it answers looks again
 BIND, IAM = "@bind", "@iam"
 
 WORKER_BUTTONS = (("接单", "/接单 {id}"), ("已处理", "/已处理 {id}"), ("吹哨", "/吹哨 {id} 请上级协调"))
@@ -205,10 +206,18 @@ class TelegramGateway:
 
     # ------------------------------------------------------------------------------ outbound
 
+    name = CHANNEL
+
+    async def reaches(self, uow: UnitOfWork, message: StoredMessage) -> bool:
+        if message.person_id:
+            return await self._person_target(uow, message.person_id) is not None
+        return bool(message.chat_id) and bool(await uow.channels.external_chats(CHANNEL, message.chat_id or ""))
+
     async def send(self, message: StoredMessage) -> None:
         """Mirror one outbox row to Telegram: a group post to every bound group, a ping to the
         person's private chat. Network trouble and flood limits retry; a refusal (the user never
-        started the bot, the bot left the group) is logged, the transcript keeps the message."""
+        started the bot, the bot left the group) is logged, the transcript keeps the message.
+        A group that already has the post (its Telegram id is remembered) is skipped on a retry."""
         async with self._uow() as uow:
             targets = await self._targets(uow, message)
         for tg_chat, reply_to in targets:
@@ -228,16 +237,22 @@ class TelegramGateway:
             async with self._uow() as uow:
                 await uow.channels.remember(CHANNEL, tg_chat, str(sent.message_id), message.id)
 
-    async def _targets(self, uow: Any, message: StoredMessage) -> list[tuple[str, str | None]]:
+    async def _person_target(self, uow: UnitOfWork, person_id: str) -> str | None:
+        if await uow.channels.preferred_channel(person_id) != CHANNEL:
+            return None  # linked elsewhere more recently: their pings go there
+        return await uow.channels.external_person(CHANNEL, person_id)
+
+    async def _targets(self, uow: UnitOfWork, message: StoredMessage) -> list[tuple[str, str | None]]:
         if message.person_id:
-            if await uow.channels.preferred_channel(message.person_id) != CHANNEL:
-                return []  # linked elsewhere more recently: their pings go there
-            who = await uow.channels.external_person(CHANNEL, message.person_id)
-            return [(who, None)] if who else []
+            who = await self._person_target(uow, message.person_id)
+            done = who is not None and await uow.channels.external_message(CHANNEL, who, message.id)
+            return [(who, None)] if who and not done else []
         if not message.chat_id:
             return []
         out = []
         for tg_chat in await uow.channels.external_chats(CHANNEL, message.chat_id):
+            if await uow.channels.external_message(CHANNEL, tg_chat, message.id):
+                continue  # this group has it already
             reply = (
                 await uow.channels.external_message(CHANNEL, tg_chat, message.reply_to) if message.reply_to else None
             )
@@ -247,16 +262,18 @@ class TelegramGateway:
         return out
 
     @staticmethod
-    async def _wait_for_mapping(uow: Any, cause_id: int) -> None:
+    async def _wait_for_mapping(uow: UnitOfWork, cause_id: int) -> None:
         """The answer to a Telegram message threads under it, but the message's Telegram id is
-        remembered just after its handling commits, and the outbox may be faster: retry shortly
+        remembered just after its handling commits, and the outbox may be faster: wait shortly
         while that is the case (a cause from another channel, or one older than MAPPING_WAIT_S
         whose mapping never came, is answered unthreaded)."""
         cause = await uow.messages.get(cause_id)
         if cause is None or cause.channel != CHANNEL:
             return
-        if datetime.now(UTC) - cause.created_at < timedelta(seconds=MAPPING_WAIT_S):
-            raise ChannelError("waiting for the Telegram id of the message this answers")
+        now = datetime.now(UTC)
+        if now - cause.created_at < timedelta(seconds=MAPPING_WAIT_S):
+            until = min(now + timedelta(seconds=MAPPING_POLL_S), cause.created_at + timedelta(seconds=MAPPING_WAIT_S))
+            raise Wait(until, "waiting for the Telegram id of the message this answers")
 
     @staticmethod
     def _keyboard(message: StoredMessage) -> InlineKeyboardMarkup | None:

@@ -37,9 +37,9 @@ from werobot.utils import check_signature, get_signature
 
 from bot.errors import ApiError
 from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMessage
-from bot.outbox import ChannelError
+from bot.outbox import ChannelError, Wait
 from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
-from tickets.ports import StoredMessage, UnitOfWorkFactory
+from tickets.ports import StoredMessage, UnitOfWork, UnitOfWorkFactory
 from tickets.texts import Text
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,11 @@ class WechatGateway:
 
     # ------------------------------------------------------------------------ outbound
 
+    name = CHANNEL
+
+    async def reaches(self, uow: UnitOfWork, message: StoredMessage) -> bool:
+        return bool(message.chat_id) and not message.person_id and bool(await self._targets(uow, message))
+
     async def send(self, message: StoredMessage) -> None:
         """Mirror a group post about a WeChat resident's case to them (customer-service API)."""
         if not message.chat_id or message.person_id:
@@ -220,13 +225,10 @@ class WechatGateway:
             if await uow.channels.external_message(CHANNEL, openid, message.id):
                 return  # already went out as a passive reply (or before a retry)
             cause = await uow.messages.get(message.cause_id) if message.cause_id else None
-            fresh = (
-                cause is not None
-                and cause.channel == CHANNEL
-                and self._now() - cause.created_at < timedelta(seconds=PASSIVE_BUDGET_S + 2)
-            )
-            if fresh:
-                raise ChannelError("waiting for the passive reply of this message")
+            if cause is not None and cause.channel == CHANNEL:
+                passive_until = cause.created_at + timedelta(seconds=PASSIVE_BUDGET_S + 2)
+                if self._now() < passive_until:
+                    raise Wait(passive_until, "waiting for the passive reply of this message")
             if not await uow.channels.use_window(CHANNEL, openid, self._now(), WINDOW_LIMIT, WINDOW_S):
                 await uow.channels.remember(CHANNEL, openid, f"held-{message.id}", message.id)
                 return  # the window is closed or used up: it goes with the next passive reply
@@ -235,7 +237,7 @@ class WechatGateway:
             mark = f"out-{message.id}" if sent else f"held-{message.id}"
             await uow.channels.remember(CHANNEL, openid, mark, message.id)
 
-    async def _targets(self, uow: Any, message: StoredMessage) -> list[str]:
+    async def _targets(self, uow: UnitOfWork, message: StoredMessage) -> list[str]:
         """The WeChat residents of the post's case (for resident-facing posts), and the WeChat
         resident whose message caused it (any answer to them, refusals included)."""
         residents: list[str] = []

@@ -37,7 +37,7 @@ from bot.nlu.port import Parse
 from bot.outbox import ChannelError
 from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
 from tickets.directory import Directory
-from tickets.ports import StoredMessage, UnitOfWorkFactory
+from tickets.ports import StoredMessage, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 CHANNEL, APPCHAT = "wecom", "wecom-appchat"
@@ -233,28 +233,42 @@ class WecomGateway:
 
     # --------------------------------------------------------------------- outbound
 
+    name = CHANNEL
+
+    async def reaches(self, uow: UnitOfWork, message: StoredMessage) -> bool:
+        if message.person_id and not self._agent_id:
+            return False  # no app configured: pings stay in the web inbox
+        return await self._target(uow, message) is not None
+
     async def send(self, message: StoredMessage) -> None:
         """Staff pings as app messages; group posts into bound appchats. Nothing else goes out."""
-        async with self._uow() as uow:
-            if message.person_id:
-                preferred = await uow.channels.preferred_channel(message.person_id)
-                target = await uow.channels.external_person(CHANNEL, message.person_id)
-                if target is None and preferred is None and self._directory().person(message.person_id) is not None:
-                    target = message.person_id  # same ids in WeCom and here, and no channel linked
-                if preferred not in (None, CHANNEL):
-                    target = None
-                path, body = "/cgi-bin/message/send", {"touser": target, "agentid": self._agent_id}
-            else:
-                chats = await uow.channels.external_chats(APPCHAT, message.chat_id or "")
-                target = chats[0] if chats else None
-                path, body = "/cgi-bin/appchat/send", {"chatid": target}
-            if target is None or await uow.channels.external_message(CHANNEL, target, message.id):
-                return
         if message.person_id and not self._agent_id:
-            return  # no app configured: pings stay in the web inbox
+            return
+        async with self._uow() as uow:
+            target = await self._target(uow, message)
+            if target is None or await uow.channels.external_message(CHANNEL, target, message.id):
+                return  # nowhere to go, or it went out before
+        if message.person_id:
+            path, body = "/cgi-bin/message/send", {"touser": target, "agentid": self._agent_id}
+        else:
+            path, body = "/cgi-bin/appchat/send", {"chatid": target}
         await self._post(path, {**body, "msgtype": "text", "text": {"content": message.text}})
         async with self._uow() as uow:
             await uow.channels.remember(CHANNEL, str(target), f"out-{message.id}", message.id)
+
+    async def _target(self, uow: UnitOfWork, message: StoredMessage) -> str | None:
+        """A staff member's WeCom id (linked, or the same id as ours when nothing is linked), or
+        the appchat bound to the post's group."""
+        if message.person_id:
+            preferred = await uow.channels.preferred_channel(message.person_id)
+            if preferred not in (None, CHANNEL):
+                return None  # linked elsewhere more recently: their pings go there
+            target = await uow.channels.external_person(CHANNEL, message.person_id)
+            if target is None and preferred is None and self._directory().person(message.person_id) is not None:
+                target = message.person_id  # same ids in WeCom and here, and no channel linked
+            return target
+        chats = await uow.channels.external_chats(APPCHAT, message.chat_id or "")
+        return chats[0] if chats else None
 
     async def _post(self, path: str, body: dict[str, Any], retried: bool = False) -> None:
         try:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.outbox import ChannelError, OutboxNotifier, OutboxWorker, WebChannel
+from bot.outbox import OutboxNotifier
 from bot.render import Renderer, Templates
 from config.directory import load_directory_file
 from config.settings import CONFIG
@@ -19,7 +19,6 @@ from storage.sql import SqlUnitOfWork
 from tests.unit.factories import FAST, T0
 from tickets import transitions
 from tickets.model import Tier
-from tickets.ports import Delivery, Direction, NewMessage, StoredMessage
 
 DEMO = load_directory_file(CONFIG / "grids.demo.yaml")
 
@@ -33,7 +32,7 @@ class Clock:
 
 
 def notifier() -> OutboxNotifier:
-    return OutboxNotifier(Renderer(Templates.load(CONFIG / "templates.yaml"), lambda: DEMO), lambda c, p: "web")
+    return OutboxNotifier(Renderer(Templates.load(CONFIG / "templates.yaml"), lambda: DEMO))
 
 
 def cases(clock: Callable[[], datetime], trigger: Trigger | None = None) -> CaseService:
@@ -75,108 +74,6 @@ async def test_concurrent_audits_fire_each_step_once(engine: AsyncEngine) -> Non
     async with SqlUnitOfWork(engine) as uow:
         assert [e.kind for e in await uow.tickets.events(tid)] == ["escalated"]
         assert len(await uow.messages.inbox("o-yangguang", 0, 10)) == 1
-
-
-class Flaky:
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.sent: list[int] = []
-
-    async def send(self, message: StoredMessage) -> None:
-        if self.failures > 0:
-            self.failures -= 1
-            raise ChannelError("platform down")
-        self.sent.append(message.id)
-
-
-async def queue(engine: AsyncEngine, channel: str) -> int:
-    async with SqlUnitOfWork(engine) as uow:
-        row = await uow.messages.add(
-            NewMessage(Direction.OUT, "gridbot", "hi", Delivery.PENDING, chat_id="yg-1", channel=channel), T0
-        )
-    return row.id
-
-
-async def test_outbox_retries_with_backoff_then_delivers(engine: AsyncEngine) -> None:
-    mid = await queue(engine, "flaky")
-    clock, flaky = Clock(T0), Flaky(failures=2)
-    worker = OutboxWorker(lambda: SqlUnitOfWork(engine), {"flaky": flaky, "web": WebChannel()}, clock)
-    assert await worker.deliver_due() == 0
-    assert await worker.deliver_due() == 0  # backing off: not due yet
-    clock.now += timedelta(seconds=2)
-    assert await worker.deliver_due() == 0  # second failure
-    clock.now += timedelta(seconds=5)
-    assert await worker.deliver_due() == 1
-    async with SqlUnitOfWork(engine) as uow:
-        row = await uow.messages.get(mid)
-    assert row is not None and row.status is Delivery.SENT and row.attempts == 2 and flaky.sent == [mid]
-
-
-async def test_outbox_dead_letters_after_max_attempts(engine: AsyncEngine) -> None:
-    mid = await queue(engine, "flaky")
-    clock = Clock(T0)
-    worker = OutboxWorker(lambda: SqlUnitOfWork(engine), {"flaky": Flaky(failures=99)}, clock, max_attempts=3)
-    for _ in range(3):
-        await worker.deliver_due()
-        clock.now += timedelta(minutes=5)
-    async with SqlUnitOfWork(engine) as uow:
-        row = await uow.messages.get(mid)
-    assert row is not None and row.status is Delivery.DEAD and row.attempts == 3
-    async with SqlUnitOfWork(engine) as uow:
-        dead = await uow.messages.by_status(Delivery.DEAD, 10)
-        assert [(m.id, "platform down" in (error or "")) for m, error in dead] == [(mid, True)]
-        assert await uow.messages.retry(mid, clock.now)  # an admin retries it
-        assert not await uow.messages.retry(mid, clock.now)  # only dead letters can be retried
-    healed = OutboxWorker(lambda: SqlUnitOfWork(engine), {"flaky": Flaky(failures=0)}, clock, max_attempts=3)
-    assert await healed.deliver_due() == 1
-    async with SqlUnitOfWork(engine) as uow:
-        row = await uow.messages.get(mid)
-        assert row is not None and row.status is Delivery.SENT and row.attempts == 0
-        assert await uow.messages.by_status(Delivery.DEAD, 10) == []
-
-
-class Hanging:
-    """A platform whose API never answers for one chat (the caller's timeout must cut it off)."""
-
-    def __init__(self, hangs_for: str) -> None:
-        self.hangs_for = hangs_for
-        self.sent: list[int] = []
-
-    async def send(self, message: StoredMessage) -> None:
-        if message.chat_id == self.hangs_for:
-            await asyncio.sleep(3600)
-        self.sent.append(message.id)
-
-
-async def queue_in(engine: AsyncEngine, channel: str, chat_id: str, text: str = "hi") -> int:
-    async with SqlUnitOfWork(engine) as uow:
-        row = await uow.messages.add(
-            NewMessage(Direction.OUT, "gridbot", text, Delivery.PENDING, chat_id=chat_id, channel=channel), T0
-        )
-    return row.id
-
-
-async def test_a_hanging_conversation_is_cut_off_and_holds_up_no_other(engine: AsyncEngine) -> None:
-    stuck = [await queue_in(engine, "tg", "yg-1", f"a{i}") for i in range(2)]
-    others = [await queue_in(engine, "tg", f"other-{i}") for i in range(5)]
-    channel = Hanging("yg-1")
-    worker = OutboxWorker(lambda: SqlUnitOfWork(engine), {"tg": channel}, Clock(T0), send_timeout_s=0.3)
-    started = asyncio.get_running_loop().time()
-    assert await worker.deliver_due() == 5
-    assert asyncio.get_running_loop().time() - started < 2  # one timeout, not one per row in turn
-    assert sorted(channel.sent) == others
-    async with SqlUnitOfWork(engine) as uow:
-        first, second = [await uow.messages.get(i) for i in stuck]
-    assert first is not None and first.status is Delivery.PENDING and first.attempts == 1  # backs off
-    assert second is not None and second.attempts == 0  # waits behind it, no attempt spent
-
-
-def test_backoff_is_capped_and_an_outage_of_minutes_is_retried_for_about_an_hour() -> None:
-    worker = OutboxWorker(lambda: None, {}, lambda: T0)  # type: ignore[arg-type, return-value]
-    delays = [(worker._retry_at(n) - T0).total_seconds() for n in range(1, worker.max_attempts)]  # type: ignore[operator]
-    assert delays[0] <= 1.5 and max(delays) <= 300 * 1.5
-    assert 1800 <= sum(delays) <= 7200
-    assert worker._retry_at(worker.max_attempts) is None
 
 
 class Timers:

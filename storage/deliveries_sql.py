@@ -1,0 +1,113 @@
+"""Per-platform deliveries of outbound messages in SQL (the `DeliveryStore` port).
+
+Several bot processes run the outbox: a delivery is claimed by moving its `next_attempt_at` to a
+lease's end in one conditional UPDATE, so of two processes that read the same due row only one
+updates it (PostgreSQL re-checks the condition after the row lock; SQLite has one writer). A
+process that dies holding a lease only delays the delivery until the lease ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage import tables as t
+from storage.rows import _message
+from tickets.ports import Delivery, PlatformDelivery
+
+_PENDING, _SENT, _DEAD = Delivery.PENDING.value, Delivery.SENT.value, Delivery.DEAD.value
+
+
+class SqlDeliveryStore:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._c = conn
+
+    async def fan_out(self, message_id: int, platforms: Sequence[str], now: datetime) -> None:
+        if platforms:
+            rows = [{"message_id": message_id, "platform": p, "status": _PENDING, "attempts": 0,
+                     "created_at": now, "next_attempt_at": now} for p in platforms]  # fmt: skip
+            await self._c.execute(self._insert_ignoring_repeats(), rows)
+        m = t.messages.c
+        await self._c.execute(
+            update(t.messages).where(m.id == message_id, m.status == _PENDING).values(status=_SENT, error=None)
+        )
+
+    def _insert_ignoring_repeats(self) -> Any:
+        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
+        return dialect.insert(t.deliveries).on_conflict_do_nothing(index_elements=["message_id", "platform"])
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[PlatformDelivery]:
+        c = t.deliveries.c
+        due = (c.status == _PENDING) & (c.next_attempt_at <= now)
+        ids = [r[0] for r in await self._c.execute(select(c.id).where(due).order_by(c.id).limit(limit))]
+        if not ids:
+            return []
+        claim = update(t.deliveries).where(c.id.in_(ids), due).values(next_attempt_at=lease_until).returning(c.id)
+        claimed = [r[0] for r in await self._c.execute(claim)]
+        return await self._with_messages(select(t.deliveries).where(c.id.in_(claimed)).order_by(c.id))
+
+    async def sent(self, delivery_id: int, now: datetime) -> None:
+        c = t.deliveries.c
+        await self._c.execute(
+            update(t.deliveries).where(c.id == delivery_id)
+            .values(status=_SENT, error=None, sent_at=now, next_attempt_at=None)
+        )  # fmt: skip
+
+    async def failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
+        c = t.deliveries.c
+        status = _PENDING if retry_at else _DEAD
+        await self._c.execute(
+            update(t.deliveries).where(c.id == delivery_id)
+            .values(status=status, error=error, attempts=c.attempts + 1, next_attempt_at=retry_at)
+        )  # fmt: skip
+
+    async def postpone(self, delivery_ids: Sequence[int], until: datetime) -> None:
+        if delivery_ids:
+            c = t.deliveries.c
+            await self._c.execute(
+                update(t.deliveries).where(c.id.in_(list(delivery_ids)), c.status == _PENDING)
+                .values(next_attempt_at=until)
+            )  # fmt: skip
+
+    async def of_message(self, message_id: int) -> list[PlatformDelivery]:
+        c = t.deliveries.c
+        return await self._with_messages(select(t.deliveries).where(c.message_id == message_id).order_by(c.id))
+
+    async def by_status(self, status: Delivery, limit: int) -> list[PlatformDelivery]:
+        c = t.deliveries.c
+        return await self._with_messages(
+            select(t.deliveries).where(c.status == status.value).order_by(c.id.desc()).limit(limit)
+        )
+
+    async def counts(self) -> dict[str, int]:
+        c = t.deliveries.c
+        rows = await self._c.execute(
+            select(c.status, func.count()).where(c.status.in_([_PENDING, _DEAD])).group_by(c.status)
+        )
+        return {str(k): int(n) for k, n in rows}
+
+    async def retry(self, message_id: int, now: datetime) -> int:
+        c = t.deliveries.c
+        result = await self._c.execute(
+            update(t.deliveries).where(c.message_id == message_id, c.status == _DEAD)
+            .values(status=_PENDING, attempts=0, next_attempt_at=now)
+        )  # fmt: skip
+        return int(result.rowcount or 0)
+
+    async def _with_messages(self, query: Any) -> list[PlatformDelivery]:
+        rows = (await self._c.execute(query)).mappings().all()
+        if not rows:
+            return []
+        ids = {r["message_id"] for r in rows}
+        found = (await self._c.execute(select(t.messages).where(t.messages.c.id.in_(ids)))).mappings()
+        messages = {m["id"]: _message(m) for m in found}
+        return [
+            PlatformDelivery(id=r["id"], message=messages[r["message_id"]], platform=r["platform"],
+                             status=Delivery(r["status"]), attempts=int(r["attempts"] or 0), error=r["error"])
+            for r in rows
+        ]  # fmt: skip
