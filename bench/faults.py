@@ -8,10 +8,10 @@ something in the middle, lets everything recover, then counts from the database:
 - duplicate tickets: more than one ticket for one report (each report carries a unique tag);
 - doubled escalation steps: the same tier escalated to twice for one ticket (fast policy: every
   tier is reached within seconds); missed steps: open tickets whose due step never fired;
-- undelivered: outbox rows still pending or dead after recovery; with `channel`, also group
-  posts the (fake) Telegram API never got, and posts it got twice.
+- undelivered: outbox rows (and platform deliveries) still pending or dead after recovery; with
+  `channel`, also group posts the (fake) Telegram API never got, and posts it got twice.
 
-    .venv/bin/python bench/faults.py kill three rasa channel [redis postgres]
+    .venv/bin/python bench/faults.py kill three rasa channel platforms [redis postgres]
 
 `kill`: SIGKILL the bot mid-load, restart it. `three`: three processes, round robin, one killed.
 `rasa`: the bot's own Rasa child killed mid-load (the keyword rules answer meanwhile).
@@ -20,6 +20,10 @@ something in the middle, lets everything recover, then counts from the database:
 posted three times at once to the three processes of a round robin, and once more 5 s later.
 `channel`: every chat is bound to a Telegram group on a local fake Bot API, which mid-load hangs
 (holds each sendMessage unanswered) for `--outage`/2 seconds, then answers 502 for as long.
+`platforms`: as `channel`, and every chat is also bound to a WeCom appchat on a local fake WeCom
+API that stays up: each platform must get each group post exactly once, and WeCom must not fall
+behind while Telegram is down (`wecom_behind_at_outage_end`: group posts stored by then that
+WeCom had not got).
 """
 
 from __future__ import annotations
@@ -51,7 +55,9 @@ FAST = str(ROOT / "config" / "policies" / "fast.yaml")
 TG_TOKEN = "4242:bench"
 OA_APPID, OA_TOKEN, OA_SECRET = "wxbench0000000001", "benchToken", "bench-secret"
 PORT = 8770  # the bots listen on PORT, PORT + 1, PORT + 2 (--port)
-SCENARIOS = ["kill", "three", "rasa", "channel", "storm", "redis", "postgres"]
+SCENARIOS = ["kill", "three", "rasa", "channel", "platforms", "storm", "redis", "postgres"]
+WECOM_CORP, WECOM_TOKEN, WECOM_SECRET, WECOM_AGENT = "wwbench0000000001", "benchWecom", "bench-wecom-secret", "1000002"
+WECOM_AES = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"  # 43 characters, test only
 CHATS = [f"g{t}-{c}-0" for t in range(10) for c in range(10)]
 REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
                "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"]  # fmt: skip
@@ -161,7 +167,9 @@ async def counts(url: str) -> dict[str, int]:
             "missed_steps": await q("SELECT count(*) FROM tickets WHERE next_due_at < now() - interval '15 seconds'"),
             "undelivered": await q("SELECT count(*) FROM messages WHERE direction='out' "
                                    "AND status IN ('pending', 'dead')"),
-            "pending": await q("SELECT count(*) FROM messages WHERE direction='out' AND status = 'pending'"),
+            "undelivered_platforms": await q("SELECT count(*) FROM deliveries WHERE status IN ('pending', 'dead')"),
+            "pending": await q("SELECT (SELECT count(*) FROM messages WHERE direction='out' AND status = 'pending') "
+                               "+ (SELECT count(*) FROM deliveries WHERE status = 'pending')"),
         }  # fmt: skip
     finally:
         await conn.close()
@@ -182,16 +190,50 @@ async def bind_telegram(url: str) -> None:
 
 async def telegram_gaps(url: str, telegram: FakeTelegram) -> dict[str, int]:
     """Group posts the fake Telegram never got, and posts it got more than once."""
+    expected = Counter((tg_group(chat), text) for chat, text in await group_posts(url))
+    got = Counter((int(p["chat_id"]), p["text"]) for p in list(telegram.delivered))
+    return {"telegram_delivered": sum(got.values()), "telegram_missing": sum((expected - got).values()),
+            "telegram_doubled": sum((got - expected).values())}  # fmt: skip
+
+
+def wecom_chat(chat: str) -> str:
+    return f"wr-{chat}"
+
+
+async def bind_wecom(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = [("wecom-appchat", wecom_chat(c), c) for c in CHATS]
+        await conn.executemany("INSERT INTO channel_chats (channel, external_id, chat_id) VALUES ($1, $2, $3)", rows)
+    finally:
+        await conn.close()
+
+
+async def wecom_gaps(url: str, wecom: FakeWechat) -> dict[str, int]:
+    """Group posts the fake WeCom never got, and posts it got more than once."""
+    expected = await group_posts(url)
+    got = Counter((m["chatid"], m["text"]["content"]) for m in list(wecom.custom) if "chatid" in m)
+    want = Counter((wecom_chat(chat), text) for chat, text in expected)
+    return {"wecom_delivered": sum(got.values()), "wecom_missing": sum((want - got).values()),
+            "wecom_doubled": sum((got - want).values())}  # fmt: skip
+
+
+async def group_posts(url: str) -> list[tuple[str, str]]:
     conn = await asyncpg.connect(url)
     try:
         rows = await conn.fetch("SELECT chat_id, text FROM messages WHERE direction='out' AND chat_id IS NOT NULL "
                                 "AND person_id IS NULL")  # fmt: skip
     finally:
         await conn.close()
-    expected = Counter((tg_group(r["chat_id"]), r["text"]) for r in rows)
-    got = Counter((int(p["chat_id"]), p["text"]) for p in list(telegram.delivered))
-    return {"telegram_delivered": sum(got.values()), "telegram_missing": sum((expected - got).values()),
-            "telegram_doubled": sum((got - expected).values())}  # fmt: skip
+    return [(r["chat_id"], r["text"]) for r in rows]
+
+
+async def wecom_behind(url: str, wecom: FakeWechat, at_s: float) -> int:
+    """At `at_s` from now (the end of Telegram's outage), how many stored group posts WeCom lacks."""
+    await asyncio.sleep(max(0.0, at_s))
+    stored = Counter((wecom_chat(chat), text) for chat, text in await group_posts(url))
+    got = Counter((m["chatid"], m["text"]["content"]) for m in list(wecom.custom) if "chatid" in m)
+    return sum((stored - got).values())
 
 
 def start_bots(n: int, db: Database, tmp: str, nlu: str, extra: dict[str, str] | None = None) -> list[Bot]:
@@ -207,7 +249,7 @@ def start_bots(n: int, db: Database, tmp: str, nlu: str, extra: dict[str, str] |
 
 def inject(name: str, bots: list[Bot], telegram: FakeTelegram | None, outage_s: float) -> None:
     """Break one thing (blocking; run in a thread while the load goes on)."""
-    if name == "channel" and telegram is not None:
+    if name in ("channel", "platforms") and telegram is not None:
         telegram.outage(hang_s=outage_s / 2, fail_s=outage_s / 2)
         print(f"  Telegram API: hangs for {outage_s / 2:.0f} s, then answers 502 for {outage_s / 2:.0f} s")
     elif name in ("kill", "three"):
@@ -254,20 +296,28 @@ async def settled(url: str, least_s: float, most_s: float) -> dict[str, int]:
 
 
 async def scenario(name: str, db: Database, tmp: str, count: int, rate: float, outage_s: float) -> None:
-    telegram = FakeTelegram(TG_TOKEN).start() if name == "channel" else None
+    telegram = FakeTelegram(TG_TOKEN).start() if name in ("channel", "platforms") else None
     wechat = FakeWechat(OA_APPID, OA_SECRET).start() if name == "storm" else None
+    wecom = FakeWechat(WECOM_CORP, WECOM_SECRET, wecom=True).start() if name == "platforms" else None
     extra = {"GRIDBOT_TELEGRAM_TOKEN": TG_TOKEN, "GRIDBOT_TELEGRAM_API_BASE": telegram.base} if telegram else {}
     if wechat:
         extra = {"GRIDBOT_WECHAT_APPID": OA_APPID, "GRIDBOT_WECHAT_TOKEN": OA_TOKEN,
                  "GRIDBOT_WECHAT_APPSECRET": OA_SECRET, "GRIDBOT_WECHAT_API_BASE": wechat.base}  # fmt: skip
+    if wecom:
+        extra |= {"GRIDBOT_WECOM_CORP_ID": WECOM_CORP, "GRIDBOT_WECOM_TOKEN": WECOM_TOKEN,
+                  "GRIDBOT_WECOM_AES_KEY": WECOM_AES, "GRIDBOT_WECOM_SECRET": WECOM_SECRET,
+                  "GRIDBOT_WECOM_AGENT_ID": WECOM_AGENT, "GRIDBOT_WECOM_API_BASE": wecom.base}  # fmt: skip
     bots = start_bots(3 if name in ("three", "storm") else 1, db, tmp, "rasa" if name == "rasa" else "rules", extra)
     try:
         if telegram:
             await bind_telegram(db.url)
         if wechat:
             await bind_residents(db.url, count)
+        if wecom:
+            await bind_wecom(db.url)
         urls = [b.url for b in bots]
         injected = asyncio.create_task(fault(name, bots, count / rate / 2, telegram, outage_s))
+        behind = asyncio.create_task(wecom_behind(db.url, wecom, count / rate / 2 + outage_s - 1)) if wecom else None
         started = time.monotonic()
         if wechat:
             answered, reports = await storm(urls, count, rate)
@@ -279,13 +329,15 @@ async def scenario(name: str, db: Database, tmp: str, count: int, rate: float, o
         found["settled_s"] = round(time.monotonic() - started)
         if telegram:
             found |= await telegram_gaps(db.url, telegram)
+        if wecom and behind:
+            found |= await wecom_gaps(db.url, wecom) | {"wecom_behind_at_outage_end": await behind}
         lost = count - found["stored_handled"]
         print(f"{name}: sent {count} ({reports} reports), answered {answered}; lost {lost}, "
               + ", ".join(f"{k} {v}" for k, v in found.items()))  # fmt: skip
     finally:
         for bot in bots:
             bot.stop()
-        for fake in (telegram, wechat):
+        for fake in (telegram, wechat, wecom):
             if fake:
                 fake.stop()
 
