@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     wechat_appsecret: str | None = Field(default=None, description="For the customer-service API and QR codes.")
     wechat_api_base: str = "https://api.weixin.qq.com"
     replay_window_s: int = Field(default=300, ge=0, description="Callback timestamps older than this: 403 (0: off).")
+    link_code_ttl_s: int = Field(
+        default=24 * 3600, ge=60, description="How long a /bind or /iam code of `telegram-code` stays valid (once)."
+    )
     # WeCom (off unless CORP_ID, TOKEN and AES_KEY are set): /wecom/aibot and /wecom/app.
     wecom_corp_id: str | None = None
     wecom_token: str | None = None

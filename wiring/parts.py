@@ -20,8 +20,8 @@ from telegram import Bot
 
 from admin.auth import AdminAuth
 from admin.services import AdminServices, DirectoryIO, EditableFile
+from bot.channels.codes import LinkCodes
 from bot.channels.telegram import TelegramGateway
-from bot.channels.webchat import chat_secret
 from bot.channels.wechat_oa import WechatGateway
 from bot.channels.wecom import WecomGateway
 from bot.directory import RoutedDirectory
@@ -161,6 +161,11 @@ async def admin_of(
     )
 
 
+def link_codes(settings: Settings) -> LinkCodes:
+    """`/bind` and `/iam` codes: printed by the CLI, read by the Telegram and WeCom adapters."""
+    return LinkCodes(api_token(settings), settings.link_code_ttl_s)
+
+
 def grid_name_of(directory: Callable[[], Directory]) -> Callable[[str], str | None]:
     def grid_name(chat_id: str) -> str | None:
         node = directory().grid_for_chat(chat_id)
@@ -179,7 +184,7 @@ def telegram_of(
         return None
     bot = Bot(settings.telegram_token, base_url=f"{settings.telegram_api_base.rstrip('/')}/bot")
     limiter = RedisRateLimiter(redis, "telegram", 20, 60, 30, 1, namespace) if redis else None
-    return TelegramGateway(bot, uow, chat_secret(api_token(settings)), grid_name_of(directory), settings.max_text,
+    return TelegramGateway(bot, uow, link_codes(settings), grid_name_of(directory), settings.max_text,
                            limiter, handle=handle)  # fmt: skip
 
 
@@ -212,7 +217,7 @@ def wecom_of(
     return WecomGateway(
         corp_id=settings.wecom_corp_id, token=settings.wecom_token, aes_key=settings.wecom_aes_key,
         app_secret=settings.wecom_secret, agent_id=settings.wecom_agent_id, api_base=settings.wecom_api_base,
-        uow=uow, directory=directory, codes=chat_secret(api_token(settings)),
+        uow=uow, directory=directory, codes=link_codes(settings),
         replay_window_s=settings.replay_window_s, max_text=settings.max_text, tokens=tokens, handle=handle,
     )  # fmt: skip
 

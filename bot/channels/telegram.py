@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
-from bot.channels.webchat import sign, verify
+from bot.channels.codes import LinkCodes, Purpose
 from bot.errors import ApiError
 from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMessage
 from bot.outbox import ChannelError
@@ -37,7 +37,6 @@ from tickets.texts import Text
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 MAPPING_WAIT_S = 30
-BIND, IAM = "@bind", "@iam"
 
 WORKER_BUTTONS = (("接单", "/接单 {id}"), ("已处理", "/已处理 {id}"), ("吹哨", "/吹哨 {id} 请上级协调"))
 RATING_BUTTONS = (("满意", "#{id} 满意"), ("基本满意", "#{id} 基本满意"), ("不满意", "#{id} 不满意"))
@@ -58,14 +57,6 @@ async def _not_attached(message: InboundMessage) -> Handled:
     raise RuntimeError("the Telegram gateway has no dispatcher attached")
 
 
-def bind_code(secret: bytes, chat_id: str) -> str:
-    return sign(secret, chat_id, BIND)
-
-
-def identity_code(secret: bytes, person_id: str) -> str:
-    return sign(secret, IAM, person_id)
-
-
 def resident_id(user: User) -> str:
     return f"{user.full_name.strip()[:40] or '居民'}#tg{user.id}"
 
@@ -76,13 +67,13 @@ class MalformedUpdate(ValueError):
 
 class TelegramGateway:
     def __init__(
-        self, bot: Bot, uow: UnitOfWorkFactory, secret: bytes, grid_name: Callable[[str], str | None],
+        self, bot: Bot, uow: UnitOfWorkFactory, codes: LinkCodes, grid_name: Callable[[str], str | None],
         max_text: int = 2000, limiter: SendLimiter | None = None, *, handle: Handle = _not_attached,
     ) -> None:  # fmt: skip
         self.bot = bot
         self._uow = uow
         self._handle = handle
-        self._secret = secret
+        self._codes = codes
         self._grid_name = grid_name
         self._max_text = max_text
         self._limiter = limiter or RateLimiter(20, 60, 30, 1)
@@ -169,19 +160,18 @@ class TelegramGateway:
         return handled
 
     async def _command(self, message: Message, text: str) -> None:
-        command, _, code = text.partition(" ")
+        command, _, raw = text.partition(" ")
         user = message.from_user
-        try:
-            subject, role = verify(self._secret, code.strip())
-        except ApiError:
-            subject, role = "", ""
-        if command.startswith("/bind") and role == BIND and message.chat.type != "private":
+        bind = self._codes.read(Purpose.BIND, raw) if command.startswith("/bind") else None
+        iam = self._codes.read(Purpose.IAM, raw) if command.startswith("/iam") else None
+        if bind is not None and message.chat.type != "private":
             async with self._uow() as uow:
-                await uow.channels.bind_chat(CHANNEL, str(message.chat.id), subject)
-            await self._reply(message.chat.id, TEXTS["bound"].format(grid=self._grid_name(subject) or subject))
-        elif command.startswith("/iam") and subject == IAM and user is not None:
+                await uow.channels.bind_chat(CHANNEL, str(message.chat.id), bind.subject)
+            grid = self._grid_name(bind.subject) or bind.subject
+            await self._reply(message.chat.id, TEXTS["bound"].format(grid=grid))
+        elif iam is not None and user is not None:
             async with self._uow() as uow:
-                await uow.channels.link_person(CHANNEL, str(user.id), role)
+                await uow.channels.link_person(CHANNEL, str(user.id), iam.subject)
             await self._reply(message.chat.id, TEXTS["linked"].format(name=user.full_name))
         elif command.startswith("/start"):
             await self._reply(message.chat.id, TEXTS["private"])

@@ -28,7 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from wechatpy.enterprise.crypto import PrpCrypto
 
-from bot.channels.webchat import verify
+from bot.channels.codes import LinkCodes, Purpose
 from bot.channels.wechat_oa import safe_xml
 from bot.errors import ApiError
 from bot.interpret import ticket_ref
@@ -68,7 +68,7 @@ async def _not_attached(message: InboundMessage) -> Handled:
 class WecomGateway:
     def __init__(
         self, *, corp_id: str, token: str, aes_key: str, app_secret: str | None, agent_id: str | None,
-        api_base: str, uow: UnitOfWorkFactory, directory: Callable[[], Directory], codes: bytes,
+        api_base: str, uow: UnitOfWorkFactory, directory: Callable[[], Directory], codes: LinkCodes,
         replay_window_s: int, max_text: int = 2000, tokens: TokenStore | None = None,
         handle: Handle = _not_attached,
     ) -> None:  # fmt: skip
@@ -138,16 +138,13 @@ class WecomGateway:
         handled = await self._handle(InboundMessage(chat_id, sender, text[: self._max_text], None, client_id, CHANNEL))
         return "\n\n".join(r.text for r in handled.replies) or None
 
-    async def _bind(self, chat: str, code: str) -> str:
-        try:
-            chat_id, role = verify(self._codes, code)
-        except ApiError:
-            return TEXTS["bad_code"]
-        node = self._directory().grid_for_chat(chat_id)
-        if role != "@bind" or node is None:
+    async def _bind(self, chat: str, raw: str) -> str:
+        code = self._codes.read(Purpose.BIND, raw)
+        node = self._directory().grid_for_chat(code.subject) if code else None
+        if code is None or node is None:
             return TEXTS["bad_code"]
         async with self._uow() as uow:
-            await uow.channels.bind_chat(CHANNEL, chat, chat_id)
+            await uow.channels.bind_chat(CHANNEL, chat, code.subject)
         return TEXTS["bound"].format(grid=node.name)
 
     def _json_reply(self, text: str | None, nonce: str) -> Response:
@@ -213,15 +210,12 @@ class WecomGateway:
         node = directory.nodes.get(who.node) if who and who.node else None
         return node.chat_id if node is not None and node.chat_id else None
 
-    async def _link(self, userid: str, code: str) -> str:
-        try:
-            role, person = verify(self._codes, code)
-        except ApiError:
-            return TEXTS["bad_code"]
-        if role != "@iam" or self._directory().person(person) is None:
+    async def _link(self, userid: str, raw: str) -> str:
+        code = self._codes.read(Purpose.IAM, raw)
+        if code is None or self._directory().person(code.subject) is None:
             return TEXTS["bad_code"]
         async with self._uow() as uow:
-            await uow.channels.link_person(CHANNEL, userid, person)
+            await uow.channels.link_person(CHANNEL, userid, code.subject)
         return TEXTS["linked"]
 
     async def _person(self, userid: str) -> str | None:
