@@ -13,7 +13,8 @@ account to a directory person (Telegram and WeCom). An admin prints them with
   said where others could read it (an `/iam` in a group) is spent on the spot.
 
 The format is `base64url(subject \\n expires \\n nonce) . mac`, only characters a chat keeps intact.
-Pure: no I/O, the clock is a parameter.
+Signing and reading are pure (the clock is a parameter); `redeem` spends a code through the
+`ChannelStore` port.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from tickets.ports import UnitOfWork, UnitOfWorkFactory
 
 DEFAULT_TTL_S = 24 * 3600
 _MAC_HEX = 32  # 128 bits of HMAC-SHA256
@@ -99,3 +102,19 @@ class LinkCodes:
     def _mac(self, purpose: Purpose, payload: str) -> str:
         message = f"{purpose.value}.{payload}".encode()
         return hmac.new(self._keys[purpose], message, hashlib.sha256).hexdigest()[:_MAC_HEX]
+
+
+Then = Callable[[UnitOfWork], Awaitable[None]]
+
+
+async def redeem(uow: UnitOfWorkFactory, codes: LinkCodes, code: LinkCode, then: Then | None = None) -> bool:
+    """Spend `code` and do `then` (bind, link) in one transaction: False, and nothing done, when it
+    expired or was spent before (by anyone, in any process). Without `then` it only burns the code."""
+    if code.expired(codes.now()):
+        return False
+    async with uow() as unit:
+        if not await unit.channels.use_once(code.once_key):
+            return False
+        if then is not None:
+            await then(unit)
+    return True

@@ -6,7 +6,8 @@
   so later status reaches such a group through the web transcript and the staff's app pings.
 - **App** (`POST /wecom/app`): staff write to the app one-to-one (encrypted XML, receive id = the
   corp id): `#12 已处理` acts on case 12 in its grid's chat; without a number, in their own grid.
-  A WeCom user whose userid is a directory person id is that person (or link with `/iam CODE`).
+  A WeCom user whose userid is a directory person id is that person (or link with `/iam CODE`;
+  codes are single-use and expire; an `/iam` said to the AI bot in a group is burnt, links nobody).
 - **Outbound**: pings to staff (新工单, 催办, 超时上报 …) as app messages; group posts into an
   `appchat` (an internal group the app created) bound with `run_bot.py wecom-appchat CHATID yg-1`.
 Callbacks are checked first: message signature, replay window, AES; XML with a DTD or entities is
@@ -28,7 +29,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from wechatpy.enterprise.crypto import PrpCrypto
 
-from bot.channels.codes import LinkCodes, Purpose
+from bot.channels.codes import LinkCodes, Purpose, redeem
 from bot.channels.wechat_oa import safe_xml
 from bot.errors import ApiError
 from bot.interpret import ticket_ref
@@ -37,7 +38,7 @@ from bot.nlu.port import Parse
 from bot.outbox import ChannelError
 from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
 from tickets.directory import Directory
-from tickets.ports import StoredMessage, UnitOfWorkFactory
+from tickets.ports import StoredMessage, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 CHANNEL, APPCHAT = "wecom", "wecom-appchat"
@@ -49,6 +50,9 @@ TEXTS = {
     "no_grid": "请注明工单号，例如“#12 已处理”。",
     "unknown": "您不在本平台的人员名单中，请联系管理员。",
     "linked": "已确认您的身份，之后的工单通知会发到这里。",
+    "spent": "这个码已失效（已用过或已过期），请向平台管理员索取新的。",
+    "iam_in_group": "为保护账号安全，身份码只能在企业微信里私聊“网格通”应用发送。这个身份码已在群里公开，"
+    "现已作废；请向平台管理员索取新的身份码。",
 }
 
 
@@ -127,6 +131,11 @@ class WecomGateway:
     async def _aibot_answer(self, event: dict[str, Any], chat: str, userid: str, text: str) -> str | None:
         if text.startswith("/bind"):
             return await self._bind(chat, text.removeprefix("/bind").strip())
+        if text.startswith("/iam"):  # said where the group reads it: burnt, links nobody
+            code = self._codes.read(Purpose.IAM, text.removeprefix("/iam"))
+            if code is not None and event.get("chattype") != "single":
+                await redeem(self._uow, self._codes, code)
+            return TEXTS["iam_in_group"]
         if event.get("msgtype") != "text" or not text:
             return TEXTS["unsupported"] if event.get("msgtype") not in ("event", None) else None
         async with self._uow() as uow:
@@ -143,8 +152,12 @@ class WecomGateway:
         node = self._directory().grid_for_chat(code.subject) if code else None
         if code is None or node is None:
             return TEXTS["bad_code"]
-        async with self._uow() as uow:
+
+        async def bind(uow: UnitOfWork) -> None:
             await uow.channels.bind_chat(CHANNEL, chat, code.subject)
+
+        if not await redeem(self._uow, self._codes, code, bind):
+            return TEXTS["spent"]
         return TEXTS["bound"].format(grid=node.name)
 
     def _json_reply(self, text: str | None, nonce: str) -> Response:
@@ -211,11 +224,16 @@ class WecomGateway:
         return node.chat_id if node is not None and node.chat_id else None
 
     async def _link(self, userid: str, raw: str) -> str:
+        """`/iam CODE` to the app (one to one): the WeCom user is the code's person (once per code)."""
         code = self._codes.read(Purpose.IAM, raw)
         if code is None or self._directory().person(code.subject) is None:
             return TEXTS["bad_code"]
-        async with self._uow() as uow:
+
+        async def link(uow: UnitOfWork) -> None:
             await uow.channels.link_person(CHANNEL, userid, code.subject)
+
+        if not await redeem(self._uow, self._codes, code, link):
+            return TEXTS["spent"]
         return TEXTS["linked"]
 
     async def _person(self, userid: str) -> str | None:
