@@ -39,6 +39,7 @@ from storage.directory import load_directory, save_directory
 from storage.migrate import upgrade
 from storage.pg_leader import PgAdvisoryLeader
 from storage.redis_leader import RedisLeader
+from storage.redis_nonces import RedisNonceStore
 from storage.redis_ratelimit import RedisRateLimiter
 from storage.redis_tokens import RedisTokenStore
 from storage.sql import SqlUnitOfWork
@@ -97,6 +98,11 @@ def redis_of(settings: Settings) -> tuple[Redis | None, str]:
 def token_store(redis: Redis | None, namespace: str) -> RedisTokenStore | None:
     """Platform access tokens shared by every process (None: each process keeps its own)."""
     return RedisTokenStore(redis, f"{namespace}:token") if redis else None
+
+
+def nonce_store(redis: Redis | None, namespace: str) -> RedisNonceStore | None:
+    """Callback nonces every process sees (None: each process remembers its own, one process)."""
+    return RedisNonceStore(redis, f"{namespace}:nonce") if redis else None
 
 
 def leader_of(redis: Redis | None, engine: AsyncEngine, namespace: str) -> Leader:
@@ -190,7 +196,7 @@ def telegram_of(
 
 def wechat_of(
     settings: Settings, uow: UnitOfWorkFactory, directory: Callable[[], Directory], tokens: RedisTokenStore | None,
-    handle: Handle | None = None,
+    handle: Handle | None = None, nonces: RedisNonceStore | None = None,
 ) -> WechatGateway | None:  # fmt: skip
     """The Official Account channel when its AppID and token are set (`handle`: None for the CLI's QR codes)."""
     if not (settings.wechat_appid and settings.wechat_token):
@@ -199,7 +205,7 @@ def wechat_of(
         app_id=settings.wechat_appid, token=settings.wechat_token, aes_key=settings.wechat_aes_key,
         app_secret=settings.wechat_appsecret, api_base=settings.wechat_api_base, uow=uow,
         grid_name=grid_name_of(directory), replay_window_s=settings.replay_window_s, max_text=settings.max_text,
-        tokens=tokens, handle=handle or no_handler,
+        tokens=tokens, handle=handle or no_handler, nonces=nonces,
     )  # fmt: skip
 
 
@@ -209,7 +215,7 @@ async def no_handler(message: InboundMessage) -> Handled:
 
 def wecom_of(
     settings: Settings, uow: UnitOfWorkFactory, directory: Callable[[], Directory], tokens: RedisTokenStore | None,
-    handle: Handle,
+    handle: Handle, nonces: RedisNonceStore | None = None,
 ) -> WecomGateway | None:  # fmt: skip
     """WeCom when its corp id, token and EncodingAESKey are set."""
     if not (settings.wecom_corp_id and settings.wecom_token and settings.wecom_aes_key):
@@ -219,6 +225,7 @@ def wecom_of(
         app_secret=settings.wecom_secret, agent_id=settings.wecom_agent_id, api_base=settings.wecom_api_base,
         uow=uow, directory=directory, codes=link_codes(settings),
         replay_window_s=settings.replay_window_s, max_text=settings.max_text, tokens=tokens, handle=handle,
+        nonces=nonces,
     )  # fmt: skip
 
 

@@ -10,14 +10,16 @@
   codes are single-use and expire; an `/iam` said to the AI bot in a group is burnt, links nobody).
 - **Outbound**: pings to staff (新工单, 催办, 超时上报 …) as app messages; group posts into an
   `appchat` (an internal group the app created) bound with `run_bot.py wecom-appchat CHATID yg-1`.
-Callbacks are checked first: message signature, replay window, AES; XML with a DTD or entities is
-refused with 400. URL verification (GET) decrypts `echostr`.
+Callbacks are checked first: message signature, replay window, AES, a (timestamp, nonce) never seen
+with another body (`bot/replay.py`); XML with a DTD or entities is refused with 400. URL
+verification (GET) decrypts `echostr`.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -36,6 +38,7 @@ from bot.interpret import ticket_ref
 from bot.messages import Handle, Handled, InboundMessage
 from bot.nlu.port import Parse
 from bot.outbox import ChannelError
+from bot.replay import NonceStore, ReplayGuard
 from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
 from tickets.directory import Directory
 from tickets.ports import StoredMessage, UnitOfWork, UnitOfWorkFactory
@@ -74,7 +77,7 @@ class WecomGateway:
         self, *, corp_id: str, token: str, aes_key: str, app_secret: str | None, agent_id: str | None,
         api_base: str, uow: UnitOfWorkFactory, directory: Callable[[], Directory], codes: LinkCodes,
         replay_window_s: int, max_text: int = 2000, tokens: TokenStore | None = None,
-        handle: Handle = _not_attached,
+        handle: Handle = _not_attached, nonces: NonceStore | None = None,
     ) -> None:  # fmt: skip
         self._corp_id, self._token = corp_id, token
         self._crypto = PrpCrypto(base64.b64decode(aes_key + "="))
@@ -82,6 +85,7 @@ class WecomGateway:
         self._http = httpx.AsyncClient(base_url=api_base.rstrip("/"), timeout=5)
         self._uow, self._directory, self._codes = uow, directory, codes
         self._replay_window_s, self._max_text = replay_window_s, max_text
+        self._replay = ReplayGuard(f"wecom:{corp_id}", replay_window_s, nonces)
         self._handle = handle
         self._access = AccessToken(f"wecom:{corp_id}:{agent_id or ''}", self._fetch_token, tokens or MemoryTokenStore())
 
@@ -93,7 +97,8 @@ class WecomGateway:
 
     def open(self, params: dict[str, str], encrypt: str, receive_id: str) -> str:
         timestamp, nonce = params.get("timestamp", ""), params.get("nonce", "")
-        if signature(self._token, timestamp, nonce, encrypt) != params.get("msg_signature"):
+        if not hmac.compare_digest(signature(self._token, timestamp, nonce, encrypt).encode(),
+                                   params.get("msg_signature", "").encode()):  # fmt: skip
             raise ApiError(403, "签名错误 / bad msg_signature")
         if self._replay_window_s and (
             not timestamp.isdigit() or abs(time.time() - int(timestamp)) > self._replay_window_s
@@ -118,8 +123,10 @@ class WecomGateway:
             encrypt = str(json.loads(body)["encrypt"])
         except (ValueError, KeyError, TypeError) as exc:
             raise ApiError(400, "不是 AI 机器人回调 / not an AI bot callback") from exc
+        opened = self.open(params, encrypt, "")
+        await self._replay.admit(params.get("timestamp", ""), params.get("nonce", ""), body)
         try:
-            event = json.loads(self.open(params, encrypt, ""))
+            event = json.loads(opened)
             userid = str(event["from"]["userid"])
             chat = str(event.get("chatid") or userid)
         except (ValueError, KeyError, TypeError) as exc:
@@ -175,6 +182,7 @@ class WecomGateway:
         if encrypted is None or not encrypted.text:
             raise ApiError(400, "缺少 Encrypt / no Encrypt element")
         xml = self.open(params, encrypted.text, self._corp_id)
+        await self._replay.admit(params.get("timestamp", ""), params.get("nonce", ""), body)
         fields = {child.tag: (child.text or "") for child in safe_xml(xml.encode("utf-8"))}
         answer = await self._app_answer(fields)
         if not answer:
