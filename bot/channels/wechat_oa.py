@@ -36,9 +36,9 @@ from fastapi.responses import PlainTextResponse, Response
 from werobot.crypto import MessageCrypt
 from werobot.exceptions import ConfigError
 from werobot.parser import parse_xml, process_message
-from werobot.replies import TextReply
 from werobot.utils import check_signature, get_signature
 
+from bot.channels.xmlreply import xml_message
 from bot.errors import ApiError
 from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMessage
 from bot.outbox import ChannelError
@@ -213,13 +213,29 @@ class WechatGateway:
         return TEXTS["welcome"].format(grid=grid)
 
     def reply(self, xml: str, text: str | None, encrypted: bool, params: dict[str, str]) -> Response:
+        """The passive reply: a text message (built by `xml_message`, so any text round-trips),
+        in safe mode sealed in its encrypted envelope."""
         if not text:
             return PlainTextResponse("success")
         message = process_message(parse_xml(xml))
-        body = TextReply(message=message, content=text).render()
+        body = xml_message([
+            ("ToUserName", str(message.source)), ("FromUserName", str(message.target)),
+            ("CreateTime", int(time.time())), ("MsgType", "text"), ("Content", text),
+        ])  # fmt: skip
         if encrypted and self._crypt is not None:
-            body = self._crypt.encrypt_message(body, params.get("timestamp"), params.get("nonce"))
+            body = self._seal(body, params)
         return Response(body, media_type="application/xml")
+
+    def _seal(self, body: str, params: dict[str, str]) -> str:
+        assert self._crypt is not None
+        sealed = self._crypt.prp_crypto.encrypt(body, self._app_id)
+        encrypt = sealed.decode() if isinstance(sealed, bytes) else str(sealed)
+        timestamp, nonce = params.get("timestamp") or str(int(time.time())), params.get("nonce") or "n"
+        signature = get_signature(self._token, timestamp, nonce, encrypt)
+        stamp: str | int = int(timestamp) if timestamp.isdigit() else timestamp
+        envelope: list[tuple[str, str | int]] = [("Encrypt", encrypt), ("MsgSignature", signature),
+                                                 ("TimeStamp", stamp), ("Nonce", nonce)]  # fmt: skip
+        return xml_message(envelope)
 
     # ------------------------------------------------------------------------ outbound
 

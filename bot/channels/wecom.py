@@ -33,6 +33,7 @@ from wechatpy.enterprise.crypto import PrpCrypto
 
 from bot.channels.codes import LinkCodes, Purpose, redeem
 from bot.channels.wechat_oa import safe_xml
+from bot.channels.xmlreply import xml_message
 from bot.errors import ApiError
 from bot.interpret import ticket_ref
 from bot.messages import Handle, Handled, InboundMessage
@@ -187,15 +188,15 @@ class WecomGateway:
         answer = await self._app_answer(fields)
         if not answer:
             return PlainTextResponse("")
-        reply = (f"<xml><ToUserName><![CDATA[{fields.get('FromUserName', '')}]]></ToUserName>"
-                 f"<FromUserName><![CDATA[{self._corp_id}]]></FromUserName><CreateTime>{int(time.time())}</CreateTime>"
-                 f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{answer}]]></Content></xml>")  # fmt: skip
-        encrypt, msg_signature, timestamp = self.seal(reply, self._corp_id, params.get("nonce", "n"))
-        return Response(
-            f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt><MsgSignature><![CDATA[{msg_signature}]]></MsgSignature>"
-            f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{params.get('nonce', 'n')}]]></Nonce></xml>",
-            media_type="application/xml",
-        )
+        reply = xml_message([
+            ("ToUserName", fields.get("FromUserName", "")), ("FromUserName", self._corp_id),
+            ("CreateTime", int(time.time())), ("MsgType", "text"), ("Content", answer),
+        ])  # fmt: skip
+        nonce = params.get("nonce", "n")
+        encrypt, msg_signature, timestamp = self.seal(reply, self._corp_id, nonce)
+        envelope: list[tuple[str, str | int]] = [("Encrypt", encrypt), ("MsgSignature", msg_signature),
+                                                 ("TimeStamp", int(timestamp)), ("Nonce", nonce)]  # fmt: skip
+        return Response(xml_message(envelope), media_type="application/xml")
 
     async def _app_answer(self, fields: dict[str, str]) -> str | None:
         userid, kind, text = (
