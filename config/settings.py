@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     nlu_url: str | None = Field(
         default=None, description="External Rasa servers (comma-separated: round robin with failover); unset: our own."
     )
+    nlu_token: str | None = Field(
+        default=None,
+        description="The --auth-token of the Rasa servers in GRIDBOT_NLU_URL (our own children get a random one).",
+    )
     nlu_timeout_s: float = 2.0
     nlu_threshold: float = Field(default=0.45, description="Below this Rasa confidence the keyword rules decide.")
     demo: bool = Field(default=False, description="Let the web chat page speak as anyone.")

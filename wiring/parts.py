@@ -81,7 +81,7 @@ def nlu_config(settings: Settings) -> NluConfig:
         mode=settings.nlu, intents=settings.intents, pipeline=settings.nlu_pipeline, model_cache=settings.model_cache,
         rasa_bin=settings.rasa_bin, var_dir=settings.var_dir, test_data=gate_files(settings),
         threshold=settings.nlu_threshold, timeout_s=settings.nlu_timeout_s, url=settings.nlu_url,
-        port=settings.rasa_port, workers=settings.nlu_workers,
+        token=settings.nlu_token, port=settings.rasa_port, workers=settings.nlu_workers,
     )  # fmt: skip
 
 
