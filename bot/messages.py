@@ -22,8 +22,10 @@ _CHANNEL_IDENTITY = re.compile(r"#[a-z]{2}\d+$")
 
 
 def reserved_sender(name: str) -> bool:
-    """True for a sender name a client may not choose (see RESERVED_PREFIXES)."""
-    folded = unicodedata.normalize("NFKC", name).strip().casefold()
+    """True for a sender name a client may not choose (see RESERVED_PREFIXES); invisible format
+    characters (zero-width space …) and full-width forms do not hide one."""
+    visible = "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) != "Cf")
+    folded = visible.strip().casefold()
     return folded.startswith(RESERVED_PREFIXES) or bool(_CHANNEL_IDENTITY.search(folded))
 
 

@@ -22,7 +22,7 @@ from tests.inproc import TOKEN, InProcessBot
 from wiring import commands
 
 RESERVED = ["@bind", "@iam", "＠bind", "gridbot", " GridBot ", "system", "System-Admin", "bot", "网格通机器人",
-            "张阿姨#tg5151", "微信用户0001#wx123456", "liuayi#wc42"]  # fmt: skip
+            "张阿姨#tg5151", "微信用户0001#wx123456", "liuayi#wc42", "\u200bsystem", "ｇｒｉｄｂｏｔ"]  # fmt: skip
 ORDINARY = ["张阿姨", "w-yg-1", "3#楼王阿姨", "Robert", "李建国（网格员）"]
 
 
