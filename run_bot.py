@@ -70,6 +70,7 @@ from wiring.parts import (
     leader_of,
     names_of,
     nlu_config,
+    nonce_store,
     redis_of,
     schedule_routines,
     telegram_of,
@@ -127,8 +128,9 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         # channels
         telegram = telegram_of(settings, uow, routed, redis, namespace, dispatcher.handle)
         tokens = token_store(redis, namespace)  # WeChat/WeCom access tokens shared by every process
-        wechat = wechat_of(settings, uow, routed, tokens, dispatcher.handle)
-        wecom = wecom_of(settings, uow, routed, tokens, dispatcher.handle)
+        nonces = nonce_store(redis, namespace)  # callback nonces seen by every process (replays)
+        wechat = wechat_of(settings, uow, routed, tokens, dispatcher.handle, nonces)
+        wecom = wecom_of(settings, uow, routed, tokens, dispatcher.handle, nonces)
         platforms: list[Platform] = [c for c in (telegram, wechat, wecom) if c is not None]
         outbox = OutboxWorker(uow, platforms, utcnow, on_attempt=metrics.delivered, wake=outbox_wake)
         routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))

@@ -44,7 +44,7 @@ async def one(settings: Settings, pipeline: str, data: list[Path], cache: Path, 
     process = RasaProcess(settings.rasa_bin, build.model, free_port(), cache / f"rasa-{pipeline}.log")
     await process.start()
     assert await process.wait_ready(), f"rasa did not start for {pipeline}"
-    rasa = RasaNlu(process.url, 30.0)
+    rasa = RasaNlu(process.url, 30.0, token=process.auth_token)
     stack = FallbackNlu(rasa, RulesNlu(build.catalog), settings.nlu_threshold)
     lines = []
     try:

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
@@ -61,13 +62,14 @@ async def main() -> None:
     await process.start()
     try:
         assert await process.wait_ready(), "rasa did not start"
+        token = {"token": process.auth_token}  # its --auth-token
         async with httpx.AsyncClient(timeout=10) as client:
 
             async def via_httpx(text: str) -> object:
-                response = await client.post(f"{process.url}/model/parse", json={"text": text})
+                response = await client.post(f"{process.url}/model/parse", params=token, json={"text": text})
                 return response.json()
 
-            pool = KeepAlivePool(process.url)
+            pool = KeepAlivePool(process.url, query=urlencode(token))
 
             async def via_pool(text: str) -> object:
                 _, body = await pool.post_json("/model/parse", json.dumps({"text": text}).encode(), 10)

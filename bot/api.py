@@ -14,7 +14,7 @@ from bot.api_nlu import build_nlu_router
 from bot.dispatcher import UnknownChat
 from bot.errors import ApiError
 from bot.interpret import route, understood
-from bot.messages import Attachment, AttachmentKind, Handled, InboundMessage
+from bot.messages import Attachment, AttachmentKind, Handled, InboundMessage, reserved_sender
 from bot.nlu.chain import FallbackNlu
 from bot.nlu.evaluate import situation_of
 from bot.nlu.metrics import Row
@@ -312,6 +312,8 @@ async def dispatch(services: Services, message: InboundMessage) -> Handled:
         check_length(services, message.text)
     if not message.sender:
         raise ApiError(422, "缺少发送人 / sender must not be empty")
+    if reserved_sender(message.sender):
+        raise ApiError(422, "发送人名字是系统保留的 / this sender name is reserved")
     try:
         return await services.dispatcher.handle(message)
     except UnknownChat as exc:

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 BOT_SENDER = "gridbot"
+# Names no client may speak as (web chat, invitation links, API v1), compared after NFKC and case
+# folding: what could pass for the bot or the system. "gridbot" is how the transcript marks the
+# bot's own posts; "system" is the escalation engine's actor in the timeline (the bulletin tells
+# automatic escalations from whistles by it); "@…" is a mention, and was the role of the old
+# link codes (`@bind`, `@iam`); 网格通 is the bot's name in the chats.
+RESERVED_PREFIXES = ("@", "bot", "gridbot", "system", "网格通")
+# The identities the platform adapters give their residents ("名字#tg123", "微信用户1a2b#wx…",
+# "userid#wc…"): a web chat name like that would be that Telegram/WeChat/WeCom resident.
+_CHANNEL_IDENTITY = re.compile(r"#[a-z]{2}\d+$")
+
+
+def reserved_sender(name: str) -> bool:
+    """True for a sender name a client may not choose (see RESERVED_PREFIXES); invisible format
+    characters (zero-width space …) and full-width forms do not hide one."""
+    visible = "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) != "Cf")
+    folded = visible.strip().casefold()
+    return folded.startswith(RESERVED_PREFIXES) or bool(_CHANNEL_IDENTITY.search(folded))
 
 
 class AttachmentKind(StrEnum):

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     nlu_url: str | None = Field(
         default=None, description="External Rasa servers (comma-separated: round robin with failover); unset: our own."
     )
+    nlu_token: str | None = Field(
+        default=None,
+        description="The --auth-token of the Rasa servers in GRIDBOT_NLU_URL (our own children get a random one).",
+    )
     nlu_timeout_s: float = 2.0
     nlu_threshold: float = Field(default=0.45, description="Below this Rasa confidence the keyword rules decide.")
     demo: bool = Field(default=False, description="Let the web chat page speak as anyone.")
@@ -73,6 +77,9 @@ class Settings(BaseSettings):
     wechat_appsecret: str | None = Field(default=None, description="For the customer-service API and QR codes.")
     wechat_api_base: str = "https://api.weixin.qq.com"
     replay_window_s: int = Field(default=300, ge=0, description="Callback timestamps older than this: 403 (0: off).")
+    link_code_ttl_s: int = Field(
+        default=24 * 3600, ge=60, description="How long a /bind or /iam code of `telegram-code` stays valid (once)."
+    )
     # WeCom (off unless CORP_ID, TOKEN and AES_KEY are set): /wecom/aibot and /wecom/app.
     wecom_corp_id: str | None = None
     wecom_token: str | None = None

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
 
+ONCE = "@once"  # the channel_messages "channel" of spent one-time keys
+
 
 class SqlChannelStore:
     def __init__(self, conn: AsyncConnection) -> None:
@@ -100,6 +102,18 @@ class SqlChannelStore:
                 c.channel == channel, c.external_chat == external_chat, c.external_id == external_id
             )
         )
+
+    async def use_once(self, key: str) -> bool:
+        """A spent key is a mark in `channel_messages` (channel `@once`, like the WeChat adapter's
+        held/out marks): no table of its own, so no migration, a few bytes per printed code. The
+        primary key makes it atomic: of two transactions spending one key, one gets False."""
+        values = {"channel": ONCE, "external_chat": "", "external_id": key, "message_id": 0}
+        try:
+            async with self._c.begin_nested():
+                await self._c.execute(t.channel_messages.insert().values(**values))
+        except IntegrityError:
+            return False
+        return True
 
     async def open_window(self, channel: str, external_id: str, at: datetime) -> None:
         await self._upsert(

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("GRIDBOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("GRIDBOT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 API_TOKEN = "test-token"
+RASA_TOKEN = "test-rasa-token"  # the session Rasa's --auth-token; bots started here send it (GRIDBOT_NLU_TOKEN)
 
 
 # The fixtures that start or need each service, directly or (admin_bot) by starting a bot that needs it.
@@ -113,7 +114,7 @@ async def rasa_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[st
     if not settings.rasa_bin.exists():
         pytest.fail(f"{settings.rasa_bin} missing: run `make setup` (the Rasa tests need it)")
     build = await ensure_model(settings.intents, settings.nlu_pipeline, settings.model_cache, settings.rasa_bin)
-    process = RasaProcess(settings.rasa_bin, build.model, 0, tmp_path_factory.mktemp("rasa") / "rasa.log")
+    process = RasaProcess(settings.rasa_bin, build.model, 0, tmp_path_factory.mktemp("rasa") / "rasa.log", RASA_TOKEN)
     await process.start()
     if not await process.wait_ready():
         await process.stop()
@@ -127,7 +128,8 @@ class BotProcess:
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.port = free_port()
-        self.env = {**os.environ, **env, "GRIDBOT_PORT": str(self.port), "GRIDBOT_API_TOKEN": API_TOKEN}
+        self.env = {**os.environ, "GRIDBOT_NLU_TOKEN": RASA_TOKEN, **env, "GRIDBOT_PORT": str(self.port),
+                    "GRIDBOT_API_TOKEN": API_TOKEN}  # fmt: skip
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -106,6 +106,10 @@ class InProcessBot(Api):
             headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
         )  # fmt: skip
 
+    def client(self, base_url: str = "http://bot", **headers: str) -> httpx.Client:
+        """A client of the whole in-process app (web chat, webhooks), without the API token."""
+        return httpx.Client(transport=_LoopTransport(self.app, self), base_url=base_url, headers=headers, timeout=30)
+
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(60)
 

@@ -250,6 +250,10 @@ class ChannelStore(Protocol):
 
     async def forget(self, channel: str, external_chat: str, external_id: str) -> None: ...
 
+    async def use_once(self, key: str) -> bool:
+        """Spend a one-time key (a link code's): True the first time, False ever after."""
+        ...
+
     async def open_window(self, channel: str, external_id: str, at: datetime) -> None:
         """The person wrote to us: their send window (re)opens with nothing used."""
         ...

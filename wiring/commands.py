@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.channels.telegram import bind_code, identity_code
 from bot.channels.webchat import chat_secret, sign
 from bot.channels.wecom import APPCHAT as WECOM_APPCHAT
 from bot.nlu.catalog import load_catalog
@@ -28,7 +27,17 @@ from config.settings import Settings, api_token
 from escalation.routines import Routines
 from storage.directory import save_directory
 from storage.migrate import upgrade
-from wiring.parts import database, directory_from_db, names_of, nlu_config, redis_of, token_store, units, wechat_of
+from wiring.parts import (
+    database,
+    directory_from_db,
+    link_codes,
+    names_of,
+    nlu_config,
+    redis_of,
+    token_store,
+    units,
+    wechat_of,
+)
 
 
 def utcnow() -> datetime:
@@ -90,12 +99,16 @@ def database_upgrade(settings: Settings) -> None:
 
 
 def telegram_code(settings: Settings, chat: str | None, person: str | None) -> None:
-    secret = chat_secret(api_token(settings))
-    print(f"/bind {bind_code(secret, chat)}" if chat else f"/iam {identity_code(secret, person or '')}")
+    """A single-use code, valid for GRIDBOT_LINK_CODE_TTL_S (Telegram `/bind`, `/iam`; WeCom too)."""
+    codes = link_codes(settings)
+    print(f"/bind {codes.bind_code(chat)}" if chat else f"/iam {codes.identity_code(person or '')}")
 
 
 def chat_link(settings: Settings, chat_id: str, sender: str) -> None:
-    token = sign(chat_secret(api_token(settings)), chat_id, sender)
+    try:
+        token = sign(chat_secret(api_token(settings)), chat_id, sender)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
     print(f"http://{settings.host}:{settings.port}/chat?token={token}")
 
 

@@ -20,8 +20,8 @@ from telegram import Bot
 
 from admin.auth import AdminAuth
 from admin.services import AdminServices, DirectoryIO, EditableFile
+from bot.channels.codes import LinkCodes
 from bot.channels.telegram import TelegramGateway
-from bot.channels.webchat import chat_secret
 from bot.channels.wechat_oa import WechatGateway
 from bot.channels.wecom import WecomGateway
 from bot.directory import RoutedDirectory
@@ -39,6 +39,7 @@ from storage.directory import load_directory, save_directory
 from storage.migrate import upgrade
 from storage.pg_leader import PgAdvisoryLeader
 from storage.redis_leader import RedisLeader
+from storage.redis_nonces import RedisNonceStore
 from storage.redis_ratelimit import RedisRateLimiter
 from storage.redis_tokens import RedisTokenStore
 from storage.sql import SqlUnitOfWork
@@ -80,7 +81,7 @@ def nlu_config(settings: Settings) -> NluConfig:
         mode=settings.nlu, intents=settings.intents, pipeline=settings.nlu_pipeline, model_cache=settings.model_cache,
         rasa_bin=settings.rasa_bin, var_dir=settings.var_dir, test_data=gate_files(settings),
         threshold=settings.nlu_threshold, timeout_s=settings.nlu_timeout_s, url=settings.nlu_url,
-        port=settings.rasa_port, workers=settings.nlu_workers,
+        token=settings.nlu_token, port=settings.rasa_port, workers=settings.nlu_workers,
     )  # fmt: skip
 
 
@@ -97,6 +98,11 @@ def redis_of(settings: Settings) -> tuple[Redis | None, str]:
 def token_store(redis: Redis | None, namespace: str) -> RedisTokenStore | None:
     """Platform access tokens shared by every process (None: each process keeps its own)."""
     return RedisTokenStore(redis, f"{namespace}:token") if redis else None
+
+
+def nonce_store(redis: Redis | None, namespace: str) -> RedisNonceStore | None:
+    """Callback nonces every process sees (None: each process remembers its own, one process)."""
+    return RedisNonceStore(redis, f"{namespace}:nonce") if redis else None
 
 
 def leader_of(redis: Redis | None, engine: AsyncEngine, namespace: str) -> Leader:
@@ -161,6 +167,11 @@ async def admin_of(
     )
 
 
+def link_codes(settings: Settings) -> LinkCodes:
+    """`/bind` and `/iam` codes: printed by the CLI, read by the Telegram and WeCom adapters."""
+    return LinkCodes(api_token(settings), settings.link_code_ttl_s)
+
+
 def grid_name_of(directory: Callable[[], Directory]) -> Callable[[str], str | None]:
     def grid_name(chat_id: str) -> str | None:
         node = directory().grid_for_chat(chat_id)
@@ -179,13 +190,13 @@ def telegram_of(
         return None
     bot = Bot(settings.telegram_token, base_url=f"{settings.telegram_api_base.rstrip('/')}/bot")
     limiter = RedisRateLimiter(redis, "telegram", 20, 60, 30, 1, namespace) if redis else None
-    return TelegramGateway(bot, uow, chat_secret(api_token(settings)), grid_name_of(directory), settings.max_text,
+    return TelegramGateway(bot, uow, link_codes(settings), grid_name_of(directory), settings.max_text,
                            limiter, handle=handle)  # fmt: skip
 
 
 def wechat_of(
     settings: Settings, uow: UnitOfWorkFactory, directory: Callable[[], Directory], tokens: RedisTokenStore | None,
-    handle: Handle | None = None,
+    handle: Handle | None = None, nonces: RedisNonceStore | None = None,
 ) -> WechatGateway | None:  # fmt: skip
     """The Official Account channel when its AppID and token are set (`handle`: None for the CLI's QR codes)."""
     if not (settings.wechat_appid and settings.wechat_token):
@@ -194,7 +205,7 @@ def wechat_of(
         app_id=settings.wechat_appid, token=settings.wechat_token, aes_key=settings.wechat_aes_key,
         app_secret=settings.wechat_appsecret, api_base=settings.wechat_api_base, uow=uow,
         grid_name=grid_name_of(directory), replay_window_s=settings.replay_window_s, max_text=settings.max_text,
-        tokens=tokens, handle=handle or no_handler,
+        tokens=tokens, handle=handle or no_handler, nonces=nonces,
     )  # fmt: skip
 
 
@@ -204,7 +215,7 @@ async def no_handler(message: InboundMessage) -> Handled:
 
 def wecom_of(
     settings: Settings, uow: UnitOfWorkFactory, directory: Callable[[], Directory], tokens: RedisTokenStore | None,
-    handle: Handle,
+    handle: Handle, nonces: RedisNonceStore | None = None,
 ) -> WecomGateway | None:  # fmt: skip
     """WeCom when its corp id, token and EncodingAESKey are set."""
     if not (settings.wecom_corp_id and settings.wecom_token and settings.wecom_aes_key):
@@ -212,8 +223,9 @@ def wecom_of(
     return WecomGateway(
         corp_id=settings.wecom_corp_id, token=settings.wecom_token, aes_key=settings.wecom_aes_key,
         app_secret=settings.wecom_secret, agent_id=settings.wecom_agent_id, api_base=settings.wecom_api_base,
-        uow=uow, directory=directory, codes=chat_secret(api_token(settings)),
+        uow=uow, directory=directory, codes=link_codes(settings),
         replay_window_s=settings.replay_window_s, max_text=settings.max_text, tokens=tokens, handle=handle,
+        nonces=nonces,
     )  # fmt: skip
 
 

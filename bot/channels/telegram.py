@@ -4,8 +4,11 @@ polling, group messages, replies threaded to the bot's ticket posts, inline butt
 - A group becomes a micro-grid's chat with `/bind CODE`, where CODE comes from
   `run_bot.py telegram-code --chat yg-1` (an admin hands it out; holding it is the authority).
 - A worker or officer links their Telegram account with `/iam CODE` (`--person w-yg-1`), sent to
-  the bot in a private chat or the group; from then on they are recognised and their pings reach
-  them on Telegram (they must have started a private chat with the bot).
+  the bot in a private chat; from then on they are recognised and their pings reach them on
+  Telegram (they must have started a private chat with the bot). An `/iam` said in a group links
+  nobody: everyone there has read the code, so it is spent on the spot and the sender is told to
+  ask for a new one and send it privately.
+- Codes are single-use and expire (`bot/channels/codes.py`): a spent or expired code is refused.
 - Anyone else in a bound group is a resident, identified as `名字#tg<user id>`.
 - Outbound: the stored transcript stays the record; every row of a bound chat or a linked person is
   mirrored here, with the bot's ticket posts carrying buttons (接单/已处理/吹哨, 满意/基本满意/不满意).
@@ -26,7 +29,7 @@ from fastapi.responses import JSONResponse
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
-from bot.channels.webchat import sign, verify
+from bot.channels.codes import LinkCodes, Purpose, redeem
 from bot.errors import ApiError
 from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMessage
 from bot.outbox import ChannelError, Wait
@@ -38,7 +41,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 MAPPING_WAIT_S = 30
 MAPPING_POLL_S = 1.0  # how often a post waiting for the id of the message it answers looks again
-BIND, IAM = "@bind", "@iam"
 
 WORKER_BUTTONS = (("接单", "/接单 {id}"), ("已处理", "/已处理 {id}"), ("吹哨", "/吹哨 {id} 请上级协调"))
 RATING_BUTTONS = (("满意", "#{id} 满意"), ("基本满意", "#{id} 基本满意"), ("不满意", "#{id} 不满意"))
@@ -50,6 +52,9 @@ BUTTONS: Mapping[str, tuple[tuple[str, str], ...]] = {
 TEXTS = {
     "bound": "本群已绑定到{grid}。居民在群里反映问题，网格通会登记成工单并跟进。",
     "bad_code": "绑定码无效，请向平台管理员索取新的绑定码。",
+    "spent": "这个码已失效（已用过或已过期），请向平台管理员索取新的。",
+    "iam_in_group": "为保护账号安全，身份码只能私聊机器人发送。这个身份码已在群里公开，现已作废；"
+    "请向平台管理员索取新的身份码，再私聊我发送 /iam 身份码。",
     "linked": "{name}，已确认您的身份，之后的工单通知会发到这里。",
     "private": "您好！请在所在微网格的群里反映问题；工作人员请发送 /iam 身份码 绑定账号。",
 }
@@ -57,14 +62,6 @@ TEXTS = {
 
 async def _not_attached(message: InboundMessage) -> Handled:
     raise RuntimeError("the Telegram gateway has no dispatcher attached")
-
-
-def bind_code(secret: bytes, chat_id: str) -> str:
-    return sign(secret, chat_id, BIND)
-
-
-def identity_code(secret: bytes, person_id: str) -> str:
-    return sign(secret, IAM, person_id)
 
 
 def resident_id(user: User) -> str:
@@ -77,13 +74,13 @@ class MalformedUpdate(ValueError):
 
 class TelegramGateway:
     def __init__(
-        self, bot: Bot, uow: UnitOfWorkFactory, secret: bytes, grid_name: Callable[[str], str | None],
+        self, bot: Bot, uow: UnitOfWorkFactory, codes: LinkCodes, grid_name: Callable[[str], str | None],
         max_text: int = 2000, limiter: SendLimiter | None = None, *, handle: Handle = _not_attached,
     ) -> None:  # fmt: skip
         self.bot = bot
         self._uow = uow
         self._handle = handle
-        self._secret = secret
+        self._codes = codes
         self._grid_name = grid_name
         self._max_text = max_text
         self._limiter = limiter or RateLimiter(20, 60, 30, 1)
@@ -170,24 +167,44 @@ class TelegramGateway:
         return handled
 
     async def _command(self, message: Message, text: str) -> None:
-        command, _, code = text.partition(" ")
-        user = message.from_user
-        try:
-            subject, role = verify(self._secret, code.strip())
-        except ApiError:
-            subject, role = "", ""
-        if command.startswith("/bind") and role == BIND and message.chat.type != "private":
-            async with self._uow() as uow:
-                await uow.channels.bind_chat(CHANNEL, str(message.chat.id), subject)
-            await self._reply(message.chat.id, TEXTS["bound"].format(grid=self._grid_name(subject) or subject))
-        elif command.startswith("/iam") and subject == IAM and user is not None:
-            async with self._uow() as uow:
-                await uow.channels.link_person(CHANNEL, str(user.id), role)
-            await self._reply(message.chat.id, TEXTS["linked"].format(name=user.full_name))
-        elif command.startswith("/start"):
-            await self._reply(message.chat.id, TEXTS["private"])
+        command, _, raw = text.partition(" ")
+        if command.startswith("/bind"):
+            await self._reply(message.chat.id, await self._bind(message, raw))
+        elif command.startswith("/iam"):
+            await self._reply(message.chat.id, await self._link(message, raw))
         else:
-            await self._reply(message.chat.id, TEXTS["bad_code"])
+            await self._reply(message.chat.id, TEXTS["private"])
+
+    async def _bind(self, message: Message, raw: str) -> str:
+        """`/bind CODE` in a group binds it to the code's micro-grid (once per code)."""
+        code = self._codes.read(Purpose.BIND, raw)
+        if code is None or message.chat.type == "private":
+            return TEXTS["bad_code"]
+
+        async def bind(uow: UnitOfWork) -> None:
+            await uow.channels.bind_chat(CHANNEL, str(message.chat.id), code.subject)
+
+        if not await redeem(self._uow, self._codes, code, bind):
+            return TEXTS["spent"]
+        return TEXTS["bound"].format(grid=self._grid_name(code.subject) or code.subject)
+
+    async def _link(self, message: Message, raw: str) -> str:
+        """`/iam CODE` in a private chat links the sender to the code's person (once per code); in a
+        group the code is public, so it is burnt and links nobody."""
+        code, user = self._codes.read(Purpose.IAM, raw), message.from_user
+        if message.chat.type != "private":
+            if code is not None:
+                await redeem(self._uow, self._codes, code)
+            return TEXTS["iam_in_group"]
+        if code is None or user is None:
+            return TEXTS["bad_code"]
+
+        async def link(uow: UnitOfWork) -> None:
+            await uow.channels.link_person(CHANNEL, str(user.id), code.subject)
+
+        if not await redeem(self._uow, self._codes, code, link):
+            return TEXTS["spent"]
+        return TEXTS["linked"].format(name=user.full_name)
 
     async def _chat_of(self, tg_chat: int) -> str | None:
         async with self._uow() as uow:

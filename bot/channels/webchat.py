@@ -2,7 +2,10 @@
 
 A token binds one sender to one chat: `base64(chat_id|sender).hmac`. In demo mode the page may
 mint one for anyone (that is the demo); otherwise an admin hands out invitation links
-(`python run_bot.py chat-link CHAT SENDER`).
+(`python run_bot.py chat-link CHAT SENDER`). The key is the web chat's own (`chat_secret`): the
+Telegram/WeCom link codes are signed with keys of their own (`bot/channels/codes.py`), so no code
+is ever a chat token. Names that could pass for the bot, the system or another channel's resident
+(`bot.messages.reserved_sender`) are never minted and never accepted.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from bot.api import MAX_ATTACHMENTS, PAGE, AttachmentIn, dispatch, handled_json, message_json
 from bot.errors import ApiError
-from bot.messages import BOT_SENDER, InboundMessage
+from bot.messages import BOT_SENDER, InboundMessage, reserved_sender
 from bot.services import Services
 from tickets.directory import Role
 
@@ -46,12 +49,19 @@ MAX_MEDIA = 5 * 1024 * 1024
 _MEDIA_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp|gif)$")
 
 
+RESERVED_NAME = "这个名字是系统保留的，请换一个 / this name is reserved"
+
+
 def chat_secret(api_token: str) -> bytes:
-    """The key for chat tokens, derived from the API token so one secret rotates both."""
+    """The key for chat tokens (web chat's own), derived from the API token so one secret rotates both.
+    Unchanged since the link codes moved to keys of their own: invitation links already handed out
+    keep working, while every code printed before (`@bind`/`@iam` senders) is refused as reserved."""
     return hashlib.sha256(b"webchat:" + api_token.encode()).digest()
 
 
 def sign(secret: bytes, chat_id: str, sender: str) -> str:
+    if reserved_sender(sender) or reserved_sender(chat_id):
+        raise ValueError(f"{sender!r} in {chat_id!r}: reserved for the bot, the system or another channel")
     payload = base64.urlsafe_b64encode(f"{chat_id}\n{sender}".encode()).decode().rstrip("=")
     mac = hmac.new(secret, payload.encode(), hashlib.sha256).hexdigest()[:32]
     return f"{payload}.{mac}"
@@ -60,9 +70,11 @@ def sign(secret: bytes, chat_id: str, sender: str) -> str:
 def verify(secret: bytes, token: str | None) -> tuple[str, str]:
     payload, _, mac = (token or "").partition(".")
     expected = hmac.new(secret, payload.encode(), hashlib.sha256).hexdigest()[:32]
-    if not payload or not hmac.compare_digest(mac, expected):
+    if not payload or not hmac.compare_digest(mac.encode(), expected.encode()):
         raise ApiError(401, "聊天令牌无效 / invalid chat token")
     chat_id, _, sender = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().partition("\n")
+    if reserved_sender(sender) or reserved_sender(chat_id):
+        raise ApiError(401, "聊天令牌无效 / invalid chat token")  # e.g. a link code of the old shared-key format
     return chat_id, sender
 
 
@@ -112,8 +124,10 @@ def build_router(services: Services) -> APIRouter:
         sender = body.sender.strip()[:64]
         if services.directory().grid_for_chat(body.chat_id) is None:
             raise ApiError(404, "未知的群聊 / unknown chat")
-        if not sender or sender == BOT_SENDER:
+        if not sender:
             raise ApiError(422, "请填写名字 / a name is needed")
+        if reserved_sender(sender):
+            raise ApiError(422, RESERVED_NAME)
         return {"token": sign(services.chat_secret, body.chat_id, sender), **identity(sender)}
 
     @router.get("/chat/api/me")

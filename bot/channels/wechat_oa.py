@@ -4,8 +4,11 @@
   subscribe/SCAN event binds the resident (openid) to that grid.
 - Callbacks are checked before anything is parsed: signature (token), a timestamp inside
   `GRIDBOT_REPLAY_WINDOW_S`, and in safe mode the message signature and AES (werobot's
-  MessageCrypt). XML with a DTD or entities (expansion, external entities) is refused with 400
-  (defusedxml) before werobot sees it.
+  MessageCrypt). With an EncodingAESKey configured only safe mode is accepted: the plain signature
+  covers the timestamp and nonce but not the body, so plain XML is what a forger would send. A
+  (timestamp, nonce) that comes back with another body is refused (`bot/replay.py`). XML with a
+  DTD or entities (expansion, external entities) is refused with 400 (defusedxml) before werobot
+  sees it.
 - WeChat waits 5 s and retries 3 times: the MsgId is the client id, so retries dedupe. An answer
   ready within `PASSIVE_BUDGET_S` is the passive reply; otherwise `success`, and the answer goes
   out later through the customer-service API.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -32,12 +36,13 @@ from fastapi.responses import PlainTextResponse, Response
 from werobot.crypto import MessageCrypt
 from werobot.exceptions import ConfigError
 from werobot.parser import parse_xml, process_message
-from werobot.replies import TextReply
 from werobot.utils import check_signature, get_signature
 
+from bot.channels.xmlreply import xml_message
 from bot.errors import ApiError
 from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMessage
 from bot.outbox import ChannelError, Wait
+from bot.replay import NonceStore, ReplayGuard
 from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
 from tickets.ports import StoredMessage, UnitOfWork, UnitOfWorkFactory
 from tickets.texts import Text
@@ -77,7 +82,7 @@ class WechatGateway:
         self, *, app_id: str, token: str, aes_key: str | None, app_secret: str | None, api_base: str,
         uow: UnitOfWorkFactory, grid_name: Callable[[str], str | None], replay_window_s: int,
         max_text: int = 2000, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        tokens: TokenStore | None = None, handle: Handle = _not_attached,
+        tokens: TokenStore | None = None, handle: Handle = _not_attached, nonces: NonceStore | None = None,
     ) -> None:  # fmt: skip
         self._app_id = app_id
         self._token = token
@@ -87,6 +92,7 @@ class WechatGateway:
         self._uow = uow
         self._grid_name = grid_name
         self._replay_window_s = replay_window_s
+        self._replay = ReplayGuard(f"wechat:{app_id}", replay_window_s, nonces)
         self._max_text = max_text
         self._now = now
         self._handle = handle
@@ -103,16 +109,27 @@ class WechatGateway:
         ):
             raise ApiError(403, "请求已过期 / timestamp outside the replay window")
 
+    async def admit(self, params: dict[str, str], body: bytes) -> tuple[str, bool]:
+        """Everything a POST callback must pass before it is read: signature and timestamp, the
+        body (safe mode when an AES key is set), a nonce not seen with another body. The XML."""
+        self.check(params)
+        xml, encrypted = self.plaintext(params, body)
+        await self._replay.admit(params.get("timestamp", ""), params.get("nonce", ""), body)
+        return xml, encrypted
+
     def plaintext(self, params: dict[str, str], body: bytes) -> tuple[str, bool]:
-        """The callback's XML as text, decrypted in safe mode; hostile or broken XML is refused."""
+        """The callback's XML as text, decrypted in safe mode; hostile or broken XML is refused.
+        With an AES key configured the body must be encrypted under a valid msg_signature."""
         root = safe_xml(body)
         encrypted = root.find("Encrypt")
-        if params.get("encrypt_type") != "aes" and encrypted is None:
+        if self._crypt is None:
+            if params.get("encrypt_type") == "aes" or encrypted is not None:
+                raise ApiError(400, "加密消息无法处理 / encrypted message without AES key")
             return body.decode("utf-8"), False
-        if self._crypt is None or encrypted is None or not encrypted.text:
-            raise ApiError(400, "加密消息无法处理 / encrypted message without AES key or Encrypt")
+        if encrypted is None or not encrypted.text or not params.get("msg_signature"):
+            raise ApiError(403, "安全模式只接受加密消息 / safe mode: an encrypted body with msg_signature is required")
         signature = get_signature(self._token, params.get("timestamp", ""), params.get("nonce", ""), encrypted.text)
-        if signature != params.get("msg_signature"):
+        if not hmac.compare_digest(signature.encode(), params["msg_signature"].encode()):
             raise ApiError(403, "消息签名错误 / bad msg_signature")
         try:
             xml = self._crypt.prp_crypto.decrypt(encrypted.text, self._app_id)
@@ -196,13 +213,29 @@ class WechatGateway:
         return TEXTS["welcome"].format(grid=grid)
 
     def reply(self, xml: str, text: str | None, encrypted: bool, params: dict[str, str]) -> Response:
+        """The passive reply: a text message (built by `xml_message`, so any text round-trips),
+        in safe mode sealed in its encrypted envelope."""
         if not text:
             return PlainTextResponse("success")
         message = process_message(parse_xml(xml))
-        body = TextReply(message=message, content=text).render()
+        body = xml_message([
+            ("ToUserName", str(message.source)), ("FromUserName", str(message.target)),
+            ("CreateTime", int(time.time())), ("MsgType", "text"), ("Content", text),
+        ])  # fmt: skip
         if encrypted and self._crypt is not None:
-            body = self._crypt.encrypt_message(body, params.get("timestamp"), params.get("nonce"))
+            body = self._seal(body, params)
         return Response(body, media_type="application/xml")
+
+    def _seal(self, body: str, params: dict[str, str]) -> str:
+        assert self._crypt is not None
+        sealed = self._crypt.prp_crypto.encrypt(body, self._app_id)
+        encrypt = sealed.decode() if isinstance(sealed, bytes) else str(sealed)
+        timestamp, nonce = params.get("timestamp") or str(int(time.time())), params.get("nonce") or "n"
+        signature = get_signature(self._token, timestamp, nonce, encrypt)
+        stamp: str | int = int(timestamp) if timestamp.isdigit() else timestamp
+        envelope: list[tuple[str, str | int]] = [("Encrypt", encrypt), ("MsgSignature", signature),
+                                                 ("TimeStamp", stamp), ("Nonce", nonce)]  # fmt: skip
+        return xml_message(envelope)
 
     # ------------------------------------------------------------------------ outbound
 
@@ -319,8 +352,7 @@ def build_router(gateway: WechatGateway) -> APIRouter:
     @router.post("/wechat/oa", include_in_schema=False)
     async def callback(request: Request) -> Response:
         params = dict(request.query_params)
-        gateway.check(params)
-        xml, encrypted = gateway.plaintext(params, await request.body())
+        xml, encrypted = await gateway.admit(params, await request.body())
         try:
             text = await gateway.handle(xml)
         except (KeyError, TypeError, ValueError, ConfigError) as exc:

@@ -6,17 +6,20 @@
   so later status reaches such a group through the web transcript and the staff's app pings.
 - **App** (`POST /wecom/app`): staff write to the app one-to-one (encrypted XML, receive id = the
   corp id): `#12 已处理` acts on case 12 in its grid's chat; without a number, in their own grid.
-  A WeCom user whose userid is a directory person id is that person (or link with `/iam CODE`).
+  A WeCom user whose userid is a directory person id is that person (or link with `/iam CODE`;
+  codes are single-use and expire; an `/iam` said to the AI bot in a group is burnt, links nobody).
 - **Outbound**: pings to staff (新工单, 催办, 超时上报 …) as app messages; group posts into an
   `appchat` (an internal group the app created) bound with `run_bot.py wecom-appchat CHATID yg-1`.
-Callbacks are checked first: message signature, replay window, AES; XML with a DTD or entities is
-refused with 400. URL verification (GET) decrypts `echostr`.
+Callbacks are checked first: message signature, replay window, AES, a (timestamp, nonce) never seen
+with another body (`bot/replay.py`); XML with a DTD or entities is refused with 400. URL
+verification (GET) decrypts `echostr`.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -28,13 +31,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from wechatpy.enterprise.crypto import PrpCrypto
 
-from bot.channels.webchat import verify
+from bot.channels.codes import LinkCodes, Purpose, redeem
 from bot.channels.wechat_oa import safe_xml
+from bot.channels.xmlreply import xml_message
 from bot.errors import ApiError
 from bot.interpret import ticket_ref
 from bot.messages import Handle, Handled, InboundMessage
 from bot.nlu.port import Parse
 from bot.outbox import ChannelError
+from bot.replay import NonceStore, ReplayGuard
 from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
 from tickets.directory import Directory
 from tickets.ports import StoredMessage, UnitOfWork, UnitOfWorkFactory
@@ -49,6 +54,9 @@ TEXTS = {
     "no_grid": "请注明工单号，例如“#12 已处理”。",
     "unknown": "您不在本平台的人员名单中，请联系管理员。",
     "linked": "已确认您的身份，之后的工单通知会发到这里。",
+    "spent": "这个码已失效（已用过或已过期），请向平台管理员索取新的。",
+    "iam_in_group": "为保护账号安全，身份码只能在企业微信里私聊“网格通”应用发送。这个身份码已在群里公开，"
+    "现已作废；请向平台管理员索取新的身份码。",
 }
 
 
@@ -68,9 +76,9 @@ async def _not_attached(message: InboundMessage) -> Handled:
 class WecomGateway:
     def __init__(
         self, *, corp_id: str, token: str, aes_key: str, app_secret: str | None, agent_id: str | None,
-        api_base: str, uow: UnitOfWorkFactory, directory: Callable[[], Directory], codes: bytes,
+        api_base: str, uow: UnitOfWorkFactory, directory: Callable[[], Directory], codes: LinkCodes,
         replay_window_s: int, max_text: int = 2000, tokens: TokenStore | None = None,
-        handle: Handle = _not_attached,
+        handle: Handle = _not_attached, nonces: NonceStore | None = None,
     ) -> None:  # fmt: skip
         self._corp_id, self._token = corp_id, token
         self._crypto = PrpCrypto(base64.b64decode(aes_key + "="))
@@ -78,6 +86,7 @@ class WecomGateway:
         self._http = httpx.AsyncClient(base_url=api_base.rstrip("/"), timeout=5)
         self._uow, self._directory, self._codes = uow, directory, codes
         self._replay_window_s, self._max_text = replay_window_s, max_text
+        self._replay = ReplayGuard(f"wecom:{corp_id}", replay_window_s, nonces)
         self._handle = handle
         self._access = AccessToken(f"wecom:{corp_id}:{agent_id or ''}", self._fetch_token, tokens or MemoryTokenStore())
 
@@ -89,7 +98,8 @@ class WecomGateway:
 
     def open(self, params: dict[str, str], encrypt: str, receive_id: str) -> str:
         timestamp, nonce = params.get("timestamp", ""), params.get("nonce", "")
-        if signature(self._token, timestamp, nonce, encrypt) != params.get("msg_signature"):
+        if not hmac.compare_digest(signature(self._token, timestamp, nonce, encrypt).encode(),
+                                   params.get("msg_signature", "").encode()):  # fmt: skip
             raise ApiError(403, "签名错误 / bad msg_signature")
         if self._replay_window_s and (
             not timestamp.isdigit() or abs(time.time() - int(timestamp)) > self._replay_window_s
@@ -114,8 +124,10 @@ class WecomGateway:
             encrypt = str(json.loads(body)["encrypt"])
         except (ValueError, KeyError, TypeError) as exc:
             raise ApiError(400, "不是 AI 机器人回调 / not an AI bot callback") from exc
+        opened = self.open(params, encrypt, "")
+        await self._replay.admit(params.get("timestamp", ""), params.get("nonce", ""), body)
         try:
-            event = json.loads(self.open(params, encrypt, ""))
+            event = json.loads(opened)
             userid = str(event["from"]["userid"])
             chat = str(event.get("chatid") or userid)
         except (ValueError, KeyError, TypeError) as exc:
@@ -127,6 +139,11 @@ class WecomGateway:
     async def _aibot_answer(self, event: dict[str, Any], chat: str, userid: str, text: str) -> str | None:
         if text.startswith("/bind"):
             return await self._bind(chat, text.removeprefix("/bind").strip())
+        if text.startswith("/iam"):  # said where the group reads it: burnt, links nobody
+            code = self._codes.read(Purpose.IAM, text.removeprefix("/iam"))
+            if code is not None and event.get("chattype") != "single":
+                await redeem(self._uow, self._codes, code)
+            return TEXTS["iam_in_group"]
         if event.get("msgtype") != "text" or not text:
             return TEXTS["unsupported"] if event.get("msgtype") not in ("event", None) else None
         async with self._uow() as uow:
@@ -138,16 +155,17 @@ class WecomGateway:
         handled = await self._handle(InboundMessage(chat_id, sender, text[: self._max_text], None, client_id, CHANNEL))
         return "\n\n".join(r.text for r in handled.replies) or None
 
-    async def _bind(self, chat: str, code: str) -> str:
-        try:
-            chat_id, role = verify(self._codes, code)
-        except ApiError:
+    async def _bind(self, chat: str, raw: str) -> str:
+        code = self._codes.read(Purpose.BIND, raw)
+        node = self._directory().grid_for_chat(code.subject) if code else None
+        if code is None or node is None:
             return TEXTS["bad_code"]
-        node = self._directory().grid_for_chat(chat_id)
-        if role != "@bind" or node is None:
-            return TEXTS["bad_code"]
-        async with self._uow() as uow:
-            await uow.channels.bind_chat(CHANNEL, chat, chat_id)
+
+        async def bind(uow: UnitOfWork) -> None:
+            await uow.channels.bind_chat(CHANNEL, chat, code.subject)
+
+        if not await redeem(self._uow, self._codes, code, bind):
+            return TEXTS["spent"]
         return TEXTS["bound"].format(grid=node.name)
 
     def _json_reply(self, text: str | None, nonce: str) -> Response:
@@ -165,19 +183,20 @@ class WecomGateway:
         if encrypted is None or not encrypted.text:
             raise ApiError(400, "缺少 Encrypt / no Encrypt element")
         xml = self.open(params, encrypted.text, self._corp_id)
+        await self._replay.admit(params.get("timestamp", ""), params.get("nonce", ""), body)
         fields = {child.tag: (child.text or "") for child in safe_xml(xml.encode("utf-8"))}
         answer = await self._app_answer(fields)
         if not answer:
             return PlainTextResponse("")
-        reply = (f"<xml><ToUserName><![CDATA[{fields.get('FromUserName', '')}]]></ToUserName>"
-                 f"<FromUserName><![CDATA[{self._corp_id}]]></FromUserName><CreateTime>{int(time.time())}</CreateTime>"
-                 f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{answer}]]></Content></xml>")  # fmt: skip
-        encrypt, msg_signature, timestamp = self.seal(reply, self._corp_id, params.get("nonce", "n"))
-        return Response(
-            f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt><MsgSignature><![CDATA[{msg_signature}]]></MsgSignature>"
-            f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{params.get('nonce', 'n')}]]></Nonce></xml>",
-            media_type="application/xml",
-        )
+        reply = xml_message([
+            ("ToUserName", fields.get("FromUserName", "")), ("FromUserName", self._corp_id),
+            ("CreateTime", int(time.time())), ("MsgType", "text"), ("Content", answer),
+        ])  # fmt: skip
+        nonce = params.get("nonce", "n")
+        encrypt, msg_signature, timestamp = self.seal(reply, self._corp_id, nonce)
+        envelope: list[tuple[str, str | int]] = [("Encrypt", encrypt), ("MsgSignature", msg_signature),
+                                                 ("TimeStamp", int(timestamp)), ("Nonce", nonce)]  # fmt: skip
+        return Response(xml_message(envelope), media_type="application/xml")
 
     async def _app_answer(self, fields: dict[str, str]) -> str | None:
         userid, kind, text = (
@@ -213,15 +232,17 @@ class WecomGateway:
         node = directory.nodes.get(who.node) if who and who.node else None
         return node.chat_id if node is not None and node.chat_id else None
 
-    async def _link(self, userid: str, code: str) -> str:
-        try:
-            role, person = verify(self._codes, code)
-        except ApiError:
+    async def _link(self, userid: str, raw: str) -> str:
+        """`/iam CODE` to the app (one to one): the WeCom user is the code's person (once per code)."""
+        code = self._codes.read(Purpose.IAM, raw)
+        if code is None or self._directory().person(code.subject) is None:
             return TEXTS["bad_code"]
-        if role != "@iam" or self._directory().person(person) is None:
-            return TEXTS["bad_code"]
-        async with self._uow() as uow:
-            await uow.channels.link_person(CHANNEL, userid, person)
+
+        async def link(uow: UnitOfWork) -> None:
+            await uow.channels.link_person(CHANNEL, userid, code.subject)
+
+        if not await redeem(self._uow, self._codes, code, link):
+            return TEXTS["spent"]
         return TEXTS["linked"]
 
     async def _person(self, userid: str) -> str | None:

@@ -21,12 +21,15 @@ Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class KeepAlivePool:
-    def __init__(self, base_url: str, size: int = 16, max_body: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, base_url: str, size: int = 16, max_body: int = 4 * 1024 * 1024, query: str = "") -> None:
+        """`query` (already encoded, e.g. Rasa's `token=…`) goes on every request and never into
+        an error message."""
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
             raise HttpError(f"only plain http://host:port URLs are supported, got {base_url!r}")
         self.host, self.port = parts.hostname, parts.port or 80
         self._prefix = parts.path.rstrip("/")
+        self._query = f"?{query}" if query else ""
         self._idle: deque[Connection] = deque()
         self._size = size
         self._max_body = max_body
@@ -35,7 +38,7 @@ class KeepAlivePool:
     async def post_json(self, path: str, body: bytes, timeout_s: float) -> tuple[int, bytes]:
         """POST `body` (JSON) to `path`; (status, response body). Raises HttpError or TimeoutError."""
         head = (
-            b"POST " + (self._prefix + path).encode() + b" HTTP/1.1\r\nHost: " + self._host_header
+            b"POST " + (self._prefix + path + self._query).encode() + b" HTTP/1.1\r\nHost: " + self._host_header
             + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
         )  # fmt: skip
         for attempt in (1, 2):

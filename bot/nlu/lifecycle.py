@@ -13,7 +13,7 @@ from pathlib import Path
 from bot.nlu.catalog import Catalog, load_catalog
 from bot.nlu.chain import FallbackNlu
 from bot.nlu.port import Nlu
-from bot.nlu.rasa_client import RasaNlu, RasaPool, rasa_of
+from bot.nlu.rasa_client import RasaNlu, RasaPool, pool_of, rasa_of
 from bot.nlu.rasa_process import RasaProcess, free_port
 from bot.nlu.rules import RulesNlu
 from bot.nlu.training import TrainingError, prepare, train
@@ -37,6 +37,7 @@ class NluConfig:
     threshold: float
     timeout_s: float
     url: str | None = None  # external Rasa servers; None: our own child processes
+    token: str | None = None  # the external servers' --auth-token (our children get a random one each)
     port: int = 0  # the first child's port (0: free ports)
     workers: int = 1  # how many Rasa children (each one core's worth of parsing; see README "Deployment")
 
@@ -125,7 +126,10 @@ async def _start_parts(config: NluConfig) -> NluParts:
         registry.save(replace(record, status="active"))
         model, catalog, pending = build.model, build.catalog, False
     if config.url:
-        return NluParts(rasa_of(config.url, config.timeout_s), (), catalog, pending)
+        if not config.token:
+            log.warning("GRIDBOT_NLU_URL without GRIDBOT_NLU_TOKEN: those Rasa servers' API (DELETE /model …) "
+                        "is open to anyone who reaches them; start them with --auth-token")  # fmt: skip
+        return NluParts(rasa_of(config.url, config.timeout_s, config.token), (), catalog, pending)
     processes = tuple(
         RasaProcess(
             config.rasa_bin,
@@ -137,7 +141,7 @@ async def _start_parts(config: NluConfig) -> NluParts:
     )
     for process in processes:
         await process.start()
-    rasa = rasa_of(",".join(p.url for p in processes), config.timeout_s)
+    rasa = pool_of([RasaNlu(p.url, config.timeout_s, token=p.auth_token) for p in processes])
     return NluParts(rasa, processes, catalog, pending)
 
 
@@ -162,7 +166,7 @@ async def candidate_stack(config: NluConfig, model: Path, catalog: Catalog) -> t
     if not await process.wait_ready():
         await process.stop()
         raise TrainingError(f"the candidate Rasa server did not start; see {log_file}")
-    rasa = RasaNlu(process.url, max(config.timeout_s, 10.0))
+    rasa = RasaNlu(process.url, max(config.timeout_s, 10.0), token=process.auth_token)
 
     async def stop() -> None:
         await rasa.aclose()

@@ -1,4 +1,9 @@
-"""Rasa over HTTP: `POST /model/parse` with a tight timeout, errors mapped to NluUnavailable."""
+"""Rasa over HTTP: `POST /model/parse` with a tight timeout, errors mapped to NluUnavailable.
+
+Every call carries the server's auth token (`rasa run --auth-token`, sent as Rasa wants it: the
+`token` query parameter): without it anyone who reaches the port could `DELETE /model` or load
+another model. Our own children get a fresh random token per start; external servers the one in
+`GRIDBOT_NLU_TOKEN`."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -21,11 +27,13 @@ class RasaNlu:
     """`parse` goes over kept-alive raw HTTP/1.1 connections (bot/nlu/http1.py); the rare calls
     (model loading, status) over httpx."""
 
-    def __init__(self, base_url: str, timeout_s: float = 2.0, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 2.0, client: httpx.AsyncClient | None = None,
+                 token: str | None = None) -> None:  # fmt: skip
         self.base_url = base_url.rstrip("/")
         self._timeout_s = timeout_s
+        self._params = {"token": token} if token else {}
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
-        self._pool = KeepAlivePool(self.base_url)
+        self._pool = KeepAlivePool(self.base_url, query=urlencode(self._params))
 
     async def parse(self, text: str) -> Parse:
         try:
@@ -40,7 +48,7 @@ class RasaNlu:
         """Hot-swap the server's model (`PUT /model`); the server keeps answering with the old one until then."""
         try:
             response = await self._client.put(
-                f"{self.base_url}/model", json={"model_file": str(model)}, timeout=timeout_s
+                f"{self.base_url}/model", params=self._params, json={"model_file": str(model)}, timeout=timeout_s
             )
         except httpx.HTTPError as exc:
             raise NluUnavailable(f"rasa at {self.base_url}: loading {model.name} failed: {exc!r}") from exc
@@ -51,7 +59,7 @@ class RasaNlu:
 
     async def ready(self) -> bool:
         try:
-            response = await self._client.get(f"{self.base_url}/status")
+            response = await self._client.get(f"{self.base_url}/status", params=self._params)
             return response.status_code == 200 and bool(response.json().get("model_file"))
         except (httpx.HTTPError, ValueError):
             return False
@@ -147,6 +155,10 @@ class RasaPool:
             await server.aclose()
 
 
-def rasa_of(urls: str, timeout_s: float) -> RasaNlu | RasaPool:
-    servers = [RasaNlu(u.strip(), timeout_s) for u in urls.split(",") if u.strip()]
+def rasa_of(urls: str, timeout_s: float, token: str | None = None) -> RasaNlu | RasaPool:
+    """The servers of a comma-separated URL list, all with the same auth token."""
+    return pool_of([RasaNlu(u.strip(), timeout_s, token=token) for u in urls.split(",") if u.strip()])
+
+
+def pool_of(servers: list[RasaNlu]) -> RasaNlu | RasaPool:
     return servers[0] if len(servers) == 1 else RasaPool(servers)

@@ -1,6 +1,12 @@
 """Run `rasa run --enable-api` as our child on loopback: start, wait, restart if it dies, stop.
 
-The child gets PR_SET_PDEATHSIG so it dies with us even when we are SIGKILLed.
+The child gets PR_SET_PDEATHSIG so it dies with us even when we are SIGKILLed. Its HTTP API is
+shut with `--auth-token`: a random token per `RasaProcess` (so per bot start), which the bot sends on
+every call (`auth_token`). Loopback alone is not a boundary: any local user or process, or a request
+forgery through another local service, could otherwise `DELETE /model` (the NLU falls back to the
+keyword rules) or `PUT /model` a model of its own. Rasa takes the token only on its command line,
+where local users may read it while the process runs (`ps`); it dies with the process and is worth
+nothing to the next one. Without `hidepid` on /proc that is the residual exposure.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import secrets
 import signal
 import socket
 from pathlib import Path
@@ -35,8 +42,9 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 class RasaProcess:
-    def __init__(self, rasa_bin: Path, model: Path, port: int, log_file: Path) -> None:
+    def __init__(self, rasa_bin: Path, model: Path, port: int, log_file: Path, auth_token: str | None = None) -> None:
         self.rasa_bin = rasa_bin
+        self.auth_token = auth_token or secrets.token_urlsafe(32)
         self.model = model
         self.port = port or free_port()
         self.log_file = log_file
@@ -59,7 +67,7 @@ class RasaProcess:
         async with httpx.AsyncClient(timeout=2.0) as client:
             while asyncio.get_running_loop().time() < deadline:
                 with contextlib.suppress(httpx.HTTPError, ValueError):
-                    response = await client.get(f"{self.url}/status")
+                    response = await client.get(f"{self.url}/status", params={"token": self.auth_token})
                     if response.status_code == 200 and response.json().get("model_file"):
                         return True
                 await asyncio.sleep(0.5)
@@ -91,7 +99,7 @@ class RasaProcess:
         self._proc = await asyncio.create_subprocess_exec(
             str(self.rasa_bin), "run", "--enable-api",
             "--model", str(self.model),
-            "--interface", "127.0.0.1", "--port", str(self.port),
+            "--interface", "127.0.0.1", "--port", str(self.port), "--auth-token", self.auth_token,
             stdout=out, stderr=asyncio.subprocess.STDOUT, env=env,
             preexec_fn=_die_with_parent,
         )  # fmt: skip

@@ -18,8 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.channels.telegram import bind_code, identity_code
-from bot.channels.webchat import chat_secret
+from bot.channels.codes import LinkCodes
 from tests.conftest import API_TOKEN
 from tests.e2e.helpers import Api
 from tests.fakes.telegram_api import FakeTelegram
@@ -81,14 +80,14 @@ def test_a_report_flows_in_and_its_status_back_out_through_telegram(
 ) -> None:
     bot = start_bot(bot_factory, fake, rasa_url, tmp_path, GRIDBOT_TELEGRAM_SECRET=SECRET)
     api = Api(bot.url)
-    secret = chat_secret(API_TOKEN)
+    codes = LinkCodes(API_TOKEN)
 
     # an admin binds the group; the worker links their account in a private chat
-    assert post(bot.url, message(f"/bind {bind_code(secret, 'yg-1')}", 1, "管理员")).status_code == 200
+    assert post(bot.url, message(f"/bind {codes.bind_code('yg-1')}", 1, "管理员")).status_code == 200
     fake.wait_sent(GROUP, "已绑定到阳光社区第1微网格")
     assert post(bot.url, message("/bind forged.code", 1, "路人")).status_code == 200
     fake.wait_sent(GROUP, "绑定码无效")
-    post(bot.url, message(f"/iam {identity_code(secret, 'w-yg-1')}", WORKER_TG, "李建国", chat=WORKER_TG))
+    post(bot.url, message(f"/iam {codes.identity_code('w-yg-1')}", WORKER_TG, "李建国", chat=WORKER_TG))
     fake.wait_sent(WORKER_TG, "已确认您的身份")
 
     # a resident reports in the group: one ticket, the post threads to the report and has buttons
@@ -160,7 +159,7 @@ def test_a_failing_bot_api_never_blocks_intake_and_delivery_catches_up(
     fake.fail("getMe", 2, 502, "Bad Gateway")  # the API is down when the bot starts
     bot = start_bot(bot_factory, fake, rasa_url, tmp_path, GRIDBOT_TELEGRAM_SECRET=SECRET)
     api = Api(bot.url)
-    post(bot.url, message(f"/bind {bind_code(chat_secret(API_TOKEN), 'hh-1')}", 1, "管理员"))
+    post(bot.url, message(f"/bind {LinkCodes(API_TOKEN).bind_code('hh-1')}", 1, "管理员"))
     fake.wait_sent(GROUP, "已绑定")
     fake.fail("sendMessage", 3, 500, "Internal Server Error")  # then sending fails for a while
     started = time.monotonic()
@@ -182,7 +181,7 @@ def test_polling_mode_reads_updates_without_a_webhook(
     fake: FakeTelegram, rasa_url: str, bot_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     bot = start_bot(bot_factory, fake, rasa_url, tmp_path, GRIDBOT_TELEGRAM_POLLING="true")
-    fake.updates.append(message(f"/bind {bind_code(chat_secret(API_TOKEN), 'df-1')}", 1, "管理员"))
+    fake.updates.append(message(f"/bind {LinkCodes(API_TOKEN).bind_code('df-1')}", 1, "管理员"))
     fake.wait_sent(GROUP, "已绑定")
     fake.updates.append(message("1号楼停电了 整栋楼都没电", RESIDENT_TG, "孙大爷"))
     ack = fake.wait_sent(GROUP, "供电", timeout_s=20)

@@ -22,8 +22,7 @@ import httpx
 import pytest
 from wechatpy.enterprise.crypto import PrpCrypto
 
-from bot.channels.telegram import bind_code, identity_code
-from bot.channels.webchat import chat_secret
+from bot.channels.codes import LinkCodes
 from tests.conftest import API_TOKEN, ROOT
 from tests.e2e.helpers import Api, wait_for
 from tests.fakes.wechat_api import FakeWechat
@@ -97,7 +96,7 @@ def test_group_reports_through_the_ai_bot_and_staff_act_through_the_app(
         GRIDBOT_WECOM_SECRET=SECRET, GRIDBOT_WECOM_AGENT_ID=AGENT, GRIDBOT_WECOM_API_BASE=fake.base,
     )  # fmt: skip
     bot.start()
-    api, codes = Api(bot.url), chat_secret(API_TOKEN)
+    api, codes = Api(bot.url), LinkCodes(API_TOKEN)
 
     # URL verification of both callbacks decrypts echostr with the right receive id
     for path, receive_id in (("/wecom/aibot", ""), ("/wecom/app", CORP)):
@@ -108,7 +107,7 @@ def test_group_reports_through_the_ai_bot_and_staff_act_through_the_app(
     # an admin binds the group by @-mentioning the bot; a member's report opens a ticket
     assert "绑定码无效" in aibot_reply(post_aibot(bot.url, aibot_event("/bind bad.code")))
     assert "还没有绑定" in aibot_reply(post_aibot(bot.url, aibot_event("3号楼漏水了")))
-    bound = aibot_reply(post_aibot(bot.url, aibot_event(f"/bind {bind_code(codes, 'hh-2')}")))
+    bound = aibot_reply(post_aibot(bot.url, aibot_event(f"/bind {codes.bind_code('hh-2')}")))
     assert "荷花社区第2微网格" in bound
     answer = aibot_reply(post_aibot(bot.url, aibot_event("5号楼下水管爆了 水漫出来了", userid="liuayi")))
     tickets = api.http.get("/tickets", params={"chat_id": "hh-2"}).json()["tickets"]
@@ -117,7 +116,7 @@ def test_group_reports_through_the_ai_bot_and_staff_act_through_the_app(
     assert tickets[0]["reporter"].startswith("liuayi#wc")
 
     # the worker links their WeCom account through the app; their ping arrives as an app message
-    assert "已确认" in app_reply(post_app(bot.url, "liufang", f"/iam {identity_code(codes, 'w-hh-2')}"))
+    assert "已确认" in app_reply(post_app(bot.url, "liufang", f"/iam {codes.identity_code('w-hh-2')}"))
     api.say("hh-2", "另一位居民", "3号楼门口垃圾堆成山了 好几天没人收")
     assert any("新工单" in t for t in wait_for(lambda: fake.to("liufang"), 25, "the worker's app ping"))
     # the worker resolves the first case from the app, one to one

@@ -16,6 +16,7 @@ from bot.nlu.rasa_process import RasaProcess
 from bot.nlu.rules import RulesNlu
 from bot.nlu.training import ensure_model
 from config.settings import CONFIG, Settings
+from tests.conftest import RASA_TOKEN
 
 SAMPLES = {
     "楼下垃圾桶满了好几天没人清": "report_sanitation",
@@ -26,7 +27,7 @@ SAMPLES = {
 
 
 async def test_rasa_parses_the_taxonomy(rasa_url: str) -> None:
-    rasa = RasaNlu(rasa_url)
+    rasa = RasaNlu(rasa_url, token=RASA_TOKEN)
     try:
         for text, intent in SAMPLES.items():
             parsed = await rasa.parse(text)
@@ -59,7 +60,7 @@ async def test_the_supervisor_restarts_a_killed_rasa(tmp_path: Path) -> None:
         await asyncio.sleep(1)
         assert await process.wait_ready()
         assert process.restarts == 1 and process.pid != first_pid
-        rasa = RasaNlu(process.url)
+        rasa = RasaNlu(process.url, token=process.auth_token)
         assert (await rasa.parse("小区门口的路灯坏了")).intent == "report_public_facility"
         await rasa.aclose()
     finally:
