@@ -69,8 +69,8 @@ class ScriptedNlu:
 class _LoopTransport(httpx.BaseTransport):
     """A sync httpx transport that runs each request on the bot's own event loop (another thread)."""
 
-    def __init__(self, app: FastAPI, bot: InProcessBot) -> None:
-        self._inner = httpx.ASGITransport(app=app)
+    def __init__(self, app: FastAPI, bot: InProcessBot, address: str = "127.0.0.1") -> None:
+        self._inner = httpx.ASGITransport(app=app, client=(address, 123))
         self._bot = bot
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -105,6 +105,12 @@ class InProcessBot(Api):
             transport=_LoopTransport(self.app, self), base_url="http://bot/api/v1",
             headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
         )  # fmt: skip
+
+    def client(self, base_url: str = "http://bot", address: str = "127.0.0.1", **kwargs: Any) -> httpx.Client:
+        """Another client of the in-process app (the admin web: `base_url="http://bot"`), seen as coming
+        from `address`."""
+        transport = _LoopTransport(self.app, self, address)
+        return httpx.Client(transport=transport, base_url=base_url, timeout=30, **kwargs)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(60)

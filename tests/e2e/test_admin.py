@@ -134,9 +134,11 @@ def test_ticket_actions_run_the_loop_notify_and_are_audited(bot: BotProcess, adm
     api = Api(bot.url)
     ticket = api.say("yg-2", "老王", "5号楼楼道里堆满了垃圾没人清理")["replies"][0]["ticket_id"]
     path = f"/admin/tickets/{ticket}/action"
-    assert admin.post(path, {"action": "reassign", "argument": "w-yg-1"}).status_code == 303
-    assert api.ticket(ticket)["assignee"] == "w-yg-1"
-    assert any(f"#{ticket}" in m["text"] for m in api.inbox("w-yg-1"))
+    wrong_grid = admin.post(path, {"action": "reassign", "argument": "w-yg-1"})  # yg-1's worker: not this grid
+    assert wrong_grid.status_code == 409 and "只能改派给负责该工单所在网格" in wrong_grid.text
+    assert admin.post(path, {"action": "reassign", "argument": "o-yangguang"}).status_code == 303
+    assert api.ticket(ticket)["assignee"] == "o-yangguang"
+    assert any(f"#{ticket}" in m["text"] for m in api.inbox("o-yangguang"))
     assert admin.post(path, {"action": "escalate", "note": "需要物业配合"}).status_code == 303
     assert api.ticket(ticket)["tier"] == "community"
     refused = admin.post(path, {"action": "suspend", "note": ""})

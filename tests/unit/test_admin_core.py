@@ -48,17 +48,37 @@ def test_roles_follow_the_directory_and_officers_see_their_jurisdiction_only() -
     assert jurisdiction(d, account("ot", AccountRole.TOWNSHIP)) == {"g1", "g2"}
 
 
-def test_reassign_hands_the_case_to_another_worker_who_must_accept_it() -> None:
+def test_reassign_hands_the_case_to_someone_serving_its_grid_who_must_accept_it() -> None:
     d, ticket = directory(), transitions.accept(new_ticket(), "w1", T0).ticket
-    out = transitions.reassign(ticket, "admin", "w2", d, T0 + timedelta(seconds=1))
-    assert out.ticket.assignee == "w2" and out.ticket.state is TicketState.REPORTED
+    out = transitions.reassign(ticket, "admin", "oc", d, T0 + timedelta(seconds=1))  # the community officer above
+    assert out.ticket.assignee == "oc" and out.ticket.state is TicketState.REPORTED
     assert out.ticket.clock.phase is Phase.ACCEPT and out.ticket.clock.token == ticket.clock.token + 1
     assert {(n.template, n.person_id) for n in out.notices if n.person_id} == {
-        ("worker_new_ticket", "w2"), ("worker_unassigned", "w1")}  # fmt: skip
-    for worker, reason in (("w2", "same_worker"), ("oc", "not_a_worker")):
-        with pytest.raises(Refused) as refused:
-            transitions.reassign(out.ticket, "admin", worker, d, T0)
-        assert refused.value.reason == reason
+        ("worker_new_ticket", "oc"), ("worker_unassigned", "w1")}  # fmt: skip
+    with pytest.raises(Refused) as refused:
+        transitions.reassign(out.ticket, "admin", "oc", d, T0)
+    assert refused.value.reason == "same_worker"
+
+
+@pytest.mark.parametrize("person", ["w2", "dp", "admin", "张阿姨", "nobody"])
+def test_reassign_refuses_anyone_who_does_not_serve_the_cases_grid(person: str) -> None:
+    """w2 works another grid, dp is department staff (the case has not reached the department), admin runs
+    the system: none of them could act on a g1 case, so it would be stuck with them."""
+    d, ticket = directory(), new_ticket()
+    with pytest.raises(Refused) as refused:
+        transitions.reassign(ticket, "admin", person, d, T0)
+    assert refused.value.reason == "not_a_worker" and refused.value.params["grid"] == "g1"
+    assert person not in {p.id for p in d.assignable(ticket.grid, ticket.type, ticket.tier)}  # nor offered
+
+
+def test_the_reassign_candidates_are_who_serves_the_grid_nearest_first() -> None:
+    d, ticket = directory(), new_ticket()
+    assert [p.id for p in d.assignable("g1", ticket.type, Tier.GRID)] == ["w1", "oc", "ot", "od"]
+    at_department = [p.id for p in d.assignable("g1", ticket.type, Tier.DEPARTMENT)]
+    assert at_department == ["w1", "oc", "ot", "od", "dp"]
+    moved = replace(ticket, tier=Tier.DEPARTMENT)
+    assert transitions.reassign(moved, "admin", "dp", d, T0).ticket.assignee == "dp"
+    assert d.assignable("gone", ticket.type, Tier.GRID) == []
 
 
 def test_escalate_climbs_one_tier_and_pings_it_and_closing_needs_a_reason() -> None:
