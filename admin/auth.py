@@ -7,11 +7,13 @@ account lock is stored too (shared); a per-address limit in each process slows p
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,6 +28,14 @@ MIN_PASSWORD = 8
 _HASHER = PasswordHasher()
 # Verify against this when the user does not exist, so timing does not tell which names exist.
 _DUMMY_HASH = _HASHER.hash("gridbot-no-such-user")
+
+
+class FirstAdmin(StrEnum):
+    """What start-up did with GRIDBOT_ADMIN_USER/PASSWORD."""
+
+    CREATED = "created"  # the account did not exist: created with that password
+    KEPT = "kept"  # it exists and that is its password
+    IGNORED = "ignored"  # it exists with another password, which stays (reset with the CLI)
 
 
 class LoginRefused(Exception):
@@ -151,17 +161,25 @@ class AdminAuth:
                                                 f"account:{username}", {"disabled": account.disabled},
                                                 {"disabled": disabled}))  # fmt: skip
 
-    async def ensure_first_admin(self, username: str, password: str) -> bool:
-        """GRIDBOT_ADMIN_USER/PASSWORD: create that admin at start-up if it does not exist yet."""
+    async def ensure_first_admin(self, username: str, password: str) -> FirstAdmin:
+        """GRIDBOT_ADMIN_USER/PASSWORD: create that admin at start-up if it does not exist yet.
+
+        An existing account's password is never overwritten from the environment: a leaked or stale
+        deployment file must not be able to reset an admin on the next restart. When the environment's
+        password is not the stored one, the caller says so loudly (IGNORED); `run_bot.py admin
+        reset-password USER` is the one way to change it outside the admin web."""
         directory = self._directory()
         person = next((p.id for p in directory.people.values() if p.role.value == "admin"), username)
         async with self._uow() as uow:
-            if await uow.accounts.get(username) is not None:
-                return False
-            await uow.accounts.save(Account(username, person, AccountRole.ADMIN, hash_password(password), self._now()))
-            await uow.accounts.audit(AuditEntry(self._now(), "system", "account.create", f"account:{username}",
-                                                after={"role": "admin", "from": "GRIDBOT_ADMIN_USER"}))  # fmt: skip
-        return True
+            existing = await uow.accounts.get(username)
+            if existing is None:
+                account = Account(username, person, AccountRole.ADMIN, hash_password(password), self._now())
+                await uow.accounts.save(account)
+                await uow.accounts.audit(AuditEntry(self._now(), "system", "account.create", f"account:{username}",
+                                                    after={"role": "admin", "from": "GRIDBOT_ADMIN_USER"}))  # fmt: skip
+                return FirstAdmin.CREATED
+        same = await asyncio.to_thread(_check, existing.password_hash, password)
+        return FirstAdmin.KEPT if same else FirstAdmin.IGNORED
 
     def _principal(self, account: Account, csrf: str) -> Principal:
         directory = self._directory()

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
-from admin.auth import AdminAuth
+from admin.auth import AdminAuth, FirstAdmin
 from admin.services import AdminServices, DirectoryIO, EditableFile
 from bot.channels.telegram import TelegramGateway
 from bot.channels.webchat import chat_secret
@@ -121,6 +121,14 @@ class Replaceable(Generic[T]):
         self.value = value
 
 
+PASSWORD_IGNORED = (
+    "!!! GRIDBOT_ADMIN_PASSWORD differs from the stored password of the existing admin account %r and is IGNORED: "
+    "the environment only creates the first admin and never overwrites a stored password, so the old password "
+    "still works and the new one is refused. To change it, run: .venv/bin/python run_bot.py admin reset-password %s "
+    "(it asks for the new password, or reads it from --password-env VAR) !!!"
+)
+
+
 def policies_from_text(source: str) -> PolicyBook:
     try:
         return parse_policies(yaml.safe_load(source))
@@ -136,12 +144,12 @@ async def admin_of(
 ) -> AdminServices:  # fmt: skip
     """The admin web's parts; creates the first admin from GRIDBOT_ADMIN_USER/PASSWORD if missing."""
     auth = AdminAuth(units(engine), directory, now)
-    if (
-        settings.admin_user
-        and settings.admin_password
-        and await auth.ensure_first_admin(settings.admin_user, settings.admin_password)
-    ):
-        log.info("created admin account %s (GRIDBOT_ADMIN_USER)", settings.admin_user)
+    if settings.admin_user and settings.admin_password:
+        first = await auth.ensure_first_admin(settings.admin_user, settings.admin_password)
+        if first is FirstAdmin.CREATED:
+            log.info("created admin account %s (GRIDBOT_ADMIN_USER)", settings.admin_user)
+        elif first is FirstAdmin.IGNORED:
+            log.warning(PASSWORD_IGNORED, settings.admin_user, settings.admin_user)
 
     async def replace_directory(new: Directory) -> None:
         await save_directory(engine, new)

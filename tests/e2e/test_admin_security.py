@@ -4,12 +4,21 @@ login's answers and throttles, upload and template limits, the session cookie's 
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
+from tests.conftest import ROOT
 from tests.e2e.admin_client import ADMIN_PASSWORD, ADMIN_USER, AdminWeb
 from tests.inproc import InProcessBot
+from wiring import commands
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +74,67 @@ def test_a_case_is_reassigned_only_to_someone_who_serves_its_grid(bot: InProcess
 
 def _values(form: str) -> list[str]:
     return [chunk.split('"', 1)[0] for chunk in form.split('<option value="')[1:]]
+
+
+def test_a_changed_admin_password_in_the_environment_is_ignored_loudly_and_the_cli_resets_it(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Finding 7: a restart with a new GRIDBOT_ADMIN_PASSWORD kept the old one, refused the new one and
+    said nothing. The stored password still wins (the environment never overwrites it), but start-up
+    now says so and how to reset it; the reset signs the account's sessions out."""
+    caplog.set_level(logging.INFO, logger="gridbot")
+    first = InProcessBot(tmp_path, GRIDBOT_ADMIN_USER="boss", GRIDBOT_ADMIN_PASSWORD="first-pass-1")
+    try:
+        cookies = dict(signed_in(first, "boss", "first-pass-1").http.cookies)
+    finally:
+        first.close()
+    assert not _warnings(caplog)
+    second = InProcessBot(tmp_path, GRIDBOT_ADMIN_USER="boss", GRIDBOT_ADMIN_PASSWORD="second-pass-2")
+    try:
+        (warning,) = _warnings(caplog)
+        assert "GRIDBOT_ADMIN_PASSWORD" in warning and "IGNORED" in warning and "'boss'" in warning
+        assert "run_bot.py admin reset-password boss" in warning
+        assert AdminWeb(http=second.client()).login("boss", "second-pass-2").status_code == 401
+        old_session = second.client(cookies=cookies)
+        assert old_session.get("/admin").status_code == 200
+        _reset_password(tmp_path, monkeypatch, capsys)  # while the bot runs: sessions live in the database
+        assert old_session.get("/admin").status_code == 303  # signed out by the reset
+        assert AdminWeb(http=second.client()).login("boss", "first-pass-1").status_code == 401
+        assert AdminWeb(http=second.client()).login("boss", "third-pass-3").status_code == 303
+        audit = signed_in(second, "boss", "third-pass-3").http.get("/admin/audit", params={"target": "account:boss"})
+        assert "account.password" in audit.text and "cli" in audit.text
+    finally:
+        second.close()
+
+
+def _reset_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The real command line, the new password on stdin; then a too short one from --password-env."""
+    env = {"GRIDBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "GRIDBOT_VAR_DIR": str(tmp_path / "var")}
+    reset = [sys.executable, "run_bot.py", "admin", "reset-password", "boss"]
+    done = subprocess.run(reset, input="third-pass-3\n", env={**os.environ, **env}, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "third-pass-3" not in done.stdout + done.stderr
+    for name, value in {**env, "SHORT_PASSWORD": "short"}.items():
+        monkeypatch.setenv(name, value)
+    args = commands.parser().parse_args(["admin", "reset-password", "boss", "--password-env", "SHORT_PASSWORD"])
+    assert asyncio.run(commands.admin(Settings(), args)) == 2
+    assert "至少 8 位" in capsys.readouterr().err
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "gridbot" and r.levelno >= logging.WARNING]
+
+
+def test_the_reset_password_command_never_takes_the_password_as_an_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SystemExit):
+        commands.parser().parse_args(["admin", "reset-password", "boss", "--password", "in-argv-1"])
+    args = commands.parser().parse_args(["admin", "reset-password", "boss", "--password-env", "NEW_ADMIN_PASSWORD"])
+    monkeypatch.setenv("NEW_ADMIN_PASSWORD", "from-env-123")
+    assert commands.new_password(args.password_env) == "from-env-123"
+    monkeypatch.delenv("NEW_ADMIN_PASSWORD")
+    with pytest.raises(commands.CommandError):
+        commands.new_password(args.password_env)
