@@ -138,3 +138,38 @@ def test_the_reset_password_command_never_takes_the_password_as_an_argument(monk
     monkeypatch.delenv("NEW_ADMIN_PASSWORD")
     with pytest.raises(commands.CommandError):
         commands.new_password(args.password_env)
+
+
+def _error(page: str) -> str:
+    return page.split('<p class="error" role="alert">', 1)[1].split("</p>", 1)[0]
+
+
+def test_a_locked_account_an_unknown_one_and_a_wrong_password_get_one_answer(bot: InProcessBot,
+                                                                             admin: AdminWeb) -> None:  # fmt: skip
+    """Finding 16: a locked account answered differently from an unknown one (which names exist, which are locked)."""
+    officer(bot, admin, "lock-me", "o-hehua")
+    web = AdminWeb(http=bot.client(address="10.1.0.1"))
+    answers = set()
+    for _ in range(5):
+        wrong = web.login("lock-me", "wrong-password")
+        assert wrong.status_code == 401
+        answers.add(_error(wrong.text))
+    locked = web.login("lock-me", "officer-pass-1")  # the right password, while locked
+    unknown = web.login("no-such-user", "whatever-1")
+    assert locked.status_code == unknown.status_code == 401
+    answers |= {_error(locked.text), _error(unknown.text)}
+    assert len(answers) == 1, answers
+    audit = admin.http.get("/admin/audit", params={"target": "account:lock-me"}).text
+    assert audit.count("login.failed") == 5 and "login.locked" in audit
+
+
+def test_failures_from_one_address_never_block_a_right_password(bot: InProcessBot, admin: AdminWeb) -> None:
+    """Finding 16: after 20 failures from one address (an office behind one NAT, or someone spraying
+    from it) the right password was refused for 15 minutes."""
+    officer(bot, admin, "behind-nat", "o-dongfeng")
+    web = AdminWeb(http=bot.client(address="10.2.0.1"))
+    for i in range(20):  # different names: no account locks
+        assert web.login(f"spray-{i}", "guess-1234").status_code == 401
+    colleague = AdminWeb(http=bot.client(address="10.2.0.1"))
+    assert colleague.login("behind-nat", "officer-pass-1").status_code == 303
+    assert colleague.http.get("/admin").status_code == 200
