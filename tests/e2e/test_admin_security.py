@@ -5,16 +5,21 @@ login's answers and throttles, upload and template limits, the session cookie's 
 from __future__ import annotations
 
 import asyncio
+import html
+import io
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from config.settings import Settings
+from config.settings import CONFIG, Settings
 from tests.conftest import ROOT
 from tests.e2e.admin_client import ADMIN_PASSWORD, ADMIN_USER, AdminWeb
 from tests.inproc import InProcessBot
@@ -23,8 +28,10 @@ from wiring import commands
 
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessBot]:
-    process = InProcessBot(tmp_path_factory.mktemp("admin-sec"), GRIDBOT_ADMIN_USER=ADMIN_USER,
-                           GRIDBOT_ADMIN_PASSWORD=ADMIN_PASSWORD)  # fmt: skip
+    tmp = tmp_path_factory.mktemp("admin-sec")
+    shutil.copy(CONFIG / "templates.yaml", tmp / "templates.yaml")  # the editor writes here, not the shipped file
+    process = InProcessBot(tmp, GRIDBOT_ADMIN_USER=ADMIN_USER, GRIDBOT_ADMIN_PASSWORD=ADMIN_PASSWORD,
+                           GRIDBOT_TEMPLATES=str(tmp / "templates.yaml"))  # fmt: skip
     yield process
     process.close()
 
@@ -173,3 +180,49 @@ def test_failures_from_one_address_never_block_a_right_password(bot: InProcessBo
     colleague = AdminWeb(http=bot.client(address="10.2.0.1"))
     assert colleague.login("behind-nat", "officer-pass-1").status_code == 303
     assert colleague.http.get("/admin").status_code == 200
+
+
+def test_the_template_editor_refuses_format_specs_conversions_and_attribute_access(admin: AdminWeb) -> None:
+    """Finding 17: the template `{text:>5000000}` was accepted (a megabyte in every post)."""
+    text = admin.http.get("/admin/templates").text
+    original = yaml_text(admin)
+    for placeholder in ("{text:>5000000}", "{text!r}", "{text.__class__}", "{text[0]}"):
+        changed = original.replace("#{ticket_id}（位置待补充）", f"#{{ticket_id}}（位置待补充）{placeholder}", 1)
+        assert changed != original
+        for op in ("validate", "save"):
+            refused = admin.post("/admin/templates", {"yaml": changed, "op": op})
+            assert refused.status_code == 422 and "校验失败" in refused.text, (placeholder, op)
+    assert yaml_text(admin) == original and "消息模板" in text
+
+
+def yaml_text(admin: AdminWeb) -> str:
+    page = admin.http.get("/admin/templates").text
+    body = page.split('name="yaml"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0]
+    return html.unescape(body)
+
+
+def test_a_workbook_bomb_or_an_alias_bomb_is_refused_and_changes_nothing(bot: InProcessBot, admin: AdminWeb) -> None:
+    """Finding 17: a 205 KB workbook holding a 200 MB shared string was parsed on the event loop (here 40 MB)."""
+    before = admin.http.get("/admin/directory/export.yaml").text
+    strings = b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>'
+    strings += b"A" * (40 * 1024 * 1024) + b"</t></si></sst>"
+    override = b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+    override += b'spreadsheetml.sharedStrings+xml"/></Types>'
+    kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    xlsx = admin.http.get("/admin/directory/export.xlsx").content
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename).replace(b"</Types>", override))
+        dst.writestr("xl/sharedStrings.xml", strings)
+    started = time.monotonic()
+    refused = admin.post("/admin/directory/import", files={"file": ("grids.xlsx", bomb.getvalue(), kind)})
+    assert refused.status_code == 422 and "名录未改动" in refused.text and "MB" in refused.text
+    assert time.monotonic() - started < 5
+    aliases = "x: &g {id: g, name: G, chat_id: g}\nall: [*g, *g, *g]\n" + before
+    refused = admin.post("/admin/directory/import", files={"file": ("grids.yaml", aliases.encode(), "text/yaml")})
+    assert refused.status_code == 422 and "别名" in refused.text
+    oversized = admin.post("/admin/directory/import", files={"file": ("grids.yaml", b"#" * (11 * 1024 * 1024),
+                                                                      "text/yaml")})  # fmt: skip
+    assert oversized.status_code == 413
+    assert admin.http.get("/admin/directory/export.yaml").text == before
