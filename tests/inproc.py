@@ -91,11 +91,11 @@ class InProcessBot(Api):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="inproc-bot", daemon=True)
         self._thread.start()
-        settings = Settings(
-            database_url=f"sqlite:///{tmp_path / 'bot.db'}", var_dir=tmp_path / "var", nlu="rules",
-            api_token=TOKEN, audit_interval_s=3600, outbox_interval_s=0.2, demo=True,
-            **{k.removeprefix("GRIDBOT_").lower(): v for k, v in env.items()},
-        )  # fmt: skip
+        defaults: dict[str, Any] = {
+            "database_url": f"sqlite:///{tmp_path / 'bot.db'}", "var_dir": tmp_path / "var", "nlu": "rules",
+            "api_token": TOKEN, "audit_interval_s": 3600, "outbox_interval_s": 0.2, "demo": True,
+        }  # fmt: skip
+        settings = Settings(**{**defaults, **{k.removeprefix("GRIDBOT_").lower(): v for k, v in env.items()}})
         self._stack = contextlib.AsyncExitStack()
         self.app: FastAPI = self.run(self._stack.enter_async_context(running(settings, self.clock)))
         nlu: FallbackNlu = self.app.state.nlu

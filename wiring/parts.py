@@ -30,7 +30,7 @@ from bot.nlu.lifecycle import NluConfig
 from bot.render import Renderer, Templates
 from config.directory import checked_directory, dump_directory, load_directory_file
 from config.policies import parse_policies
-from config.settings import Settings, api_token
+from config.settings import Settings, api_token, secure_cookies
 from escalation.policy import PolicyBook, PolicyError
 from escalation.routines import Routines
 from escalation.scheduler import AlwaysLeader, Leader, SchedulerTrigger
@@ -165,7 +165,7 @@ async def admin_of(
         templates=EditableFile(settings.templates, lambda t: Templates.parse(t, "templates.yaml"), set_templates),
         directory_io=DirectoryIO(checked_directory, dump_directory, replace_directory),
         now=now,
-        secure_cookies=settings.admin_secure_cookies,
+        secure_cookies=secure_cookies(settings),
     )
 
 

@@ -37,7 +37,8 @@ def bot(rasa_url: str, files: Path) -> Iterator[BotProcess]:
         {"GRIDBOT_DATABASE_URL": f"sqlite:///{files / 'admin.db'}", "GRIDBOT_NLU_URL": rasa_url,
          "GRIDBOT_VAR_DIR": str(files / "var"), "GRIDBOT_ADMIN_USER": ADMIN_USER,
          "GRIDBOT_ADMIN_PASSWORD": ADMIN_PASSWORD, "GRIDBOT_POLICIES": str(files / "policies.yaml"),
-         "GRIDBOT_TEMPLATES": str(files / "templates.yaml")},
+         "GRIDBOT_TEMPLATES": str(files / "templates.yaml"),
+         "GRIDBOT_ADMIN_SECURE_COOKIES": "false"},  # plain http://127.0.0.1: the client would not send Secure cookies
         files / "bot.log",
     )  # fmt: skip
     process.start()

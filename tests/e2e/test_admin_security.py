@@ -226,3 +226,21 @@ def test_a_workbook_bomb_or_an_alias_bomb_is_refused_and_changes_nothing(bot: In
                                                                       "text/yaml")})  # fmt: skip
     assert oversized.status_code == 413
     assert admin.http.get("/admin/directory/export.yaml").text == before
+
+
+def test_outside_the_demo_the_admin_cookies_are_secure(tmp_path: Path) -> None:
+    """The session and login-form cookies carry Secure (GRIDBOT_ADMIN_SECURE_COOKIES defaults on outside
+    the demo): logging in works over HTTPS, and over plain HTTP the page says why it cannot."""
+    bot = InProcessBot(tmp_path, GRIDBOT_DEMO="false", GRIDBOT_ADMIN_USER="boss", GRIDBOT_ADMIN_PASSWORD="boss-pass-1")
+    try:
+        secure = AdminWeb(http=bot.client("https://bot"))
+        signed = secure.login("boss", "boss-pass-1")
+        assert signed.status_code == 303
+        cookies = [secure.http.get("/admin/login").headers["set-cookie"], *signed.headers.get_list("set-cookie")]
+        assert [c.split("=", 1)[0] for c in cookies] == ["gridbot_login", "gridbot_admin", "gridbot_login"]
+        for cookie in cookies:  # the form's token, the session, the form token's removal
+            assert {"secure", "httponly", "samesite=strict"} <= set(cookie.lower().split("; ")), cookie
+        plain = AdminWeb(http=bot.client("http://bot")).login("boss", "boss-pass-1")
+        assert plain.status_code == 403 and "https://" in plain.text and "GRIDBOT_ADMIN_SECURE_COOKIES" in plain.text
+    finally:
+        bot.close()

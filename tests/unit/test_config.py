@@ -10,7 +10,7 @@ from bot.nlu.rules import RulesNlu, extract_entities
 from bot.render import Renderer, TemplateError, Templates
 from config.directory import GridFileError, checked_directory, load_directory_file, parse_directory
 from config.policies import load_policies, parse_duration, parse_policies
-from config.settings import CONFIG
+from config.settings import CONFIG, Settings, secure_cookies
 from escalation.policy import PolicyError
 from tickets.directory import Role
 from tickets.model import Tier
@@ -64,6 +64,17 @@ def test_a_large_roster_is_checked_in_linear_time() -> None:
     assert time.monotonic() - started < 5
     with pytest.raises(GridFileError, match="w7"):
         checked_directory({**document, "admins": [{"id": "w7", "name": "重复"}]})
+
+
+def test_admin_cookies_are_secure_by_default_except_in_the_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GRIDBOT_DEMO", "GRIDBOT_ADMIN_SECURE_COOKIES"):
+        monkeypatch.delenv(name, raising=False)
+    assert secure_cookies(Settings()) is True
+    assert secure_cookies(Settings(demo=True)) is False
+    monkeypatch.setenv("GRIDBOT_ADMIN_SECURE_COOKIES", "false")  # a closed network without TLS, on purpose
+    assert secure_cookies(Settings()) is False
+    monkeypatch.setenv("GRIDBOT_ADMIN_SECURE_COOKIES", "true")
+    assert secure_cookies(Settings(demo=True)) is True
 
 
 def test_policy_files_load_and_validate() -> None:
