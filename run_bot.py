@@ -6,6 +6,7 @@ python run_bot.py nlu eval --data F  score the NLU stack on a labelled CSV (--js
 python run_bot.py nlu versions       list model versions, their scores and gate verdicts
 python run_bot.py nlu activate V     make version V active (restores its intent files)
 python run_bot.py db upgrade         apply database migrations
+python run_bot.py admin reset-password USER [--password-env VAR]   new admin web password (prompt/stdin)
 python run_bot.py grids import FILE  replace the grid directory with FILE
 python run_bot.py chat-link CHAT SENDER   print a web chat invitation link
 
@@ -213,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
         uvloop.run(serve(settings))  # libuv's event loop: measured faster under load (bench/ingest.py)
     elif command == "nlu":
         return asyncio.run(commands.nlu(settings, args))
+    elif command == "admin":
+        return asyncio.run(commands.admin(settings, args))
     elif command == "db":
         commands.database_upgrade(settings)
     elif command == "grids":

@@ -2,22 +2,34 @@
 hashed), a CSRF token per session, and a lock after repeated wrong passwords.
 
 Sessions live in the database so several bot processes behind a load balancer share them. The
-account lock is stored too (shared); a per-address limit in each process slows password sprays.
+account lock is stored too (shared); a per-address tarpit in each process slows password sprays
+(see `AdminAuth`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from bot.ratelimit import RateLimiter
-from tickets.accounts import Account, AccountError, AccountRole, AuditEntry, jurisdiction, role_for
+from tickets.accounts import (
+    LOCK_FOR,
+    MAX_FAILURES,
+    Account,
+    AccountError,
+    AccountRole,
+    AuditEntry,
+    jurisdiction,
+    role_for,
+)
 from tickets.directory import Directory
 from tickets.ports import UnitOfWork, UnitOfWorkFactory, WebSession
 
@@ -26,6 +38,17 @@ MIN_PASSWORD = 8
 _HASHER = PasswordHasher()
 # Verify against this when the user does not exist, so timing does not tell which names exist.
 _DUMMY_HASH = _HASHER.hash("gridbot-no-such-user")
+# The one answer to every refused login (unknown, disabled or locked account, wrong password, busy address).
+REFUSED = f"用户名或密码错误。连续输错 {MAX_FAILURES} 次，账号将锁定 {LOCK_FOR // timedelta(minutes=1)} 分钟。"
+TARPIT_S = 3.0  # how long a wrong password from an address over its budget waits for its answer
+
+
+class FirstAdmin(StrEnum):
+    """What start-up did with GRIDBOT_ADMIN_USER/PASSWORD."""
+
+    CREATED = "created"  # the account did not exist: created with that password
+    KEPT = "kept"  # it exists and that is its password
+    IGNORED = "ignored"  # it exists with another password, which stays (reset with the CLI)
 
 
 class LoginRefused(Exception):
@@ -57,35 +80,75 @@ def _digest(token: str) -> str:
 
 
 class AdminAuth:
-    def __init__(self, uow: UnitOfWorkFactory, directory: Callable[[], Directory], now: Callable[[], datetime]) -> None:
+    """Accounts, sessions and the login's defences.
+
+    Every refused login gets the same answer (`REFUSED`), whatever the reason (unknown or disabled
+    account, wrong password, locked account, throttled address), so the page never tells which names
+    exist or which accounts are locked. Two defences, neither of which ever stops the right password
+    of an account that is not locked:
+
+    - per account (stored, so every process sees it): `MAX_FAILURES` wrong passwords in a row lock it
+      for `LOCK_FOR`; the count is updated under a row lock, so concurrent guesses cannot undo each
+      other's count. This is what bounds guessing one account.
+    - per address (this process): wrong passwords are counted, and once an address (or the whole
+      process) is over its budget each further wrong answer is held back `tarpit_s`. A refusal of
+      everything from a busy address would lock out an office behind one NAT, or a user someone
+      else sprays at, so a right password is always checked and let through.
+
+    Hashes are checked off the event loop, at most `VERIFY_SLOTS` at a time: one argon2 check takes
+    tens of milliseconds and 64 MiB, and a burst of logins must neither stall the chats nor exhaust
+    memory (they wait their turn instead).
+    """
+
+    VERIFY_SLOTS = 2
+
+    def __init__(self, uow: UnitOfWorkFactory, directory: Callable[[], Directory], now: Callable[[], datetime],
+                 failures: RateLimiter | None = None, tarpit_s: float = TARPIT_S) -> None:  # fmt: skip
         self._uow = uow
         self._directory = directory
         self._now = now
-        self._per_address = RateLimiter(20, 900.0, 1000, 60.0)  # failures per address / 15 min, overall / min
+        self._failures = failures or RateLimiter(20, 900.0, 1000, 60.0)  # wrong per address / 15 min, overall / min
+        self._tarpit_s = tarpit_s
+        self._verifying = asyncio.Semaphore(self.VERIFY_SLOTS)
 
     async def login(self, username: str, password: str, address: str) -> tuple[str, Principal]:
-        now = self._now()
-        if self._per_address.delay(address) > 0:  # only failures count: an office behind one NAT can log in
-            raise LoginRefused("尝试次数过多，请 15 分钟后再试")
+        """A new session for the right password of an enabled account that is not locked; else LoginRefused."""
+        name = username.strip()
         async with self._uow() as uow:
-            account = await uow.accounts.get(username.strip())
-            refusal = await self._refusal(uow, account, password, now)
-            if refusal is None and account is not None:
-                return await self._open(uow, account, now)
-        self._per_address.take(address)
-        raise LoginRefused(refusal or "用户名或密码错误")  # after the block: the counted failure is committed
+            seen = await uow.accounts.get(name)
+        usable = seen is not None and not seen.disabled
+        right = await self._verify(seen.password_hash if seen is not None and usable else _DUMMY_HASH, password)
+        if seen is not None and usable:
+            async with self._uow() as uow:
+                opened = await self._settle(uow, seen, right, self._now())
+                if opened is not None:
+                    return opened
+        await self._refused(address)
+        raise LoginRefused(REFUSED)
 
-    async def _refusal(self, uow: UnitOfWork, account: Account | None, password: str, now: datetime) -> str | None:
-        if account is None or account.disabled:
-            _check(_DUMMY_HASH, password)
-            return "用户名或密码错误"
+    async def _settle(self, uow: UnitOfWork, seen: Account, right: bool, now: datetime) -> tuple[str, Principal] | None:
+        """Under the account's row lock: open a session, or count the failure (None)."""
+        account = await uow.accounts.get(seen.username, for_update=True)
+        if account is None or account.disabled or account.password_hash != seen.password_hash:
+            return None  # changed meanwhile: the check above was against another password
+        target = f"account:{account.username}"
         if account.locked(now):
-            return "密码错误次数过多，账号已临时锁定，请 15 分钟后再试"
-        if not _check(account.password_hash, password):
-            await uow.accounts.save(account.failed(now))
-            await uow.accounts.audit(AuditEntry(now, account.username, "login.failed", f"account:{account.username}"))
-            return "用户名或密码错误"
+            await uow.accounts.audit(AuditEntry(now, account.username, "login.locked", target, after={"right": right}))
+            return None
+        if right:
+            return await self._open(uow, account, now)
+        await uow.accounts.save(account.failed(now))
+        await uow.accounts.audit(AuditEntry(now, account.username, "login.failed", target))
         return None
+
+    async def _verify(self, hashed: str, password: str) -> bool:
+        async with self._verifying:
+            return await asyncio.to_thread(_check, hashed, password)
+
+    async def _refused(self, address: str) -> None:
+        """Count a refused attempt against its address; past the budget, answer it only after the tarpit."""
+        if self._failures.take(address) > 0:
+            await asyncio.sleep(self._tarpit_s)
 
     async def _open(self, uow: UnitOfWork, account: Account, now: datetime) -> tuple[str, Principal]:
         account = account.succeeded()
@@ -151,17 +214,25 @@ class AdminAuth:
                                                 f"account:{username}", {"disabled": account.disabled},
                                                 {"disabled": disabled}))  # fmt: skip
 
-    async def ensure_first_admin(self, username: str, password: str) -> bool:
-        """GRIDBOT_ADMIN_USER/PASSWORD: create that admin at start-up if it does not exist yet."""
+    async def ensure_first_admin(self, username: str, password: str) -> FirstAdmin:
+        """GRIDBOT_ADMIN_USER/PASSWORD: create that admin at start-up if it does not exist yet.
+
+        An existing account's password is never overwritten from the environment: a leaked or stale
+        deployment file must not be able to reset an admin on the next restart. When the environment's
+        password is not the stored one, the caller says so loudly (IGNORED); `run_bot.py admin
+        reset-password USER` is the one way to change it outside the admin web."""
         directory = self._directory()
         person = next((p.id for p in directory.people.values() if p.role.value == "admin"), username)
         async with self._uow() as uow:
-            if await uow.accounts.get(username) is not None:
-                return False
-            await uow.accounts.save(Account(username, person, AccountRole.ADMIN, hash_password(password), self._now()))
-            await uow.accounts.audit(AuditEntry(self._now(), "system", "account.create", f"account:{username}",
-                                                after={"role": "admin", "from": "GRIDBOT_ADMIN_USER"}))  # fmt: skip
-        return True
+            existing = await uow.accounts.get(username)
+            if existing is None:
+                account = Account(username, person, AccountRole.ADMIN, hash_password(password), self._now())
+                await uow.accounts.save(account)
+                await uow.accounts.audit(AuditEntry(self._now(), "system", "account.create", f"account:{username}",
+                                                    after={"role": "admin", "from": "GRIDBOT_ADMIN_USER"}))  # fmt: skip
+                return FirstAdmin.CREATED
+        same = await asyncio.to_thread(_check, existing.password_hash, password)
+        return FirstAdmin.KEPT if same else FirstAdmin.IGNORED
 
     def _principal(self, account: Account, csrf: str) -> Principal:
         directory = self._directory()

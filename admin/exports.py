@@ -23,7 +23,14 @@ from tickets.model import Ticket, Tier
 TICKET_COLUMNS = ["工单号", "类型", "状态", "当前层级", "网格", "位置", "内容", "报事人", "网格员",
                   "报事时间", "评分", "办结方式", "紧急"]  # fmt: skip
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MAX_IMPORT_ROWS = 200_000
+# What an uploaded workbook may hold. A .xlsx is a zip: a few hundred KB can unpack into gigabytes
+# (one 200 MB shared string compresses to 200 KB), so the archive's own table of sizes is checked
+# before any part is opened. zipfile never inflates a member past the size that table declares.
+MAX_IMPORT_ROWS = 200_000  # per sheet
+MAX_CELL = 2_000  # characters in one cell (ids, names, a department's list of people or types)
+MAX_PARTS = 500  # files in the archive (a workbook has about a dozen)
+MAX_UNPACKED = 100 * 1024 * 1024  # bytes, every part inflated
+MAX_SHARED_STRINGS = 32 * 1024 * 1024  # bytes of xl/sharedStrings.xml, which openpyxl holds whole in memory
 
 
 class SheetError(ValueError):
@@ -88,7 +95,9 @@ def directory_xlsx(d: Directory) -> bytes:
 
 
 def directory_from_xlsx(data: bytes) -> Directory:
-    """The directory in a workbook laid out as `directory_xlsx` writes it; SheetError names the problem."""
+    """The directory in a workbook laid out as `directory_xlsx` writes it; SheetError names the problem.
+    CPU-bound (seconds for a large file): the web runs it in a thread (`asyncio.to_thread`)."""
+    _check_archive(data)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
@@ -102,16 +111,37 @@ def directory_from_xlsx(data: bytes) -> Directory:
         raise SheetError(f"名录校验失败：{exc}") from exc
 
 
+def _check_archive(data: bytes) -> None:
+    """Refuse a workbook whose parts would unpack past the limits, before anything is inflated."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SheetError(f"不是有效的 Excel（.xlsx）文件：{exc}") from exc
+    if len(parts) > MAX_PARTS:
+        raise SheetError(f"文件内部包含 {len(parts)} 个部件，超过上限 {MAX_PARTS}，不像是名录表格")
+    if sum(p.file_size for p in parts) > MAX_UNPACKED:
+        raise SheetError(f"文件解压后超过 {MAX_UNPACKED // 2**20} MB，请拆分或删去无关内容后再导入")
+    strings = sum(p.file_size for p in parts if p.filename.lower().endswith("sharedstrings.xml"))
+    if strings > MAX_SHARED_STRINGS:
+        raise SheetError(f"文件中的文字内容解压后超过 {MAX_SHARED_STRINGS // 2**20} MB，请删去无关内容后再导入")
+
+
 def _rows(book: Any, title: str, width: int, optional: bool = False) -> list[tuple[int, list[str]]]:
+    """The data rows of a sheet, only its first `width` columns: a sheet's declared dimension (which
+    may claim 16,384 columns) never widens what is read."""
     if title not in book.sheetnames:
         if optional:
             return []
         raise SheetError(f"缺少工作表“{title}”")
     out = []
-    for number, row in enumerate(book[title].iter_rows(min_row=2, values_only=True), start=2):
+    rows = book[title].iter_rows(min_row=2, max_col=width, max_row=MAX_IMPORT_ROWS + 1, values_only=True)
+    for number, row in enumerate(rows, start=2):
         if number > MAX_IMPORT_ROWS:
             raise SheetError(f"工作表“{title}”超过 {MAX_IMPORT_ROWS} 行")
         cells = ["" if v is None else str(v).strip() for v in (list(row) + [None] * width)[:width]]
+        if any(len(c) > MAX_CELL for c in cells):
+            raise SheetError(f"工作表“{title}”第 {number} 行：单元格超过 {MAX_CELL} 个字符")
         if not any(cells):
             continue
         if not cells[0] or not cells[1]:

@@ -16,7 +16,7 @@ from admin.page import AdminPages
 from bot.api import deadlines_json
 from escalation import planner
 from escalation.cases import StaleTicket
-from tickets.directory import Role
+from tickets.directory import Directory, Person
 from tickets.model import ACTIVE_STATES, Phase, Refused, Ticket, TicketState, Tier
 from tickets.ports import TicketQuery
 
@@ -193,13 +193,17 @@ async def _detail(
         events = await uow.tickets.events(ticket_id)
         messages = await uow.messages.of_ticket(ticket_id, 500)
     d = web.services.directory()
-    workers = sorted(
-        (p for p in d.people.values() if p.role is Role.WORKER and (who.grids is None or p.node in who.grids)),
-        key=lambda p: (p.node != ticket.grid, p.node or "", p.id),
-    )
+    workers = [(p, _serves_as(d, p)) for p in d.assignable(ticket.grid, ticket.type, ticket.tier)]  # as enforced
     path = " / ".join(n.name for n in reversed(d.chain(ticket.grid))) if ticket.grid in d.nodes else ticket.grid
     return web.render(request, "admin/ticket.html", who, status, ticket=ticket, events=events, messages=messages,
                       deadlines=deadlines_json(ticket), due=_due(ticket), directory=d, workers=workers, error=error,
                       done=request.query_params.get("done", ""), actions=actions.ACTIONS,
                       overdue=dashboard.is_overdue(ticket, web.admin.now()),
                       grid_path=path)  # fmt: skip
+
+
+def _serves_as(d: Directory, person: Person) -> str:
+    """Where a reassign candidate serves, for the form: their node, or their department."""
+    if person.node is not None and person.node in d.nodes:
+        return d.nodes[person.node].name
+    return next((dept.name for dept in d.departments if person.id in dept.people), "")

@@ -54,4 +54,4 @@ class AdminServices:
     templates: EditableFile[Templates]
     directory_io: DirectoryIO
     now: Callable[[], datetime]
-    secure_cookies: bool = False  # set the Secure flag (behind HTTPS)
+    secure_cookies: bool = True  # the Secure flag on the admin cookies (config.settings.secure_cookies decides)

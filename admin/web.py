@@ -37,7 +37,7 @@ def _login_routes(router: APIRouter, web: AdminPages) -> None:
         target = _safe_next(str(form.get("next") or "/admin"))
         token = str(form.get("login_token") or "")
         if not token or not secrets.compare_digest(token.encode(), request.cookies.get(LOGIN_COOKIE, "").encode()):
-            return _login_form(web, request, target, "页面已过期，请重新输入", 403)
+            return _login_form(web, request, target, _expired(web, request), 403)
         address = request.client.host if request.client else "?"
         try:
             session, _ = await web.admin.auth.login(str(form.get("username") or ""), str(form.get("password") or ""),
@@ -47,7 +47,8 @@ def _login_routes(router: APIRouter, web: AdminPages) -> None:
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(COOKIE, session, httponly=True, samesite="strict", secure=web.admin.secure_cookies,
                             max_age=12 * 3600, path="/")  # fmt: skip
-        response.delete_cookie(LOGIN_COOKIE, path="/admin")
+        response.delete_cookie(LOGIN_COOKIE, path="/admin", secure=web.admin.secure_cookies, httponly=True,
+                               samesite="strict")  # fmt: skip
         return response
 
     @router.post("/logout")
@@ -56,7 +57,7 @@ def _login_routes(router: APIRouter, web: AdminPages) -> None:
         await web.form(request, who)
         await web.admin.auth.logout(request.cookies.get(COOKIE))
         response = RedirectResponse("/admin/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
+        response.delete_cookie(COOKIE, path="/", secure=web.admin.secure_cookies, httponly=True, samesite="strict")
         return response
 
 
@@ -64,8 +65,21 @@ def _login_form(web: AdminPages, request: Request, target: str, error: str, stat
     token = secrets.token_urlsafe(16)
     response = web.render(request, "admin/login.html", None, status, next=_safe_next(target), error=error,
                           login_token=token)  # fmt: skip
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/admin", max_age=3600)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/admin", max_age=3600,
+                        secure=web.admin.secure_cookies)  # fmt: skip
     return response
+
+
+def _expired(web: AdminPages, request: Request) -> str:
+    """The login form's token came back without its cookie. Over plain HTTP with Secure cookies the
+    browser never sends it: say so, or an admin of an HTTP-only site keeps retrying in vain."""
+    if web.admin.secure_cookies and request.url.scheme == "http" and LOGIN_COOKIE not in request.cookies:
+        return (
+            "页面已过期，请重新输入。若一直出现此提示：后台 Cookie 只经 HTTPS 发送"
+            "（GRIDBOT_ADMIN_SECURE_COOKIES），请用 https:// 访问后台；"
+            "仅在没有 HTTPS 的内网部署中才把它设为 false。"
+        )
+    return "页面已过期，请重新输入"
 
 
 def _safe_next(target: str) -> str:

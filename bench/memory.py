@@ -89,7 +89,8 @@ def main() -> None:
               f"{time.monotonic() - started:.0f} s")  # fmt: skip
         env = {"GRIDBOT_DATABASE_URL": db.url, "GRIDBOT_REDIS_URL": REDIS, "GRIDBOT_NLU": "rules",
                "GRIDBOT_DIRECTORY": f"{tmp}/county.yaml", "GRIDBOT_VAR_DIR": f"{tmp}/var",
-               "GRIDBOT_ADMIN_USER": "admin", "GRIDBOT_ADMIN_PASSWORD": "bench-admin-1"}  # fmt: skip
+               "GRIDBOT_ADMIN_USER": "admin", "GRIDBOT_ADMIN_PASSWORD": "bench-admin-1",
+               "GRIDBOT_ADMIN_SECURE_COOKIES": "false"}  # plain http://127.0.0.1  # fmt: skip
         bot = Bot(env, Path(tmp) / "bot.log")
         try:
             ready = bot.start()

@@ -38,6 +38,8 @@ KNOWN_FIELDS = frozenset(
     ]
 )
 
+MAX_TEMPLATE = 1000  # characters of one message template (the longest shipped is under 150)
+
 # 11-digit mainland mobiles, 18-character resident ID numbers (the last may be X), landlines.
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
@@ -88,17 +90,35 @@ class Templates:
         return sorted(set(other.messages) - set(self.messages))
 
     def check(self, where: Path | str = "templates") -> None:
+        """Every message is short plain text with bare `{field}`s of KNOWN_FIELDS, nothing else.
+
+        `str.format` is a small language: `{text:>5000000}` pads a message to megabytes, `{x!r}` and
+        `{x.attr}` / `{x[0]}` reach into the values, a nested `{x:{y}}` builds a format from data. A
+        template is admin-edited text rendered into every chat post, so only bare names are allowed."""
         for key, text in self.messages.items():
+            if len(text) > MAX_TEMPLATE:
+                raise TemplateError(f"{where}: template {key!r} is longer than {MAX_TEMPLATE} characters")
             try:
-                fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+                parts = list(string.Formatter().parse(text))
             except ValueError as exc:
                 raise TemplateError(f"{where}: template {key!r}: unbalanced braces ({exc})") from exc
-            unknown = fields - KNOWN_FIELDS
-            if unknown:
-                raise TemplateError(f"{where}: template {key!r} uses unknown placeholders {sorted(unknown)}")
+            for _, field, spec, conversion in parts:
+                if field is not None:
+                    _check_field(where, key, field, spec, conversion)
 
     def name(self, group: str, key: str) -> str:
         return str((self.names.get(group) or {}).get(key, key))
+
+
+def _check_field(where: Path | str, key: str, field: str, spec: str | None, conversion: str | None) -> None:
+    if spec or conversion:
+        raise TemplateError(f"{where}: template {key!r}: write {{{field}}} alone, without a format spec or "
+                            f"conversion (“:…”, “!r”)")  # fmt: skip
+    if not field:
+        raise TemplateError(f"{where}: template {key!r}: an empty placeholder {{}} (write a name, e.g. {{ticket_id}})")
+    if field not in KNOWN_FIELDS:
+        what = "attribute or index access in" if any(c in field for c in ".[") else "unknown"
+        raise TemplateError(f"{where}: template {key!r} uses {what} placeholders {[field]}")
 
 
 class Renderer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,7 @@ def parse_directory(data: Any) -> Directory:
             Department(str(d["id"]), str(d["name"]), tuple(p.id for p in staff), tuple(d.get("types") or ()))
         )
     people += [Person(str(a["id"]), str(a["name"]), Role.ADMIN, None) for a in data.get("admins") or []]
-    ids = [p.id for p in people]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    duplicates = sorted(i for i, n in Counter(p.id for p in people).items() if n > 1)  # linear: rosters are large
     if duplicates:
         raise GridFileError(f"person ids used twice: {duplicates}")
     return Directory(nodes, people, departments)

@@ -97,10 +97,22 @@ class Settings(BaseSettings):
     # The admin web (/admin): the first admin account, created at start-up when it does not exist yet.
     admin_user: str | None = Field(default=None, description="GRIDBOT_ADMIN_USER (with GRIDBOT_ADMIN_PASSWORD).")
     admin_password: str | None = Field(default=None, description="At least 8 characters; stored argon2-hashed.")
-    admin_secure_cookies: bool = Field(default=False, description="Mark the login cookie Secure (serve over HTTPS).")
+    admin_secure_cookies: bool | None = Field(
+        default=None,
+        description="Mark the admin web's cookies Secure (browsers send them over HTTPS only); unset: on, "
+        "except in demo mode (GRIDBOT_DEMO, served over plain http://127.0.0.1).",
+    )
     max_text: int = 2000
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$", description="json: one object per line.")
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """GRIDBOT_ADMIN_SECURE_COOKIES, by default on outside demo mode. A production admin web is served over
+    HTTPS (README: nginx with TLS); a session cookie that could also travel over plain HTTP would leak to
+    anyone on the path the first time a browser follows an http:// link. Turning it off is an explicit
+    choice (a closed network without TLS); the demo runs on http://127.0.0.1 and needs it off."""
+    return settings.admin_secure_cookies if settings.admin_secure_cookies is not None else not settings.demo
 
 
 def api_token(settings: Settings) -> str:

@@ -16,8 +16,9 @@ class SqlAccountStore:
     def __init__(self, conn: AsyncConnection) -> None:
         self._c = conn
 
-    async def get(self, username: str) -> Account | None:
-        row = (await self._c.execute(select(t.admin_accounts).where(t.admin_accounts.c.username == username))).first()
+    async def get(self, username: str, *, for_update: bool = False) -> Account | None:
+        query = select(t.admin_accounts).where(t.admin_accounts.c.username == username)
+        row = (await self._c.execute(query.with_for_update() if for_update else query)).first()
         return _account(row._mapping) if row else None
 
     async def save(self, account: Account) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -28,11 +30,26 @@ def create_engine(url: str) -> AsyncEngine:
         _ping_when_idle(engine)
         return engine
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_sqlite_file(Path(database))
     engine = create_async_engine(url, connect_args={"timeout": 30})
     _sqlite_serialised_writes(engine)
     return engine
+
+
+def private_sqlite_file(path: Path) -> None:
+    """The SQLite file holds every case, residents' phone numbers and the admin accounts: readable and
+    writable by the bot's user only (0600, like `var/api_token`), whatever the umask. It is created so
+    before SQLite first opens it (every command opens the database through `create_engine`, migrations
+    too), and an older file that is looser is tightened. SQLite gives its `-wal` and `-shm` files the
+    database file's mode; leftovers from before are tightened as well."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    for part in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if part.stat().st_mode & 0o077:
+                part.chmod(0o600)
 
 
 def autocommit(engine: AsyncEngine) -> AsyncEngine:

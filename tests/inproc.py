@@ -69,8 +69,8 @@ class ScriptedNlu:
 class _LoopTransport(httpx.BaseTransport):
     """A sync httpx transport that runs each request on the bot's own event loop (another thread)."""
 
-    def __init__(self, app: FastAPI, bot: InProcessBot) -> None:
-        self._inner = httpx.ASGITransport(app=app)
+    def __init__(self, app: FastAPI, bot: InProcessBot, address: str = "127.0.0.1") -> None:
+        self._inner = httpx.ASGITransport(app=app, client=(address, 123))
         self._bot = bot
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -91,11 +91,11 @@ class InProcessBot(Api):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="inproc-bot", daemon=True)
         self._thread.start()
-        settings = Settings(
-            database_url=f"sqlite:///{tmp_path / 'bot.db'}", var_dir=tmp_path / "var", nlu="rules",
-            api_token=TOKEN, audit_interval_s=3600, outbox_interval_s=0.2, demo=True,
-            **{k.removeprefix("GRIDBOT_").lower(): v for k, v in env.items()},
-        )  # fmt: skip
+        defaults: dict[str, Any] = {
+            "database_url": f"sqlite:///{tmp_path / 'bot.db'}", "var_dir": tmp_path / "var", "nlu": "rules",
+            "api_token": TOKEN, "audit_interval_s": 3600, "outbox_interval_s": 0.2, "demo": True,
+        }  # fmt: skip
+        settings = Settings(**{**defaults, **{k.removeprefix("GRIDBOT_").lower(): v for k, v in env.items()}})
         self._stack = contextlib.AsyncExitStack()
         self.app: FastAPI = self.run(self._stack.enter_async_context(running(settings, self.clock)))
         nlu: FallbackNlu = self.app.state.nlu
@@ -106,9 +106,11 @@ class InProcessBot(Api):
             headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
         )  # fmt: skip
 
-    def client(self, base_url: str = "http://bot", **headers: str) -> httpx.Client:
-        """A client of the whole in-process app (web chat, webhooks), without the API token."""
-        return httpx.Client(transport=_LoopTransport(self.app, self), base_url=base_url, headers=headers, timeout=30)
+    def client(self, base_url: str = "http://bot", address: str = "127.0.0.1", **kwargs: Any) -> httpx.Client:
+        """Another client of the whole in-process app (web chat, webhooks, the admin web), without the
+        API token, seen as coming from `address`."""
+        transport = _LoopTransport(self.app, self, address)
+        return httpx.Client(transport=transport, base_url=base_url, timeout=30, **kwargs)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(60)

@@ -138,6 +138,28 @@ class Directory:
             return True
         return tier is Tier.DEPARTMENT and any(person_id in d.people for d in self.departments_for(ticket_type))
 
+    def may_take(self, person_id: str, grid_id: str, ticket_type: str, tier: Tier) -> bool:
+        """May a case of this grid be handed to this person (改派)? Only to someone who can then act on it
+        (`may_act`: the grid's worker, an officer of a node above it, department staff once the case reached
+        the department tier). Never to a platform admin: they run the system, not cases, and a case handed
+        to them would wait in no worker's or officer's list."""
+        person = self.people.get(person_id)
+        if person is None or person.role is Role.ADMIN or grid_id not in self.nodes:
+            return False
+        return self.may_act(person_id, grid_id, ticket_type, tier)
+
+    def assignable(self, grid_id: str, ticket_type: str, tier: Tier) -> list[Person]:
+        """Everyone a case of this grid may be handed to (`may_take`), nearest first: the grid's workers,
+        the officers of the grid and of each node above it (bottom-up), then the department staff."""
+        if grid_id not in self.nodes:
+            return []
+        candidates = list(self.workers_of(grid_id))
+        for node in self.chain(grid_id):
+            candidates += self._at_node.get((node.id, Role.OFFICER), ())
+        candidates += [self.people[pid] for d in self.departments_for(ticket_type) for pid in d.people]
+        unique = {p.id: p for p in candidates}
+        return [p for p in unique.values() if self.may_take(p.id, grid_id, ticket_type, tier)]
+
     def serves(self, person_id: str, grid_id: str) -> bool:
         """May this person act on cases of this grid (its worker, an officer above it, an admin)?"""
         person = self.people.get(person_id)

@@ -273,7 +273,10 @@ class WebSession:
 class AccountStore(Protocol):
     """Admin web accounts, their login sessions (by token hash) and the audit log."""
 
-    async def get(self, username: str) -> Account | None: ...
+    async def get(self, username: str, *, for_update: bool = False) -> Account | None:
+        """The account; `for_update` locks its row until the unit of work ends (a read-modify-write
+        of its failure count that concurrent logins cannot undo)."""
+        ...
 
     async def save(self, account: Account) -> None:
         """Insert or replace the account."""

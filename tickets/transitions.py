@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from tickets.directory import Directory, Role
+from tickets.directory import Directory
 from tickets.model import (
     ACTIVE_STATES,
     LIVE_STATES,
@@ -382,11 +382,12 @@ def resume(ticket: Ticket, actor: str, now: datetime) -> Outcome:
 
 
 def reassign(ticket: Ticket, actor: str, worker: str, directory: Directory, now: datetime) -> Outcome:
-    """改派 (admin web): another worker takes the case; they must accept it afresh at the case's tier."""
+    """改派 (admin web): someone else takes the case; they must accept it afresh at the case's tier.
+    Only someone who may then act on it (`Directory.may_take`): a person who does not serve the case's
+    grid would get the resident's details and could not accept, so the case would be stuck."""
     if ticket.state not in OPEN_STATES:
         raise Refused(Text.NOT_OPEN, **notice_params(ticket))
-    person = directory.person(worker)
-    if person is None or person.role is not Role.WORKER:
+    if not directory.may_take(worker, ticket.grid, ticket.type, ticket.tier):
         raise Refused(Text.NOT_A_WORKER, **notice_params(ticket))
     if worker == ticket.assignee:
         raise Refused(Text.SAME_WORKER, **notice_params(ticket))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from admin.auth import AdminAuth
 from bot.channels.webchat import chat_secret, sign
 from bot.channels.wecom import APPCHAT as WECOM_APPCHAT
 from bot.nlu.catalog import load_catalog
@@ -25,8 +28,10 @@ from bot.render import Renderer, Templates
 from config.directory import load_directory_file
 from config.settings import Settings, api_token
 from escalation.routines import Routines
-from storage.directory import save_directory
+from storage.directory import load_directory, save_directory
 from storage.migrate import upgrade
+from tickets.accounts import AccountError
+from tickets.directory import Directory
 from wiring.parts import (
     database,
     directory_from_db,
@@ -91,6 +96,42 @@ async def wechat_qr(settings: Settings, chat_id: str) -> None:
             await gateway.aclose()
             if redis is not None:
                 await redis.aclose()
+
+
+class CommandError(Exception):
+    """A CLI command cannot run as asked; the message is printed as `error: …`."""
+
+
+async def admin(settings: Settings, args: argparse.Namespace) -> int:
+    """`admin reset-password USER`: a new password for an admin web account, its sessions signed out,
+    its lock cleared, an audit entry (actor `cli`). The password never comes from the command line
+    (argv is visible to every user of the machine in `ps` and lands in shell history)."""
+    try:
+        password = new_password(args.password_env)
+        async with database(settings) as engine:
+            stored = await load_directory(engine)
+            auth = AdminAuth(units(engine), lambda: stored or Directory((), ()), utcnow)
+            await auth.set_password("cli", args.username, password)
+    except (CommandError, AccountError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"password of {args.username} reset; its sessions are signed out and its lock is cleared")
+    return 0
+
+
+def new_password(env_var: str | None) -> str:
+    """From the variable `env_var`, else a prompt (asked twice) on a terminal, else one line of stdin."""
+    if env_var:
+        value = os.environ.get(env_var, "")
+        if not value:
+            raise CommandError("the environment variable named by --password-env is not set or empty")
+        return value
+    if sys.stdin.isatty():
+        first, again = getpass.getpass("New password: "), getpass.getpass("Repeat the new password: ")
+        if first != again:
+            raise CommandError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def database_upgrade(settings: Settings) -> None:
@@ -211,6 +252,11 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", help="of a file with a `split` column: test (default), train or all")
     nlu_p.add_parser("versions", help="list model versions, scores and gate verdicts")
     nlu_p.add_parser("activate", help="make a version active (restores its intent files)").add_argument("version")
+    accounts = sub.add_parser("admin", help="admin web accounts").add_subparsers(dest="action", required=True)
+    reset_help = "set a new password (asked at a prompt or one line of stdin, never an argument), sign out its sessions"
+    reset = accounts.add_parser("reset-password", allow_abbrev=False, help=reset_help)
+    reset.add_argument("username")
+    reset.add_argument("--password-env", metavar="VAR", help="read the new password from this environment variable")
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="apply migrations")
     grids = sub.add_parser("grids", help="grid directory").add_subparsers(dest="action", required=True)

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
-from admin.auth import AdminAuth
+from admin.auth import AdminAuth, FirstAdmin
 from admin.services import AdminServices, DirectoryIO, EditableFile
 from bot.channels.codes import LinkCodes
 from bot.channels.telegram import TelegramGateway
@@ -30,7 +30,7 @@ from bot.nlu.lifecycle import NluConfig
 from bot.render import Renderer, Templates
 from config.directory import checked_directory, dump_directory, load_directory_file
 from config.policies import parse_policies
-from config.settings import Settings, api_token
+from config.settings import Settings, api_token, secure_cookies
 from escalation.policy import PolicyBook, PolicyError
 from escalation.routines import Routines
 from escalation.scheduler import AlwaysLeader, Leader, SchedulerTrigger
@@ -127,6 +127,14 @@ class Replaceable(Generic[T]):
         self.value = value
 
 
+PASSWORD_IGNORED = (
+    "!!! GRIDBOT_ADMIN_PASSWORD differs from the stored password of the existing admin account %r and is IGNORED: "
+    "the environment only creates the first admin and never overwrites a stored password, so the old password "
+    "still works and the new one is refused. To change it, run: .venv/bin/python run_bot.py admin reset-password %s "
+    "(it asks for the new password, or reads it from --password-env VAR) !!!"
+)
+
+
 def policies_from_text(source: str) -> PolicyBook:
     try:
         return parse_policies(yaml.safe_load(source))
@@ -142,12 +150,12 @@ async def admin_of(
 ) -> AdminServices:  # fmt: skip
     """The admin web's parts; creates the first admin from GRIDBOT_ADMIN_USER/PASSWORD if missing."""
     auth = AdminAuth(units(engine), directory, now)
-    if (
-        settings.admin_user
-        and settings.admin_password
-        and await auth.ensure_first_admin(settings.admin_user, settings.admin_password)
-    ):
-        log.info("created admin account %s (GRIDBOT_ADMIN_USER)", settings.admin_user)
+    if settings.admin_user and settings.admin_password:
+        first = await auth.ensure_first_admin(settings.admin_user, settings.admin_password)
+        if first is FirstAdmin.CREATED:
+            log.info("created admin account %s (GRIDBOT_ADMIN_USER)", settings.admin_user)
+        elif first is FirstAdmin.IGNORED:
+            log.warning(PASSWORD_IGNORED, settings.admin_user, settings.admin_user)
 
     async def replace_directory(new: Directory) -> None:
         await save_directory(engine, new)
@@ -163,7 +171,7 @@ async def admin_of(
         templates=EditableFile(settings.templates, lambda t: Templates.parse(t, "templates.yaml"), set_templates),
         directory_io=DirectoryIO(checked_directory, dump_directory, replace_directory),
         now=now,
-        secure_cookies=settings.admin_secure_cookies,
+        secure_cookies=secure_cookies(settings),
     )
 
 

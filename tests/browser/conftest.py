@@ -50,7 +50,7 @@ def admin_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
         {"GRIDBOT_DATABASE_URL": f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}", "GRIDBOT_VAR_DIR": str(tmp / "var"),
          "GRIDBOT_INTENTS": str(tmp / "intents"), "GRIDBOT_POLICIES": str(tmp / "policies.yaml"),
          "GRIDBOT_TEMPLATES": str(tmp / "templates.yaml"), "GRIDBOT_ADMIN_USER": ADMIN_USER,
-         "GRIDBOT_ADMIN_PASSWORD": ADMIN_PASSWORD},
+         "GRIDBOT_ADMIN_PASSWORD": ADMIN_PASSWORD, "GRIDBOT_ADMIN_SECURE_COOKIES": "false"},  # plain http here
         tmp / "bot.log",
     )  # fmt: skip
     bot.start(timeout_s=300)

@@ -46,7 +46,7 @@ def test_a_wrong_password_is_refused_in_the_page(browser: Browser, admin_bot: Bo
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", "not-the-password")
     page.click("button[type=submit]")
-    expect(page.locator(".error")).to_have_text("用户名或密码错误")
+    expect(page.locator(".error")).to_contain_text("用户名或密码错误")
     page.context.close()
 
 

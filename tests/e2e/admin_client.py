@@ -14,8 +14,10 @@ _LOGIN = re.compile(r'name="login_token" value="([^"]+)"')
 
 
 class AdminWeb:
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=30, headers={"Accept": "text/html"})
+    def __init__(self, base_url: str = "", http: httpx.Client | None = None) -> None:
+        """Over real HTTP to `base_url`, or through `http` (an in-process bot's client)."""
+        self.http = http or httpx.Client(base_url=base_url, timeout=30)
+        self.http.headers["Accept"] = "text/html"
         self.csrf = ""
 
     def login(self, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> httpx.Response:

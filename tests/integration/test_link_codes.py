@@ -79,7 +79,7 @@ def say(bot: InProcessBot, fake: FakeTelegram, text: str, uid: int, name: str, c
         "message_id": next(_ids), "date": int(time.time()), "text": text,
         "from": {"id": uid, "is_bot": False, "first_name": name},
         "chat": {"id": chat, "type": "private" if chat > 0 else "supergroup"}}}  # fmt: skip
-    with bot.client(**{"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}) as client:
+    with bot.client(headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}) as client:
         assert client.post("/telegram/webhook", json=update).status_code == 200
     return "\n".join(str(m["text"]) for m in fake.sent(chat)[before:])
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -15,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from config.directory import load_directory_file
 from config.settings import CONFIG
 from escalation import planner
+from storage.database import create_engine
 from storage.directory import load_directory, save_directory
 from storage.migrate import alembic_config, upgrade
 from storage.sql import SqlUnitOfWork
@@ -110,3 +114,22 @@ async def test_counts_for_metrics(engine: AsyncEngine) -> None:
         counts = await uow.tickets.counts()
         assert counts == {"tickets": {"reported": 2, "resolved": 1}, "tiers": {"grid": 2}}
         assert await uow.messages.outbox_counts() == {}
+
+
+async def test_the_sqlite_file_and_its_wal_are_private_to_the_bots_user(tmp_path: Path) -> None:
+    """0600 like var/api_token, whatever the umask: it holds residents' phone numbers and the accounts."""
+    fresh, older = tmp_path / "data" / "fresh.db", tmp_path / "older.db"
+    older.write_bytes(b"")
+    older.chmod(0o644)  # a file made before, world-readable
+    previous = os.umask(0o022)
+    try:
+        for path in (fresh, older):
+            await asyncio.to_thread(upgrade, f"sqlite:///{path}")  # migrations open the file first
+            engine = create_engine(f"sqlite:///{path}")
+            async with SqlUnitOfWork(engine) as uow:
+                await uow.tickets.insert(new_ticket(), None)
+            for part in (path, path.with_name(f"{path.name}-wal")):
+                assert stat.S_IMODE(part.stat().st_mode) == 0o600, part
+            await engine.dispose()
+    finally:
+        os.umask(previous)

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import time
+import zipfile
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from openpyxl import load_workbook
 
-from admin import dashboard, exports
+from admin import dashboard, exports, pages_ops
 from config.directory import GridFileError, checked_directory, dump_directory, load_directory_file
 from config.policies import load_policies
 from config.settings import CONFIG
@@ -48,17 +53,37 @@ def test_roles_follow_the_directory_and_officers_see_their_jurisdiction_only() -
     assert jurisdiction(d, account("ot", AccountRole.TOWNSHIP)) == {"g1", "g2"}
 
 
-def test_reassign_hands_the_case_to_another_worker_who_must_accept_it() -> None:
+def test_reassign_hands_the_case_to_someone_serving_its_grid_who_must_accept_it() -> None:
     d, ticket = directory(), transitions.accept(new_ticket(), "w1", T0).ticket
-    out = transitions.reassign(ticket, "admin", "w2", d, T0 + timedelta(seconds=1))
-    assert out.ticket.assignee == "w2" and out.ticket.state is TicketState.REPORTED
+    out = transitions.reassign(ticket, "admin", "oc", d, T0 + timedelta(seconds=1))  # the community officer above
+    assert out.ticket.assignee == "oc" and out.ticket.state is TicketState.REPORTED
     assert out.ticket.clock.phase is Phase.ACCEPT and out.ticket.clock.token == ticket.clock.token + 1
     assert {(n.template, n.person_id) for n in out.notices if n.person_id} == {
-        ("worker_new_ticket", "w2"), ("worker_unassigned", "w1")}  # fmt: skip
-    for worker, reason in (("w2", "same_worker"), ("oc", "not_a_worker")):
-        with pytest.raises(Refused) as refused:
-            transitions.reassign(out.ticket, "admin", worker, d, T0)
-        assert refused.value.reason == reason
+        ("worker_new_ticket", "oc"), ("worker_unassigned", "w1")}  # fmt: skip
+    with pytest.raises(Refused) as refused:
+        transitions.reassign(out.ticket, "admin", "oc", d, T0)
+    assert refused.value.reason == "same_worker"
+
+
+@pytest.mark.parametrize("person", ["w2", "dp", "admin", "张阿姨", "nobody"])
+def test_reassign_refuses_anyone_who_does_not_serve_the_cases_grid(person: str) -> None:
+    """w2 works another grid, dp is department staff (the case has not reached the department), admin runs
+    the system: none of them could act on a g1 case, so it would be stuck with them."""
+    d, ticket = directory(), new_ticket()
+    with pytest.raises(Refused) as refused:
+        transitions.reassign(ticket, "admin", person, d, T0)
+    assert refused.value.reason == "not_a_worker" and refused.value.params["grid"] == "g1"
+    assert person not in {p.id for p in d.assignable(ticket.grid, ticket.type, ticket.tier)}  # nor offered
+
+
+def test_the_reassign_candidates_are_who_serves_the_grid_nearest_first() -> None:
+    d, ticket = directory(), new_ticket()
+    assert [p.id for p in d.assignable("g1", ticket.type, Tier.GRID)] == ["w1", "oc", "ot", "od"]
+    at_department = [p.id for p in d.assignable("g1", ticket.type, Tier.DEPARTMENT)]
+    assert at_department == ["w1", "oc", "ot", "od", "dp"]
+    moved = replace(ticket, tier=Tier.DEPARTMENT)
+    assert transitions.reassign(moved, "admin", "dp", d, T0).ticket.assignee == "dp"
+    assert d.assignable("gone", ticket.type, Tier.GRID) == []
 
 
 def test_escalate_climbs_one_tier_and_pings_it_and_closing_needs_a_reason() -> None:
@@ -120,3 +145,80 @@ def test_the_directory_round_trips_through_yaml_and_excel() -> None:
         checked_directory({"district": {"id": "x"}})
     with pytest.raises(exports.SheetError):
         exports.directory_from_xlsx(b"not a workbook")
+
+
+SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+
+
+def _rezip(xlsx: bytes, edits: dict[str, Callable[[bytes], bytes]], extra: dict[str, bytes] | None = None) -> bytes:
+    """The workbook with some parts rewritten and others added (what a hostile upload can do)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, edits.get(info.filename, lambda b: b)(src.read(info.filename)))
+        for name, data in (extra or {}).items():
+            dst.writestr(name, data)
+    return out.getvalue()
+
+
+def _demo_xlsx() -> bytes:
+    return exports.directory_xlsx(load_directory_file(CONFIG / "grids.demo.yaml"))
+
+
+def test_a_small_workbook_that_unpacks_into_a_huge_shared_string_is_refused_before_parsing() -> None:
+    """Finding 17: a 205 KB .xlsx with a 200 MB shared string cost +350 MB and a 3.8 s stall."""
+    strings = b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>'
+    strings += b"A" * (40 * 1024 * 1024) + b"</t></si></sst>"
+    override = f'<Override PartName="/xl/sharedStrings.xml" ContentType="{SHARED_STRINGS_TYPE}"/></Types>'.encode()
+    bomb = _rezip(_demo_xlsx(), {"[Content_Types].xml": lambda b: b.replace(b"</Types>", override)},
+                  {"xl/sharedStrings.xml": strings})  # fmt: skip
+    assert len(bomb) < 205 * 1024
+    with pytest.raises(exports.SheetError, match="32 MB"):
+        exports.directory_from_xlsx(bomb)
+
+
+def test_workbooks_past_the_unpacked_size_or_part_count_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exports, "MAX_UNPACKED", 1024 * 1024, raising=False)
+    with pytest.raises(exports.SheetError, match="解压后超过 1 MB"):
+        exports.directory_from_xlsx(_rezip(_demo_xlsx(), {}, {"xl/media/junk.bin": bytes(2 * 1024 * 1024)}))
+    parts = {f"xl/media/{i}.bin": b"" for i in range(500)}  # a workbook has about a dozen
+    with pytest.raises(exports.SheetError, match="部件"):
+        exports.directory_from_xlsx(_rezip(_demo_xlsx(), {}, parts))
+
+
+def test_a_cell_longer_than_the_limit_is_refused_with_its_sheet_and_row() -> None:
+    book = load_workbook(io.BytesIO(_demo_xlsx()))
+    book["人员"].append(["w-long", "长" * 2001, "worker", "yg-1"])
+    out = io.BytesIO()
+    book.save(out)
+    with pytest.raises(exports.SheetError, match=f"人员.*第 {book['人员'].max_row} 行.*2000 个字符"):
+        exports.directory_from_xlsx(out.getvalue())
+
+
+def test_a_sheet_that_claims_every_column_and_row_is_read_only_as_far_as_it_matters() -> None:
+    """The dimension says A1:XFD1048576 and one cell sits in the last row: reading pads every row to the
+    sheet's claimed width unless told the columns it needs (200,000 rows × 16,384 cells took minutes)."""
+    far = b'<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+
+    def claim_everything(sheet: bytes) -> bytes:
+        sheet = re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD1048576"', sheet)
+        return sheet.replace(b"</sheetData>", far)
+
+    started = time.monotonic()
+    with pytest.raises(exports.SheetError, match="超过 200000 行"):
+        exports.directory_from_xlsx(_rezip(_demo_xlsx(), {"xl/worksheets/sheet2.xml": claim_everything}))
+    assert time.monotonic() - started < 5
+
+
+def test_an_uploaded_grid_yaml_may_not_repeat_subtrees_through_aliases() -> None:
+    """Ten aliases per level, four levels deep: 10 KB of YAML standing for 10,000 copies of every grid."""
+    bomb = (
+        "g: &g [{id: g, name: G, chat_id: g, workers: [{id: w, name: W}]}]\n"
+        "c: &c [{id: c, name: C, grids: [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]}]\n"
+        "t: &t [{id: t, name: T, communities: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]}]\n"
+        "district: {id: d, name: D, townships: [*t, *t, *t, *t, *t, *t, *t, *t, *t, *t]}\n"
+    )
+    with pytest.raises(ValueError, match="别名"):
+        pages_ops.yaml_document(bomb.encode())
+    shipped = CONFIG / "grids.demo.yaml"
+    assert checked_directory(pages_ops.yaml_document(shipped.read_bytes())).nodes == load_directory_file(shipped).nodes

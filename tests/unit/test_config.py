@@ -1,14 +1,16 @@
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.faq import load_faq
 from bot.nlu.catalog import load_catalog
 from bot.nlu.rules import RulesNlu, extract_entities
 from bot.render import Renderer, TemplateError, Templates
-from config.directory import GridFileError, load_directory_file, parse_directory
+from config.directory import GridFileError, checked_directory, load_directory_file, parse_directory
 from config.policies import load_policies, parse_duration, parse_policies
-from config.settings import CONFIG
+from config.settings import CONFIG, Settings, secure_cookies
 from escalation.policy import PolicyError
 from tickets.directory import Role
 from tickets.model import Tier
@@ -49,6 +51,30 @@ def test_demo_grid_has_the_promised_shape() -> None:
 def test_bad_grid_files_say_what_is_wrong(data: object, message: str) -> None:
     with pytest.raises((GridFileError, ValueError), match=message):
         parse_directory(data)
+
+
+def test_a_large_roster_is_checked_in_linear_time() -> None:
+    """20,000 workers in one grid: the duplicate-id check counted each id in the whole list (15–35 s here)."""
+    workers = [{"id": f"w{i}", "name": f"网格员{i}"} for i in range(20_000)]
+    grid = {"id": "g", "name": "G", "chat_id": "g", "workers": workers}
+    document = {"district": {"id": "d", "name": "D", "townships": [
+        {"id": "t", "name": "T", "communities": [{"id": "c", "name": "C", "grids": [grid]}]}]}}  # fmt: skip
+    started = time.monotonic()
+    assert len(checked_directory(document).people) == 20_000
+    assert time.monotonic() - started < 5
+    with pytest.raises(GridFileError, match="w7"):
+        checked_directory({**document, "admins": [{"id": "w7", "name": "重复"}]})
+
+
+def test_admin_cookies_are_secure_by_default_except_in_the_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GRIDBOT_DEMO", "GRIDBOT_ADMIN_SECURE_COOKIES"):
+        monkeypatch.delenv(name, raising=False)
+    assert secure_cookies(Settings()) is True
+    assert secure_cookies(Settings(demo=True)) is False
+    monkeypatch.setenv("GRIDBOT_ADMIN_SECURE_COOKIES", "false")  # a closed network without TLS, on purpose
+    assert secure_cookies(Settings()) is False
+    monkeypatch.setenv("GRIDBOT_ADMIN_SECURE_COOKIES", "true")
+    assert secure_cookies(Settings(demo=True)) is True
 
 
 def test_policy_files_load_and_validate() -> None:
@@ -100,6 +126,28 @@ def test_a_template_with_an_unknown_placeholder_is_refused(tmp_path: Path) -> No
     bad.write_text("messages:\n  x: '{nope}'\n", encoding="utf-8")
     with pytest.raises(TemplateError, match="nope"):
         Templates.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{text:>5000000}", "format spec"),  # a megabyte post from a 15-character template
+        ("{ticket_id:,}", "format spec"),
+        ("{text:{ticket_id}}", "format spec"),  # a format built from data
+        ("{text!r}", "conversion"),
+        ("{ticket_id!s}", "conversion"),
+        ("{text.__class__}", "attribute or index"),
+        ("{text[0]}", "attribute or index"),
+        ("#{}", "empty placeholder"),
+        ("{0}", "unknown"),
+        ("工单 #{ticket_id}" + "啊" * 1000, "longer than 1000"),
+    ],
+)
+def test_templates_are_plain_text_with_bare_known_placeholders(template: str, message: str) -> None:
+    """Finding 17: `{text:>5000000}` was accepted by the template editor."""
+    with pytest.raises(TemplateError, match=message):
+        Templates.parse(yaml.safe_dump({"messages": {"ticket_opened": template}}, allow_unicode=True))
+    assert Templates.parse("messages:\n  ticket_opened: '{{字面的括号}} #{ticket_id}'\n").messages
 
 
 def test_keyword_rules_cover_every_intent_and_parse() -> None:
