@@ -44,6 +44,33 @@ def test_masking_hides_a_mobile_number_whatever_surrounds_it(text: str) -> None:
     assert "13812345678" not in masked and masked.endswith("138****5678")
 
 
+SEPARATORS = st.sampled_from(["", "", "", " ", "  ", "-", " - ", "\u2014", "\u3000", "\u200b", "\uff0d"])
+
+
+def _spelled(digits: str, data: st.DataObject) -> str:
+    """The digits with any separator between them, each digit ASCII or full-width at random."""
+    out = []
+    for n, digit in enumerate(digits):
+        if n:
+            out.append(data.draw(SEPARATORS))
+        out.append(chr(ord(digit) + 0xFEE0) if data.draw(st.booleans()) else digit)  # full-width
+    return "".join(out)
+
+
+@FEW
+@given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), CHINESE, st.data())
+def test_a_mobile_is_masked_however_it_is_spelled(mobile: str, text: str, data: st.DataObject) -> None:
+    masked = mask_personal(f"{text}电话{_spelled(mobile, data)}。")
+    assert masked.endswith(f"电话{mobile[:3]}****{mobile[-4:]}。"), masked
+
+
+@FEW
+@given(st.from_regex(r"[1-9][0-9]{16}[0-9X]", fullmatch=True), st.data())
+def test_an_id_number_is_masked_however_it_is_spelled(number: str, data: st.DataObject) -> None:
+    masked = mask_personal(f"身份证{_spelled(number, data)}，")
+    assert masked == f"身份证{number[:6]}********{number[-4:]}，", masked
+
+
 @FEW
 @given(CHINESE, st.booleans(), st.booleans(), st.booleans(), st.booleans())
 def test_routing_any_parse_of_any_text_picks_a_handler_or_silence(
