@@ -91,11 +91,12 @@ class InProcessBot(Api):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="inproc-bot", daemon=True)
         self._thread.start()
-        settings = Settings(
+        defaults: dict[str, Any] = dict(
             database_url=f"sqlite:///{tmp_path / 'bot.db'}", var_dir=tmp_path / "var", nlu="rules",
             api_token=TOKEN, audit_interval_s=3600, outbox_interval_s=0.2, demo=True,
-            **{k.removeprefix("GRIDBOT_").lower(): v for k, v in env.items()},
         )  # fmt: skip
+        settings = Settings(**{**defaults, **{k.removeprefix("GRIDBOT_").lower(): v for k, v in env.items()}})
+        self.settings = settings
         self._stack = contextlib.AsyncExitStack()
         self.app: FastAPI = self.run(self._stack.enter_async_context(running(settings, self.clock)))
         nlu: FallbackNlu = self.app.state.nlu
@@ -105,6 +106,10 @@ class InProcessBot(Api):
             transport=_LoopTransport(self.app, self), base_url="http://bot/api/v1",
             headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
         )  # fmt: skip
+
+    def client(self, base_url: str = "http://bot", **headers: str) -> httpx.Client:
+        """A client of any route of the app (the web chat, webhooks), without the API token unless given."""
+        return httpx.Client(transport=_LoopTransport(self.app, self), base_url=base_url, headers=headers, timeout=30)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(60)
