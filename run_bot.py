@@ -130,8 +130,8 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         wechat = wechat_of(settings, uow, routed, tokens, dispatcher.handle)
         wecom = wecom_of(settings, uow, routed, tokens, dispatcher.handle)
         mirrors: list[Any] = [c for c in (telegram, wechat, wecom) if c is not None]
-        outbox = OutboxWorker(uow, {"web": MirrorChannel(WebChannel(), mirrors)}, utcnow, on_attempt=metrics.delivered,
-                              wake=outbox_wake)  # fmt: skip
+        web = MirrorChannel(WebChannel(), mirrors, private_lines=[wechat] if wechat else [])  # OA: one-to-one lines
+        outbox = OutboxWorker(uow, {"web": web}, utcnow, on_attempt=metrics.delivered, wake=outbox_wake)
         routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
         # HTTP
         token = api_token(settings)

@@ -56,6 +56,7 @@ class OutboxNotifier:
                 channel=self._channel_of(notice.chat_id, notice.person_id),
                 not_before=notice.not_before,
                 template=notice.template,
+                private=notice.private and notice.chat_id is not None,
             )
             written.append(await uow.messages.add(message, now))
         return written
@@ -79,16 +80,22 @@ class WebChannel:
 class MirrorChannel:
     """The stored transcript is the record (web chat reads it); platforms bound to a chat or a person
     (Telegram …) get a copy. A mirror's transient failure makes the row retry; each mirror decides
-    itself what is transient."""
+    itself what is transient.
 
-    def __init__(self, primary: Channel, mirrors: Sequence[Channel]) -> None:
+    A private row (an answer on a one-to-one line, routed through the grid's chat) is no group post:
+    it goes only to the mirrors that carry one-to-one lines later (`private_lines`: the Official
+    Account's customer-service messages), never into a bound Telegram group or WeCom appchat."""
+
+    def __init__(self, primary: Channel, mirrors: Sequence[Channel], private_lines: Sequence[Channel] = ()) -> None:
         self._primary = primary
         self._mirrors = tuple(mirrors)
+        self._private_lines = tuple(private_lines)
 
     async def send(self, message: StoredMessage) -> None:
         await self._primary.send(message)
         for mirror in self._mirrors:
-            await mirror.send(message)
+            if not message.private or mirror in self._private_lines:
+                await mirror.send(message)
 
 
 class OutboxWorker:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.outbox import ChannelError, OutboxNotifier, OutboxWorker, WebChannel
+from bot.outbox import ChannelError, MirrorChannel, OutboxNotifier, OutboxWorker, WebChannel
 from bot.render import Renderer, Templates
 from config.directory import load_directory_file
 from config.settings import CONFIG
@@ -18,8 +18,9 @@ from escalation.engine import EscalationEngine
 from storage.sql import SqlUnitOfWork
 from tests.unit.factories import FAST, T0
 from tickets import transitions
-from tickets.model import Tier
+from tickets.model import Notice, Tier
 from tickets.ports import Delivery, Direction, NewMessage, StoredMessage
+from tickets.texts import Text
 
 DEMO = load_directory_file(CONFIG / "grids.demo.yaml")
 
@@ -169,6 +170,29 @@ async def test_a_hanging_conversation_is_cut_off_and_holds_up_no_other(engine: A
         first, second = [await uow.messages.get(i) for i in stuck]
     assert first is not None and first.status is Delivery.PENDING and first.attempts == 1  # backs off
     assert second is not None and second.attempts == 0  # waits behind it, no attempt spent
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    async def send(self, message: StoredMessage) -> None:
+        self.sent.append(message.id)
+
+
+async def test_a_private_answer_goes_back_to_its_line_never_into_a_group_mirror(engine: AsyncEngine) -> None:
+    answer = Notice(Text.STATUS_NONE, chat_id="yg-1", params={"reporter": "微信用户0001#wx1"}, private=True)
+    post = Notice(Text.TICKET_ACCEPTED, chat_id="yg-1", ticket_id=1, params={"ticket_id": 1, "actor": "w-yg-1"})
+    async with SqlUnitOfWork(engine) as uow:
+        private, group = await notifier().notify(uow, [answer, post], now=T0)
+    assert (private.private, group.private) == (True, False)
+    telegram_group, official_account = Recording(), Recording()
+    web = MirrorChannel(WebChannel(), [telegram_group, official_account], private_lines=[official_account])
+    assert await OutboxWorker(lambda: SqlUnitOfWork(engine), {"web": web}, Clock(T0)).deliver_due() == 2
+    assert telegram_group.sent == [group.id] and official_account.sent == [private.id, group.id]
+    async with SqlUnitOfWork(engine) as uow:
+        assert [m.id for m in await uow.messages.chat("yg-1", 0, 10)] == [group.id]
+        assert (await uow.messages.get(private.id)).private  # type: ignore[union-attr]
 
 
 def test_backoff_is_capped_and_an_outage_of_minutes_is_retried_for_about_an_hour() -> None:
