@@ -226,6 +226,7 @@ def _inbound(message: InboundMessage) -> NewMessage:
         client_id=message.client_id,
         channel=message.channel,
         attachments=tuple(a.to_json() for a in message.attachments),
+        private=message.private,
     )
 
 

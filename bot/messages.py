@@ -61,6 +61,11 @@ class Attachment:
 
 @dataclass(frozen=True)
 class InboundMessage:
+    """One message to handle. `chat_id` is always a micro-grid's chat: a one-to-one line (a WeChat
+    Official Account resident, staff writing to the WeCom app, a WeCom single chat) is routed
+    through its grid's chat but is `private`: it and the bot's answers to it go back to that line
+    only and never appear in the group's transcript."""
+
     chat_id: str
     sender: str
     text: str
@@ -68,6 +73,7 @@ class InboundMessage:
     client_id: str | None = None
     channel: str = "web"
     attachments: tuple[Attachment, ...] = ()
+    private: bool = False
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ class OutboxNotifier:
                 channel=TRANSCRIPT,
                 not_before=notice.not_before,
                 template=notice.template,
+                private=notice.private and notice.chat_id is not None,
             )
             written.append(await uow.messages.add(message, now))
         return written
@@ -91,6 +92,13 @@ class Platform(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def private_lines(self) -> bool:
+        """Whether it carries one-to-one lines (the Official Account): a private row (an answer on a
+        one-to-one line, routed through the grid's chat) goes only to such platforms, never into a
+        bound group."""
+        ...
 
     async def reaches(self, uow: UnitOfWork, message: StoredMessage) -> bool:
         """Whether this post goes to this platform at all (database reads only, no network)."""
@@ -162,7 +170,7 @@ class OutboxWorker:
             due = await uow.messages.due_outbound(self._now(), limit)
             for message in due:
                 try:
-                    platforms = [name for name, p in self._platforms.items() if await p.reaches(uow, message)]
+                    platforms = [name for name, p in self._platforms.items() if await self._carries(p, uow, message)]
                 except Exception as exc:  # a platform's bug must not hold up every other message
                     log.warning("outbox %s: cannot fan out (%r)", message.id, exc)
                     retry_at = self._retry_at(message.attempts + 1)
@@ -170,6 +178,12 @@ class OutboxWorker:
                     continue
                 await uow.deliveries.fan_out(message.id, platforms, self._now())
         return len(due)
+
+    @staticmethod
+    async def _carries(platform: Platform, uow: UnitOfWork, message: StoredMessage) -> bool:
+        if message.private and not platform.private_lines:
+            return False  # a one-to-one answer is no group post
+        return await platform.reaches(uow, message)
 
     def _lease_s(self) -> float:
         return self.send_timeout_s + 30.0

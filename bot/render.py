@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from bot.masking import mask_personal
 from escalation.calendar import LOCAL
 from tickets.directory import Directory
 from tickets.model import Notice
@@ -40,20 +41,8 @@ KNOWN_FIELDS = frozenset(
 
 MAX_TEMPLATE = 1000  # characters of one message template (the longest shipped is under 150)
 
-# 11-digit mainland mobiles, 18-character resident ID numbers (the last may be X), landlines.
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)\d{4}(\d{3,4})(?!\d)")
-
 
 _PLATFORM_SUFFIX = re.compile(r"#[a-z]{2,8}\d+$")
-
-
-def mask_personal(text: str) -> str:
-    """Group posts never show a phone or ID number in full: 138****5678, 110101********123X."""
-    text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
-    text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
-    return _LANDLINE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
 
 class TemplateError(ValueError):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -75,6 +75,7 @@ class SqlMessageStore:
             "next_attempt_at": (message.not_before or now) if message.status is Delivery.PENDING else None,
             "attachments": [dict(a) for a in message.attachments],
             "template": message.template,
+            "private": message.private,
         }
         try:
             new_id = await self._run.scalar(_INSERT_MESSAGE, values)
@@ -146,7 +147,8 @@ class SqlMessageStore:
         return bool(result.rowcount)
 
     async def chat(self, chat_id: str, after: int, limit: int) -> list[StoredMessage]:
-        return await self._many((t.messages.c.chat_id == chat_id) & (t.messages.c.person_id.is_(None)), after, limit)
+        c = t.messages.c
+        return await self._many((c.chat_id == chat_id) & c.person_id.is_(None) & c.private.is_(false()), after, limit)
 
     async def inbox(self, person_id: str, after: int, limit: int) -> list[StoredMessage]:
         return await self._many(t.messages.c.person_id == person_id, after, limit)

@@ -161,6 +161,7 @@ def _message(row: Any) -> StoredMessage:
         attachments=tuple(row.get("attachments") or ()),
         template=row.get("template"),
         intent=row.get("intent"),
+        private=bool(row.get("private")),
     )
 
 

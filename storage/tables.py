@@ -143,6 +143,9 @@ messages = Table(
     Column("next_attempt_at", UtcDateTime(), nullable=True),
     Column("attachments", JSON, nullable=False, server_default="[]"),
     Column("template", String(64), nullable=True),
+    # A one-to-one line (a WeChat OA message, a WeCom app message, the bot's answers to them): routed
+    # through the grid's chat, never shown in the group's transcript.
+    Column("private", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("chat_id", "client_id", name="uq_messages_chat_client"),
     Index("ix_messages_chat", "chat_id", "id"),
     Index("ix_messages_person", "person_id", "id"),

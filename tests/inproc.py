@@ -96,6 +96,7 @@ class InProcessBot(Api):
             "api_token": TOKEN, "audit_interval_s": 3600, "outbox_interval_s": 0.2, "demo": True,
         }  # fmt: skip
         settings = Settings(**{**defaults, **{k.removeprefix("GRIDBOT_").lower(): v for k, v in env.items()}})
+        self.settings = settings
         self._stack = contextlib.AsyncExitStack()
         self.app: FastAPI = self.run(self._stack.enter_async_context(running(settings, self.clock)))
         nlu: FallbackNlu = self.app.state.nlu

@@ -197,6 +197,9 @@ class Notice:
     ticket_id: int | None = None
     params: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     not_before: datetime | None = None  # held in the outbox until then (a ping asked during quiet hours)
+    # A chat notice that answers someone on a one-to-one line (WeChat OA, the WeCom app): it goes back
+    # to them through that line and is never part of the group's transcript.
+    private: bool = False
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class StoredMessage:
     attachments: tuple[Mapping[str, object], ...] = ()  # photos, shared places (as the channel gave them)
     template: str | None = None  # outbound: the template it was rendered from (channels pick buttons by it)
     intent: str | None = None  # inbound: what the bot read it as (recorded when it was handled)
+    private: bool = False  # a line of a one-to-one conversation kept to its chat for routing: not in the transcript
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class NewMessage:
     attachments: tuple[Mapping[str, object], ...] = ()
     not_before: datetime | None = None  # outbound: not delivered before this
     template: str | None = None
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,10 @@ class MessageStore(Protocol):
 
     async def retry(self, message_id: int, now: datetime) -> bool: ...
 
-    async def chat(self, chat_id: str, after: int, limit: int) -> list[StoredMessage]: ...
+    async def chat(self, chat_id: str, after: int, limit: int) -> list[StoredMessage]:
+        """The group's transcript: what was said in the group and the bot's group posts, never a
+        one-to-one line (`private`) routed to the group's chat, nor a direct ping (`person_id`)."""
+        ...
 
     async def inbox(self, person_id: str, after: int, limit: int) -> list[StoredMessage]: ...
 

@@ -305,10 +305,13 @@
 
   /* ----------------------------------------------------------------- picker */
 
-  async function loadRooms() {
+  // The room list is open in the demo only; an invited member (token) sees their own room. Without
+  // either the server answers 401 and the picker just shows the invitation hint.
+  async function loadRooms(token) {
     try {
-      var r = await api('GET', '/rooms', undefined, { timeout: 10000 });
+      var r = await api('GET', '/rooms', undefined, { timeout: 10000, token: token });
       if (!r.ok) {
+        if (!state.demo && (r.status === 401 || r.status === 403)) return false;
         showError(errorText(r, '无法加载网格列表'));
         return false;
       }
@@ -977,7 +980,7 @@
     var chatId = d.chat_id || null;
     var roomName = d.chat_name || d.room_name || d.room || null;
     if (!roomName && chatId) {
-      if (!state.roomsLoaded) await loadRooms();
+      if (!state.roomsLoaded) await loadRooms(token);
       var room = findRoom(chatId);
       if (room) roomName = room.name;
     }

@@ -224,6 +224,7 @@ class TelegramGateway:
     # ------------------------------------------------------------------------------ outbound
 
     name = CHANNEL
+    private_lines = False
 
     async def reaches(self, uow: UnitOfWork, message: StoredMessage) -> bool:
         if message.person_id:

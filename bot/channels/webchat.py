@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import re
+import secrets
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -99,23 +100,20 @@ def build_router(services: Services) -> APIRouter:
         return pages.TemplateResponse(request, "chat.html", {"demo": services.demo, "static_url": "/static"})
 
     @router.get("/chat/api/rooms")
-    async def rooms() -> dict[str, Any]:
-        d = services.directory()
-        grids = [n for n in d.nodes.values() if n.chat_id]
-        staff = [p for p in d.people.values() if p.role is not Role.WORKER]
-        return {
-            "demo": services.demo,
-            "rooms": [
-                {
-                    "chat_id": g.chat_id,
-                    "name": g.name,
-                    "path": " / ".join(n.name for n in reversed(d.chain(g.id)[1:])),
-                    "members": [{"id": w.id, "name": w.name, "role": "worker"} for w in d.workers_of(g.id)],
-                }
-                for g in grids
-            ],
-            "staff": [{"id": p.id, "name": p.name, "role": p.role.value, "node": p.node} for p in staff],
-        }
+    async def rooms(
+        x_chat_token: Annotated[str | None, Header()] = None, authorization: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        """The picker's rooms and people. The demo (the page lets anyone speak as anyone) and holders
+        of the API token get every micro-grid and staff member; an invited member (chat token) gets
+        their own room and its grid workers, the names they meet in that chat anyway. Anyone else:
+        401. The directory of every grid and every official's name and id is not public: it is a
+        list of whom to impersonate or pester."""
+        if services.demo or _api_token_ok(services.api_token, authorization):
+            return _rooms(services)
+        if not x_chat_token:
+            raise ApiError(401, "需要邀请链接 / an invitation link (chat token) is needed")
+        chat_id, _ = whoami(x_chat_token)
+        return _rooms(services, only=chat_id)
 
     @router.post("/chat/api/session")
     async def session(body: Session) -> dict[str, Any]:
@@ -133,7 +131,9 @@ def build_router(services: Services) -> APIRouter:
     @router.get("/chat/api/me")
     async def me(x_chat_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         chat_id, sender = whoami(x_chat_token)
-        return {"token": x_chat_token, "chat_id": chat_id, **identity(sender)}
+        grid = services.directory().grid_for_chat(chat_id)
+        chat_name = grid.name if grid else chat_id
+        return {"token": x_chat_token, "chat_id": chat_id, "chat_name": chat_name, **identity(sender)}
 
     @router.get("/chat/api/messages")
     async def transcript(
@@ -187,6 +187,31 @@ def build_router(services: Services) -> APIRouter:
         return {"messages": [_decorate(services, message_json(m), sender) for m in rows]}
 
     return router
+
+
+def _api_token_ok(api_token: str, authorization: str | None) -> bool:
+    scheme, _, token = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(token.encode(), api_token.encode())
+
+
+def _rooms(services: Services, only: str | None = None) -> dict[str, Any]:
+    """Every micro-grid with a chat and every staff member; with `only`, that chat's room alone and no staff."""
+    d = services.directory()
+    grids = [n for n in d.nodes.values() if n.chat_id and (only is None or n.chat_id == only)]
+    staff = [p for p in d.people.values() if p.role is not Role.WORKER] if only is None else []
+    return {
+        "demo": services.demo,
+        "rooms": [
+            {
+                "chat_id": g.chat_id,
+                "name": g.name,
+                "path": " / ".join(n.name for n in reversed(d.chain(g.id)[1:])),
+                "members": [{"id": w.id, "name": w.name, "role": "worker"} for w in d.workers_of(g.id)],
+            }
+            for g in grids
+        ],
+        "staff": [{"id": p.id, "name": p.name, "role": p.role.value, "node": p.node} for p in staff],
+    }
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

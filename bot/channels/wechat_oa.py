@@ -181,8 +181,9 @@ class WechatGateway:
         if not text.strip() and not attachments:
             return None
         client_id = f"oa-{message.message_id}" if message.message_id else f"oa-{openid}-{message.time}"
+        # One to one: routed through the grid's chat, never shown in the group's transcript.
         return InboundMessage(chat_id, resident_id(openid), text[: self._max_text], None, client_id, CHANNEL,
-                              tuple(attachments))  # fmt: skip
+                              tuple(attachments), private=True)  # fmt: skip
 
     async def _answer(self, inbound: InboundMessage, openid: str) -> str | None:
         task = asyncio.ensure_future(self._handle(inbound))
@@ -240,6 +241,7 @@ class WechatGateway:
     # ------------------------------------------------------------------------ outbound
 
     name = CHANNEL
+    private_lines = True
 
     async def reaches(self, uow: UnitOfWork, message: StoredMessage) -> bool:
         return bool(message.chat_id) and not message.person_id and bool(await self._targets(uow, message))

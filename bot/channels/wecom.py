@@ -152,7 +152,9 @@ class WecomGateway:
             return TEXTS["unbound"]
         sender = await self._person(userid) or resident_id(userid)
         client_id = f"wc-{event.get('msgid') or hashlib.sha1(text.encode()).hexdigest()[:16]}"
-        handled = await self._handle(InboundMessage(chat_id, sender, text[: self._max_text], None, client_id, CHANNEL))
+        single = event.get("chattype") == "single" or not event.get("chatid")  # the AI bot's one-to-one chat
+        inbound = InboundMessage(chat_id, sender, text[: self._max_text], None, client_id, CHANNEL, private=single)
+        handled = await self._handle(inbound)
         return "\n\n".join(r.text for r in handled.replies) or None
 
     async def _bind(self, chat: str, raw: str) -> str:
@@ -217,7 +219,8 @@ class WecomGateway:
         if chat_id is None:
             return TEXTS["no_grid"]
         client_id = f"wcapp-{fields.get('MsgId') or hashlib.sha1(text.encode()).hexdigest()[:16]}"
-        handled = await self._handle(InboundMessage(chat_id, person, text[: self._max_text], None, client_id, CHANNEL))
+        inbound = InboundMessage(chat_id, person, text[: self._max_text], None, client_id, CHANNEL, private=True)
+        handled = await self._handle(inbound)  # one to one with the app: never in the group's transcript
         return "\n\n".join(r.text for r in handled.replies) or None
 
     async def _chat_for(self, person: str, text: str) -> str | None:
@@ -255,6 +258,7 @@ class WecomGateway:
     # --------------------------------------------------------------------- outbound
 
     name = CHANNEL
+    private_lines = False
 
     async def reaches(self, uow: UnitOfWork, message: StoredMessage) -> bool:
         if message.person_id and not self._agent_id:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.faq import Faq
@@ -46,6 +46,8 @@ class Context:
 
     async def apply(self, outcome: Outcome, *, before: Ticket | None) -> Ticket:
         """Commit a transition through the case service (fenced on the clock token it was planned from)."""
+        if self.message.private and self.sender is None:
+            outcome = replace(outcome, notices=tuple(_private(n) for n in outcome.notices))
         self.written += await self.cases.commit(self.uow, outcome, before=before, now=self.now, cause_id=self.stored.id)
         self.changed.append(outcome.ticket)
         return outcome.ticket
@@ -54,11 +56,13 @@ class Context:
         self.written += await self.notifier.notify(self.uow, notices, now=self.now, cause_id=self.stored.id)
 
     async def say(self, template: Text, **params: object) -> None:
-        """Post a template to this chat (threaded to the ticket named in `params`, if any)."""
+        """Answer the sender in this chat (threaded to the ticket named in `params`, if any); on a
+        one-to-one line the answer is private to it."""
         params.setdefault("reporter", self.actor)
         ticket_id = params.get("ticket_id")
         thread = ticket_id if isinstance(ticket_id, int) else None
-        await self.notify([Notice(template, chat_id=self.message.chat_id, ticket_id=thread, params=params)])
+        notice = Notice(template, chat_id=self.message.chat_id, ticket_id=thread, params=params)
+        await self.notify([_private(notice) if self.message.private else notice])
 
     @property
     def attachments(self) -> tuple[dict[str, object], ...]:
@@ -69,3 +73,15 @@ class Context:
 
 
 Handler = Callable[[Context], Awaitable[None]]
+
+
+def _private(notice: Notice) -> Notice:
+    """What a one-to-one line is answered in its grid's chat stays on that line.
+
+    Who is on the line decides what its case changes are: a resident writing one to one (the
+    Official Account) chose not to speak in the group, so every chat notice their message causes
+    (the acknowledgement naming them and their case, a rating's thanks, a reopen) is private. Staff
+    writing to the WeCom app act on the group's cases: the case posts that follow (accepted,
+    resolved, escalated) are the group's business and stay group posts, as if written there; only
+    the direct answers to them (`Context.say`: refusals, their case lists) are private."""
+    return replace(notice, private=True) if notice.chat_id else notice

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ SEVERITIES = ("normal", "urgent")
 ENTITY_NAMES = ("location", "building", "unit", "room", "ticket_id", "phone", "time")
 MIN_EXAMPLES = 5
 SHARED_FILE = "_shared.yaml"
+MAX_NAME, MAX_TEXT, MAX_ID = 50, 500, 64  # the display name, any other admin-edited text, a policy/department key
 
 _INTENT_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _ANNOTATION = re.compile(r"\[([^\]]+)\]\((\w+)\)")
@@ -153,13 +155,13 @@ def parse_intent(data: Any, where: str) -> IntentSpec:
         raise IntentError(f"{where}: `intent` must be lower_snake_case ASCII (got {intent!r})")
     if where.endswith(".yaml") and where.removesuffix(".yaml") != intent:
         raise IntentError(f"{where}: file name must be {intent}.yaml (one file per intent)")
-    name = str(data.get("name") or "").strip()
+    name = _one_line(data.get("name") or "", where, "name", MAX_NAME)
     if not name:
         raise IntentError(f"{where}: `name` (the Chinese display name) is required")
     return IntentSpec(
         intent=intent,
         name=name,
-        description=str(data.get("description") or ""),
+        description=_one_line(data.get("description") or "", where, "description"),
         examples=_examples(data.get("examples"), where),
         ticket=_ticket(data.get("ticket"), where),
         priority=_int(data.get("priority", 100), where, "priority"),
@@ -167,8 +169,24 @@ def parse_intent(data: Any, where: str) -> IntentSpec:
         keywords=_strings(data.get("keywords"), where, "keywords"),
         regexes=_regexes(data.get("regexes"), where),
         synonyms=_synonyms(data.get("synonyms"), where),
-        extra={k: data[k] for k in ("not",) if k in data},
+        extra={k: _one_line(data[k], where, k) for k in ("not",) if k in data},
     )
+
+
+def _one_line(raw: Any, where: str, name: str, limit: int = MAX_TEXT) -> str:
+    """Every text an admin edits is one line: a line break (or any control character, NEL, U+2028/9)
+    in a name could otherwise end up as a line of its own in a file or a message."""
+    if not isinstance(raw, str | int | float):
+        raise IntentError(f"{where}: `{name}` must be a text (got {type(raw).__name__})")
+    value = str(raw).strip()
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        raise IntentError(
+            f"{where}: `{name}` must be one line of text, without line breaks or control characters "
+            f"(只能是一行文字，不能含换行或控制字符): {value!r}"
+        )
+    if len(value) > limit:
+        raise IntentError(f"{where}: `{name}` is longer than {limit} characters (最多 {limit} 个字): {value[:20]!r}…")
+    return value
 
 
 def parse_shared(data: Any, where: str) -> SharedSpec:
@@ -217,7 +235,7 @@ def _examples(raw: Any, where: str) -> tuple[str, ...]:
         items = [str(x).strip() for x in raw]
     else:
         raise IntentError(f"{where}: `examples` is required (a block of '- example' lines)")
-    items = [x for x in items if x]
+    items = [_one_line(x, where, "examples") for x in items if x]
     for item in items:
         for _, entity in _ANNOTATION.findall(item):
             if entity not in ENTITY_NAMES:
@@ -237,8 +255,9 @@ def _ticket(raw: Any, where: str) -> TicketSpec | None:
     severity = str(raw.get("severity") or "normal")
     if severity not in SEVERITIES:
         raise IntentError(f"{where}: ticket.severity must be one of {SEVERITIES} (got {severity!r})")
-    policy, department = raw.get("policy"), raw.get("department")
-    return TicketSpec(severity, str(policy) if policy else None, str(department) if department else None)
+    policy = _one_line(raw.get("policy") or "", where, "ticket.policy", MAX_ID)
+    department = _one_line(raw.get("department") or "", where, "ticket.department", MAX_ID)
+    return TicketSpec(severity, policy or None, department or None)
 
 
 def _strings(raw: Any, where: str, name: str) -> tuple[str, ...]:
@@ -246,7 +265,7 @@ def _strings(raw: Any, where: str, name: str) -> tuple[str, ...]:
         return ()
     if not isinstance(raw, list) or not all(isinstance(x, str | int) for x in raw):
         raise IntentError(f"{where}: `{name}` must be a list of words")
-    items = tuple(str(x).strip() for x in raw if str(x).strip())
+    items = tuple(_one_line(x, where, name) for x in raw if str(x).strip())
     return tuple(dict.fromkeys(items))
 
 
@@ -265,7 +284,7 @@ def _synonyms(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
         return {}
     if not isinstance(raw, dict):
         raise IntentError(f"{where}: `synonyms` maps a canonical value to a list of variants")
-    return {str(k): _strings(v, where, f"synonyms.{k}") for k, v in raw.items()}
+    return {_one_line(k, where, "synonyms"): _strings(v, where, f"synonyms.{k}") for k, v in raw.items()}
 
 
 def _int(raw: Any, where: str, name: str) -> int:
@@ -275,39 +294,46 @@ def _int(raw: Any, where: str, name: str) -> int:
         raise IntentError(f"{where}: `{name}` must be a whole number (got {raw!r})") from exc
 
 
+class _Block(str):
+    """A text dumped as a literal block (`examples: |`, one `- example` a line, as admins write them)."""
+
+
+class _Flow(tuple[str, ...]):
+    """A list dumped on one line (`keywords: [a, b]`)."""
+
+
+class _IntentDumper(yaml.SafeDumper):
+    """PyYAML's safe emitter: every value is quoted or escaped as YAML needs, so no text can add a key."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    """A text with a line break or a control character is double-quoted, where YAML escapes it
+    (`\\n`, `\\N`); other styles would fold it into a space."""
+    breaks = any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if breaks else None)
+
+
+_IntentDumper.add_representer(str, _text)
+_IntentDumper.add_representer(_Block, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style="|"))
+_IntentDumper.add_representer(_Flow, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
 def dump_intent(spec: IntentSpec) -> str:
-    """The YAML text of one intent file, in the layout admins see (lists on one line)."""
-    out = [f"# {spec.intent}: {spec.name}", f"intent: {spec.intent}", f"name: {_q(spec.name)}"]
+    """The YAML text of one intent file, in the layout admins see (lists on one line), written by
+    the YAML emitter: a value never becomes structure, whatever it holds (the file is validated
+    again before it is written, and a multi-line text is refused there)."""
+    doc: dict[str, Any] = {"intent": spec.intent, "name": spec.name}
     if spec.description:
-        out.append(f"description: {_q(spec.description)}")
-    for key, value in spec.extra.items():
-        out.append(f"{key}: {_q(str(value))}")
+        doc["description"] = spec.description
+    doc.update({key: str(value) for key, value in spec.extra.items()})
     if spec.ticket:
-        out.append("ticket:")
-        out.append(f"  severity: {spec.ticket.severity}")
-        if spec.ticket.policy:
-            out.append(f"  policy: {_q(spec.ticket.policy)}")
-        if spec.ticket.department:
-            out.append(f"  department: {_q(spec.ticket.department)}")
-    out.append(f"priority: {spec.priority}")
-    out.append(f"emergency: {_flow(spec.emergency)}")
-    out.append(f"keywords: {_flow(spec.keywords)}")
-    out.append("regexes:" + ("" if spec.regexes else " []"))
-    out += [f"  - {_q(r)}" for r in spec.regexes]
-    out.append("synonyms:" + ("" if spec.synonyms else " {}"))
-    out += [f"  {_q(k)}: {_flow(v)}" for k, v in spec.synonyms.items()]
-    out.append("examples: |")
-    out += [f"  - {e}" for e in spec.examples]
-    return "\n".join(out) + "\n"
-
-
-def _flow(items: tuple[str, ...]) -> str:
-    return "[" + ", ".join(_q(x) for x in items) + "]"
-
-
-def _q(value: str) -> str:
-    dumped = yaml.safe_dump(value, allow_unicode=True, default_flow_style=True, width=10_000)
-    return dumped.removesuffix("\n...\n").strip()
+        ticket = {"severity": spec.ticket.severity, "policy": spec.ticket.policy, "department": spec.ticket.department}
+        doc["ticket"] = {k: v for k, v in ticket.items() if v}
+    doc.update(priority=spec.priority, emergency=_Flow(spec.emergency), keywords=_Flow(spec.keywords))
+    doc["regexes"] = list(spec.regexes)
+    doc["synonyms"] = {k: _Flow(v) for k, v in spec.synonyms.items()}
+    doc["examples"] = _Block("".join(f"- {example}\n" for example in spec.examples))
+    return yaml.dump(doc, Dumper=_IntentDumper, allow_unicode=True, sort_keys=False, width=10_000)
 
 
 class IntentFiles:

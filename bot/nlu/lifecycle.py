@@ -1,6 +1,17 @@
 """The NLU's life in a running bot: start (serve the active version, or train a first one),
 our own Rasa child or external servers, the gated retrain's live parts, health, and the
-throw-away candidate stack that `nlu eval` and the gate score with."""
+throw-away candidate stack that `nlu eval` and the gate score with.
+
+Start-up serves only intent files the gate accepted (see bot/nlu/versions.py). With Rasa: the
+active version, always; intent files on disk that differ from it are judged by the gated retrain
+in the background (an edit made while the bot was stopped is not lost, but it is not served
+untested either); invalid files on disk are logged and ignored. When the active version's model
+has left the cache, it is trained again from that version's own snapshot, not from the files on
+disk. Only a first start, with no accepted version at all, trains and serves the files on disk
+as they are (there is nothing to compare them with). With the keyword rules alone (no model, so
+no gate): a site that has run the gate serves the files on disk only when they are an accepted
+version's, else the active version's; a site that never had a model serves its validated files.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.nlu.catalog import Catalog, load_catalog
+from bot.nlu.catalog import Catalog, IntentError, load_catalog
 from bot.nlu.chain import FallbackNlu
 from bot.nlu.port import Nlu
 from bot.nlu.rasa_client import RasaNlu, RasaPool, pool_of, rasa_of
@@ -99,23 +110,65 @@ async def start(config: NluConfig) -> NluRuntime:
     """Rasa (our own process, or external servers) with the keyword fallback; or, in mode
     `rules`, the keyword rules alone (no model, no retraining: benchmarks, tiny sites)."""
     if config.mode == "rules":
-        rules = RulesNlu(load_catalog(config.intents))
+        rules = RulesNlu(load_catalog(accepted_intents(config)))
         return NluRuntime(FallbackNlu(rules, rules, 0.0), None, None)
     parts = await _start_parts(config)
     nlu = FallbackNlu(parts.rasa, RulesNlu(parts.catalog), config.threshold)
     return NluRuntime(nlu, _model_manager(config, parts, nlu), parts)
 
 
+def accepted_intents(config: NluConfig) -> Path:
+    """The intent files the keyword rules alone may serve: those on disk when the gate accepted
+    them (or when this site never ran the gate), else the active version's snapshot."""
+    if not (config.var_dir / "nlu" / "active").exists():
+        return config.intents  # no model was ever gated here: validation is all there is
+    registry = config.registry
+    active = registry.recorded_active()
+    if active is None or not registry.intents(active).is_dir() or registry.accepted_version_of(config.intents):
+        return config.intents
+    log.warning("config/intents is not a version the NLU gate accepted: serving version %s's intent files;"
+                " retrain with Rasa to have the change judged", active)  # fmt: skip
+    return registry.intents(active)
+
+
+async def _rebuild_active(config: NluConfig, registry: Registry) -> str | None:
+    """The active version's model left the cache: train it again from its own intent snapshot
+    (never from the files on disk, which the gate has not judged). None if there is no snapshot."""
+    recorded = registry.recorded_active()
+    if recorded is None or not registry.intents(recorded).is_dir():
+        return None
+    log.warning("the model of NLU version %s is missing: training it again from its intent snapshot", recorded)
+    build = prepare(registry.intents(recorded), config.pipeline, config.model_cache)
+    seconds = await train(build, config.rasa_bin)
+    if build.version != recorded:  # another pipeline since: the same accepted files, a version of its own
+        registry.snapshot(build.version, registry.intents(recorded))
+        registry.save(VersionRecord(build.version, build.pipeline, datetime.now(UTC).isoformat(timespec="seconds"),
+                                    build.examples, status="active", train_seconds=round(seconds, 1)))  # fmt: skip
+    registry.set_active(build.version)
+    return build.version
+
+
+def _disk_differs(config: NluConfig, active: str) -> bool:
+    """The intent files on disk are not the active version's: retrain them (gated) in the background."""
+    try:
+        version = prepare(config.intents, config.pipeline, config.model_cache).version
+    except IntentError as exc:
+        log.error("config/intents is invalid, serving NLU version %s until it is fixed: %s", active, exc)
+        return False
+    if version != active:
+        log.info("serving NLU version %s; config/intents changed (%s): retraining in the background", active, version)
+    return version != active
+
+
 async def _start_parts(config: NluConfig) -> NluParts:
     """Serve the active version at once; with none yet, train the intent files first (no gate to pass)."""
     registry = config.registry
-    build = prepare(config.intents, config.pipeline, config.model_cache)
-    active = registry.active()
-    if active and active != build.version:
-        model, catalog, pending = registry.model(active), load_catalog(registry.intents(active)), True
-        log.info("serving NLU version %s; config/intents changed (%s): retraining in the background", active,
-                 build.version)  # fmt: skip
+    active = registry.active() or await _rebuild_active(config, registry)
+    if active is not None:
+        model, catalog = registry.model(active), load_catalog(registry.intents(active))
+        pending = _disk_differs(config, active)
     else:
+        build = prepare(config.intents, config.pipeline, config.model_cache)
         seconds = await train(build, config.rasa_bin)
         registry.snapshot(build.version, config.intents)
         record = registry.get(build.version) or VersionRecord(

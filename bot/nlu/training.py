@@ -1,10 +1,14 @@
 """Build a model version from the intent files: validate, generate the Rasa project, `rasa data
-validate`, `rasa train nlu`. A version is named by the hash of its generated project, so
-unchanged data never retrains and the model cache is shared by every checkout on the machine.
+validate`, `rasa train nlu`. A version is named by the hash of its generated project *and* of the
+intent files: two versions differ whenever what the bot serves differs, including what the model
+never sees (a display name, a `ticket:` mapping), so a version's snapshot is exactly what was
+judged. The model itself is keyed by the training data alone: unchanged data never retrains (a
+version that only changed a name reuses the model) and the cache is shared by every checkout.
 
 Layout under the model cache (~/.cache/gridbot/models by default):
-    projects/<version>/        the generated Rasa project
-    nlu-<version>.tar.gz       the trained model
+    projects/<data>/           the generated Rasa project (<data>: the hash of the training data)
+    nlu-<data>.tar.gz          the trained model
+    nlu-<version>.tar.gz       the version's model: a hard link to (or copy of) the one above
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.nlu.catalog import Catalog, load_catalog
+from bot.nlu.catalog import Catalog, catalog_hash, load_catalog
 from bot.nlu.generate import files_hash, project_files, write_project
 from bot.nlu.rasa_process import RASA_ENV
 
@@ -42,6 +47,7 @@ class Build:
     catalog: Catalog
     pipeline: str
     examples: int
+    data_model: Path  # the model of this training data, shared by every version with the same data
 
     @property
     def trained(self) -> bool:
@@ -55,16 +61,22 @@ def prepare(intents: Path, pipeline: str, cache: Path) -> Build:
         files = project_files(catalog, pipeline)
     except FileNotFoundError as exc:
         raise TrainingError(str(exc)) from exc
-    version = files_hash(files)
-    project = write_project(files, cache / "projects" / version)
+    data = files_hash(files)
+    version = files_hash({**files, "intents.sha256": catalog_hash(intents)})
+    project = write_project(files, cache / "projects" / data)
     examples = sum(len(s.examples) for s in catalog.intents.values())
-    return Build(version, project, cache / f"nlu-{version}.tar.gz", catalog, pipeline, examples)
+    return Build(version, project, cache / f"nlu-{version}.tar.gz", catalog, pipeline, examples,
+                 cache / f"nlu-{data}.tar.gz")  # fmt: skip
 
 
 async def train(build: Build, rasa_bin: Path, progress: Progress = quiet) -> float:
     """Train the build's model unless it exists; returns the seconds spent (0 when cached)."""
     if build.trained:
         progress("cached", f"model {build.version} already trained")
+        return 0.0
+    if build.data_model.exists():
+        _share(build.data_model, build.model)
+        progress("cached", f"version {build.version}: the training data is unchanged, model {build.data_model.name}")
         return 0.0
     if not await asyncio.to_thread(rasa_bin.exists):
         raise TrainingError(f"{rasa_bin} not found: run `make setup` to create the Rasa environment")
@@ -76,13 +88,25 @@ async def train(build: Build, rasa_bin: Path, progress: Progress = quiet) -> flo
     out = build.model.parent
     await _rasa(rasa_bin, build, ["train", "nlu", "--config", "config.yml", "--domain", "domain.yml",
                                   "--nlu", "data", "--out", str(out),
-                                  "--fixed-model-name", build.model.name.removesuffix(".tar.gz")],
+                                  "--fixed-model-name", build.data_model.name.removesuffix(".tar.gz")],
                 progress, "training")  # fmt: skip
-    if not build.model.exists():
-        raise TrainingError(f"rasa train finished without writing {build.model}")
+    if not build.data_model.exists():
+        raise TrainingError(f"rasa train finished without writing {build.data_model}")
+    _share(build.data_model, build.model)
     seconds = time.monotonic() - started
     log.info("trained %s in %.0f s", build.model.name, seconds)
     return seconds
+
+
+def _share(model: Path, target: Path) -> None:
+    """`target` becomes the same model file: a hard link (no space), a copy where links fail."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(model, tmp)
+    except OSError:
+        shutil.copy2(model, tmp)
+    tmp.replace(target)
 
 
 async def ensure_model(intents: Path, pipeline: str, cache: Path, rasa_bin: Path, progress: Progress = quiet) -> Build:

@@ -7,6 +7,12 @@ rules and the ticket mapping must match the model). Records live in `<var>/nlu/`
     active                      the active version
 Activation loads the model into the running Rasa server (`PUT /model`, no restart) and swaps
 the rules in the same step; a rejected candidate leaves the active model untouched.
+
+Only what passed the gate is ever served. An edit is written to config/intents before its model
+is judged; when the gate rejects it (or its training fails), the intent files go back to the
+active version's, so a restart cannot pick up what the gate refused (the rejected files stay in
+that version's snapshot and in the audit log). The accepted versions are the active one and the
+ones that were active before (`retired`); start-up (bot/nlu/lifecycle.py) serves only those.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.nlu.catalog import Catalog, IntentError, load_catalog
+from bot.nlu.catalog import Catalog, IntentError, catalog_hash, load_catalog
 from bot.nlu.evaluate import predict, read_rows
 from bot.nlu.metrics import Row, Scores, Verdict, gate, score
 from bot.nlu.port import Nlu
@@ -74,9 +80,27 @@ class Registry:
         return sorted((r for r in records if r), key=lambda r: r.created_at, reverse=True)
 
     def active(self) -> str | None:
-        path = self.root / "active"
-        version = path.read_text().strip() if path.exists() else ""
+        version = self.recorded_active()
         return version if version and self.model(version).exists() and self.intents(version).is_dir() else None
+
+    def recorded_active(self) -> str | None:
+        """The version recorded as active, whether or not its model is still in the cache."""
+        path = self.root / "active"
+        return (path.read_text().strip() or None) if path.exists() else None
+
+    def accepted_version_of(self, intents: Path) -> str | None:
+        """The accepted version (the active one, or one active before) whose intent files are
+        exactly those in `intents`; None when the gate never accepted them."""
+        wanted = catalog_hash(intents)
+        accepted = [self.recorded_active()] + [r.version for r in self.all() if r.status in ("active", "retired")]
+        for version in dict.fromkeys(v for v in accepted if v):
+            if self.intents(version).is_dir() and catalog_hash(self.intents(version)) == wanted:
+                return version
+        return None
+
+    def holds(self, version: str, intents: Path) -> bool:
+        """`intents` are exactly the intent files of `version`."""
+        return self.intents(version).is_dir() and catalog_hash(self.intents(version)) == catalog_hash(intents)
 
     def set_active(self, version: str) -> None:
         previous = self.active()
@@ -97,11 +121,18 @@ class Registry:
         tmp.rename(target)
 
     def restore(self, version: str, intents: Path) -> None:
-        """Make the intent files those of `version` (a rollback is then also what restarts use)."""
+        """Make the intent files those of `version` (a rollback is then also what restarts use).
+        Each file is replaced atomically; files the version does not have go last. Cut off half
+        way, the files match no accepted version and start-up serves the active one."""
+        snapshot = sorted(self.intents(version).glob("*.yaml"))
+        for path in snapshot:
+            tmp = intents / f".{path.name}.tmp"
+            shutil.copy2(path, tmp)
+            tmp.replace(intents / path.name)
+        keep = {path.name for path in snapshot}
         for path in intents.glob("*.yaml"):
-            path.unlink()
-        for path in self.intents(version).glob("*.yaml"):
-            shutil.copy2(path, intents / path.name)
+            if path.name not in keep:
+                path.unlink()
 
 
 @dataclass
@@ -179,7 +210,7 @@ class ModelManager:
             try:
                 await self._retrain(job, force)
             except (IntentError, TrainingError, OSError, ValueError) as exc:
-                job.update("failed", str(exc)[-2000:])
+                job.update("failed", str(exc)[-2000:] + self._discard(job.version))
                 log.error("nlu retrain failed: %s", exc)
             finally:
                 job.finished_at = time.time()
@@ -203,10 +234,25 @@ class ModelManager:
         record = replace(record, test_data=test_hash, scores=candidate.to_json(), verdict=job.verdict)
         if not (verdict.passed or force):
             self.registry.save(replace(record, status="rejected"))
-            job.update("rejected", verdict.reason)
+            job.update("rejected", verdict.reason + self._discard(build.version))
             return
         self.registry.save(record)
         await self.activate(build.version, job)
+
+    def _discard(self, version: str | None) -> str:
+        """A change the gate did not accept leaves config/intents: the files become the active
+        version's again, unless they changed since this job took them (a newer edit, which its own
+        run judges). Returns what the job's detail should add."""
+        active = self.registry.active()
+        if version is None or active is None or version == active or not self.registry.holds(version, self.intents):
+            return ""
+        try:
+            self.registry.restore(active, self.intents)
+        except OSError as exc:
+            log.error("nlu: could not restore the intent files of version %s: %s", active, exc)
+            return f"; config/intents NOT restored ({exc}): start-up still serves version {active}"
+        log.warning("nlu: version %s not accepted; config/intents restored to version %s", version, active)
+        return f"; config/intents restored to the active version {active} (the change is kept in version {version})"
 
     async def activate(self, version: str, job: Job | None = None) -> VersionRecord:
         """Load `version` into the running Rasa and the rules; restore its intent files."""

@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.interpret import Route, Situation, route, understood
-from bot.nlu.catalog import load_catalog
+from bot.nlu.catalog import IntentSpec, TicketSpec, dump_intent, load_catalog
 from bot.nlu.rules import RulesNlu
 from bot.render import TemplateError, Templates, mask_personal
 from config.directory import GridFileError, checked_directory
@@ -42,6 +43,54 @@ def test_the_keyword_rules_read_any_text(text: str) -> None:
 def test_masking_hides_a_mobile_number_whatever_surrounds_it(text: str) -> None:
     masked = mask_personal(text + " 13812345678")
     assert "13812345678" not in masked and masked.endswith("138****5678")
+
+
+SEPARATORS = st.sampled_from(["", "", "", " ", "  ", "-", " - ", "\u2014", "\u3000", "\u200b", "\uff0d"])
+
+
+def _spelled(digits: str, data: st.DataObject) -> str:
+    """The digits with any separator between them, each digit ASCII or full-width at random."""
+    out = []
+    for n, digit in enumerate(digits):
+        if n:
+            out.append(data.draw(SEPARATORS))
+        out.append(chr(ord(digit) + 0xFEE0) if data.draw(st.booleans()) else digit)  # full-width
+    return "".join(out)
+
+
+@FEW
+@given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), CHINESE, st.data())
+def test_a_mobile_is_masked_however_it_is_spelled(mobile: str, text: str, data: st.DataObject) -> None:
+    masked = mask_personal(f"{text}电话{_spelled(mobile, data)}。")
+    assert masked.endswith(f"电话{mobile[:3]}****{mobile[-4:]}。"), masked
+
+
+@FEW
+@given(st.from_regex(r"[1-9][0-9]{16}[0-9X]", fullmatch=True), st.data())
+def test_an_id_number_is_masked_however_it_is_spelled(number: str, data: st.DataObject) -> None:
+    masked = mask_personal(f"身份证{_spelled(number, data)}，")
+    assert masked == f"身份证{number[:6]}********{number[-4:]}，", masked
+
+
+ANY_TEXT = st.text(max_size=60)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ANY_TEXT, ANY_TEXT, st.lists(ANY_TEXT, max_size=4), st.dictionaries(ANY_TEXT, st.lists(ANY_TEXT, max_size=3),
+       max_size=3), ANY_TEXT, st.booleans())  # fmt: skip
+def test_a_dumped_intent_file_holds_exactly_the_fields_it_was_given(
+    name: str, description: str, keywords: list[str], synonyms: dict[str, list[str]], department: str, report: bool
+) -> None:
+    spec = IntentSpec("report_x" if report else "chitchat", name, ("a", "b"), description=description,
+                      ticket=TicketSpec(department=department or None) if report else None, keywords=tuple(keywords),
+                      synonyms={k: tuple(v) for k, v in synonyms.items()}, extra={"not": description})  # fmt: skip
+    data = yaml.safe_load(dump_intent(spec))
+    fields = {"intent", "name", "not", "priority", "emergency", "keywords", "regexes", "synonyms", "examples"}
+    assert set(data) == fields | ({"description"} if description else set()) | ({"ticket"} if report else set())
+    assert (data["name"], data["not"], data["keywords"]) == (name, description, keywords)
+    assert data["synonyms"] == synonyms and data.get("description", "") == description
+    assert data.get("ticket") == ({"severity": "normal", **({"department": department} if department else {})}
+                                  if report else None)  # fmt: skip
 
 
 @FEW

@@ -7,10 +7,12 @@ local fakes of the platform APIs; the shared nonce memory is checked on real Red
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -54,7 +56,11 @@ def text_xml(openid: str, content: str) -> str:
 
 
 def inbound_texts(bot: InProcessBot, chat: str) -> list[str]:
-    return [m["text"] for m in bot.chat(chat) if m["sender"] != "gridbot"]
+    """What was stored as said in `chat`, one-to-one lines included (they stay out of its transcript)."""
+    path = bot.settings.database_url.split("///", 1)[1]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT text FROM messages WHERE direction = 'in' AND chat_id = ? ORDER BY id", (chat,))
+        return [text for (text,) in rows]
 
 
 @pytest.fixture(scope="module")

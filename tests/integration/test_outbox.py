@@ -9,10 +9,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.outbox import ChannelError, OutboxWorker, Wait, outbox_counts, outbox_entries, retry_dead
+from bot.outbox import ChannelError, OutboxNotifier, OutboxWorker, Wait, outbox_counts, outbox_entries, retry_dead
+from bot.render import Renderer, Templates
+from config.directory import load_directory_file
+from config.settings import CONFIG
 from storage.sql import SqlUnitOfWork
 from tests.unit.factories import T0
+from tickets.model import Notice
 from tickets.ports import Delivery, Direction, NewMessage, StoredMessage, UnitOfWork
+from tickets.texts import Text
 
 
 class Clock:
@@ -28,9 +33,10 @@ class FakePlatform:
 
     def __init__(
         self, name: str, failures: int = 0, *, reaches: Callable[[StoredMessage], bool] = lambda m: True,
-        hangs_for: str | None = None, wait_until: datetime | None = None,
+        hangs_for: str | None = None, wait_until: datetime | None = None, private_lines: bool = False,
     ) -> None:  # fmt: skip
         self.name = name
+        self.private_lines = private_lines
         self.failures = failures
         self.sent: list[int] = []
         self.tries = 0
@@ -198,3 +204,21 @@ async def test_a_claimed_delivery_is_not_claimed_again_by_a_concurrent_pass(engi
         second = asyncio.create_task(claim())  # reads the row as due: the first claim is not committed
         await asyncio.sleep(0.3)
     assert len(taken) == 1 and await second == []
+
+
+async def test_a_private_answer_goes_back_to_its_line_never_into_a_group(engine: AsyncEngine) -> None:
+    """An answer on a one-to-one line (routed through the grid's chat) reaches only platforms that
+    carry such lines (the Official Account), never a bound Telegram group or WeCom appchat."""
+    answer = Notice(Text.STATUS_NONE, chat_id="yg-1", params={"reporter": "微信用户0001#wx1"}, private=True)
+    post = Notice(Text.TICKET_ACCEPTED, chat_id="yg-1", ticket_id=1, params={"ticket_id": 1, "actor": "w-yg-1"})
+    renderer = Renderer(
+        Templates.load(CONFIG / "templates.yaml"), lambda: load_directory_file(CONFIG / "grids.demo.yaml")
+    )
+    async with SqlUnitOfWork(engine) as uow:
+        private, group = await OutboxNotifier(renderer).notify(uow, [answer, post], now=T0)
+    assert (private.private, group.private) == (True, False)
+    telegram_group, official_account = FakePlatform("tg"), FakePlatform("wechat", private_lines=True)
+    assert await worker(engine, [telegram_group, official_account], Clock(T0)).deliver_due() == 3
+    assert telegram_group.sent == [group.id] and official_account.sent == [private.id, group.id]
+    async with SqlUnitOfWork(engine) as uow:
+        assert [m.id for m in await uow.messages.chat("yg-1", 0, 10)] == [group.id]

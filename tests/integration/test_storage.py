@@ -13,6 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.directory import load_directory_file
@@ -91,6 +92,52 @@ async def test_client_id_is_unique_per_chat_and_rollback_leaves_nothing(engine: 
     async with SqlUnitOfWork(engine) as uow:
         assert [m.id for m in await uow.messages.chat("c1", 0, 10)] == [first.id]  # the bot row rolled back
         assert (await uow.messages.by_client_id("c1", "abc")) == first
+
+
+async def test_the_group_transcript_leaves_out_one_to_one_lines(engine: AsyncEngine) -> None:
+    group = NewMessage(Direction.IN, "张阿姨", "路灯坏了", Delivery.RECEIVED, chat_id="c1", client_id="g1")
+    line = NewMessage(Direction.IN, "微信用户0001#wx1", "电话13900001111", Delivery.RECEIVED, chat_id="c1",
+                      client_id="oa-1", channel="wechat", private=True)  # fmt: skip
+    async with SqlUnitOfWork(engine) as uow:
+        said = await uow.messages.add(group, T0)
+        private = await uow.messages.add(line, T0)
+        answer = await uow.messages.add(
+            NewMessage(Direction.OUT, "gridbot", "@微信用户0001 已收到", Delivery.PENDING, chat_id="c1",
+                       cause_id=private.id, private=True), T0,
+        )  # fmt: skip
+        post = await uow.messages.add(NewMessage(Direction.OUT, "gridbot", "@张阿姨 已收到", Delivery.PENDING,
+                                                 chat_id="c1", cause_id=said.id), T0)  # fmt: skip
+    async with SqlUnitOfWork(engine) as uow:
+        assert [m.id for m in await uow.messages.chat("c1", 0, 10)] == [said.id, post.id]
+        assert (await uow.messages.get(private.id)) == private and private.private
+        assert (await uow.messages.by_client_id("c1", "oa-1")) == private  # still found for a retry's dedupe
+        assert [m.id for m in await uow.messages.caused_by(private.id)] == [answer.id]
+
+
+async def test_the_migration_marks_what_one_to_one_lines_received_as_private(db_url: str) -> None:
+    """Rows stored before `messages.private` existed: the Official Account's messages and the bot's
+    answers to them, and the WeCom app's messages, leave the transcript too."""
+    await asyncio.to_thread(upgrade, db_url, "0007")
+    eng = create_engine(db_url)
+    rows = [  # id, direction, channel, client_id, cause_id
+        (1, "in", "web", "w-1", None), (2, "out", "web", None, 1),
+        (3, "in", "wechat", "oa-1", None), (4, "out", "web", None, 3),
+        (5, "in", "wecom", "wcapp-1", None), (6, "in", "wecom", "wc-1", None),
+    ]  # fmt: skip
+    try:
+        async with eng.begin() as conn:
+            for mid, direction, channel, client_id, cause in rows:
+                await conn.execute(
+                    text("INSERT INTO messages (id, direction, channel, chat_id, sender, text, client_id, cause_id,"
+                         " status, attempts, created_at, attachments) VALUES (:id, :d, :ch, 'c1', 's', 't', :cl,"
+                         " :cause, 'sent', 0, :at, '[]')"),
+                    {"id": mid, "d": direction, "ch": channel, "cl": client_id, "cause": cause, "at": T0},
+                )  # fmt: skip
+        await asyncio.to_thread(upgrade, db_url)
+        async with SqlUnitOfWork(eng) as uow:
+            assert [m.id for m in await uow.messages.chat("c1", 0, 10)] == [1, 2, 6]
+    finally:
+        await eng.dispose()
 
 
 async def test_directory_round_trip(engine: AsyncEngine) -> None:

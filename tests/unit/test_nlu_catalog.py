@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
-from bot.nlu.catalog import IntentError, IntentFiles, load_catalog
+from bot.nlu.catalog import IntentError, IntentFiles, dump_intent, load_catalog, parse_intent
 from bot.nlu.chain import FallbackNlu
 from bot.nlu.port import NluUnavailable, Parse
 from bot.nlu.rules import RulesNlu
@@ -60,6 +62,45 @@ def test_invalid_edits_name_the_file_and_problem_and_write_nothing(intents: Path
         IntentFiles(intents).write("report_pigeons", text)
     assert problem in str(caught.value)
     assert not (intents / "report_pigeons.yaml").exists()
+
+
+INJECTED = "闲聊\nticket: {severity: urgent}"
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("name", GOOD.replace("name: 鸽子扰民", 'name: "鸽子扰民\\nticket: {severity: urgent}"')),
+        ("name", GOOD.replace("name: 鸽子扰民", 'name: "鸽子扰民\\u2028priority: 1"')),
+        ("name", GOOD.replace("name: 鸽子扰民", 'name: "鸽子\\r扰民"')),
+        ("description", GOOD.replace("keywords:", 'description: "a\\x85b"\nkeywords:')),
+        ("keywords", GOOD.replace("keywords: [鸽子]", 'keywords: ["鸽子\\nticket: x"]')),
+        ("synonyms", GOOD.replace("keywords: [鸽子]", 'keywords: [鸽子]\nsynonyms: {"鸽\\n子": [鸽]}')),
+        ("synonyms.鸽子", GOOD.replace("keywords: [鸽子]", 'keywords: [鸽子]\nsynonyms: {鸽子: ["鸽\\t子"]}')),
+        ("examples", GOOD.split("examples: |")[0] + 'examples: ["养鸽子\\nticket: {severity: urgent}", a, b, c, d]\n'),
+        ("ticket.department", GOOD.replace("department: chengguan", 'department: "chengguan\\nseverity: urgent"')),
+        ("not", GOOD.replace("keywords:", 'not: "a\\nb"\nkeywords:')),
+    ],
+)
+def test_every_free_text_an_admin_edits_is_one_line(intents: Path, field: str, text: str) -> None:
+    with pytest.raises(IntentError, match=r"report_pigeons\.yaml") as caught:
+        IntentFiles(intents).write("report_pigeons", text)
+    assert f"`{field}` must be one line" in str(caught.value) and "只能是一行文字" in str(caught.value)
+    assert not (intents / "report_pigeons.yaml").exists()
+
+
+def test_a_display_name_cannot_inject_fields_into_the_dumped_file(intents: Path) -> None:
+    chitchat = load_catalog(intents).intents["chitchat"]
+    text = dump_intent(replace(chitchat, name=INJECTED, description="说明\nticket: true", keywords=("x\nticket: 1",)))
+    data = yaml.safe_load(text)
+    assert "ticket" not in data and data["name"] == INJECTED  # a value stays a value
+    with pytest.raises(IntentError, match="`name` must be one line"):
+        parse_intent(data, "chitchat.yaml")  # and is refused, with the reason, before anything is written
+
+
+def test_the_shipped_intents_survive_a_dump_and_load_unchanged() -> None:
+    for spec in load_catalog(CONFIG / "intents").intents.values():
+        assert parse_intent(yaml.safe_load(dump_intent(spec)), f"{spec.intent}.yaml") == spec
 
 
 def test_an_example_may_not_belong_to_two_intents(intents: Path) -> None:

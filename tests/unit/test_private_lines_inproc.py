@@ -1,0 +1,106 @@
+"""One-to-one lines on the in-process bot (tests/inproc.py): a resident's WeChat Official Account
+messages and staff's WeCom app messages are routed through their grid's chat, but neither they nor
+the bot's answers to them ever show in that group's transcript (web chat, API); the group's own
+messages and the bot's group posts still do, and the private line still gets its answers."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.test_wechat_oa import APPID, APPSECRET, event_xml, reply_text, signed, text_xml
+from tests.e2e.test_wechat_oa import TOKEN as OA_TOKEN
+from tests.e2e.test_wecom import AES_KEY, AGENT, CORP, app_reply, sealed, sign
+from tests.e2e.test_wecom import TOKEN as WECOM_TOKEN
+from tests.fakes.wechat_api import FakeWechat
+from tests.inproc import InProcessBot
+
+PHONE = "13900001111"
+OA_REPORT = f"3号楼楼道里垃圾堆了好几天了，我家电话{PHONE}"
+
+
+@pytest.fixture
+def wechat() -> Iterator[FakeWechat]:
+    server = FakeWechat(APPID, APPSECRET).start()
+    yield server
+    server.stop()
+    assert server.unexpected == [], server.unexpected
+
+
+def group_transcript(bot: InProcessBot, chat: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The group's transcript as a web chat member sees it, and as the API returns it."""
+    web = bot.client("http://bot/chat/api")
+    token = web.post("/session", json={"chat_id": chat, "sender": "邻居老王"}).json()["token"]
+    seen = web.get("/messages", headers={"X-Chat-Token": token}).json()["messages"]
+    return seen, bot.chat(chat)
+
+
+def test_an_official_account_message_and_its_answers_stay_out_of_the_group(tmp_path: Path, wechat: FakeWechat) -> None:
+    bot = InProcessBot(tmp_path, GRIDBOT_WECHAT_APPID=APPID, GRIDBOT_WECHAT_TOKEN=OA_TOKEN,
+                       GRIDBOT_WECHAT_APPSECRET=APPSECRET, GRIDBOT_WECHAT_API_BASE=wechat.base)  # fmt: skip
+    try:
+        oa, resident = bot.client(), "oPRIVATE-0001"
+        assert "阳光社区第1微网格" in reply_text(
+            oa.post("/wechat/oa", params=signed(), content=event_xml(resident, "subscribe", "qrscene_yg-1"))
+        )
+        answer = reply_text(oa.post("/wechat/oa", params=signed(), content=text_xml(resident, OA_REPORT)))
+        ticket = int(re.findall(r"#(\d+)", answer)[0])  # the resident is answered on their line
+        assert bot.ticket(ticket)["reporter"].startswith("微信用户0001#wx")
+
+        said = bot.say("yg-1", "张阿姨", "5号楼东门的路灯坏了，晚上很黑")  # the group's own conversation
+        for messages in group_transcript(bot, "yg-1"):
+            texts = "\n".join(m["text"] for m in messages)
+            assert PHONE not in texts and "1111" not in texts and "微信用户" not in texts, texts
+            assert f"#{ticket}" not in texts  # not even the bot's acknowledgement to the resident
+            assert [m["message_id"] for m in messages] == [said["message_id"], said["replies"][0]["message_id"]]
+
+        # the worker's move in the group is a group post, and the resident still hears of it on their line
+        accepted = bot.say("yg-1", "w-yg-1", f"/接单 {ticket}")["replies"][0]
+        assert accepted["message_id"] in [m["message_id"] for m in bot.chat("yg-1")]
+        deadline = time.monotonic() + 10
+        while not any(f"#{ticket}" in t and "接单" in t for t in wechat.to(resident)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(f"#{ticket}" in t and "接单" in t for t in wechat.to(resident)), wechat.to(resident)
+    finally:
+        bot.close()
+
+
+def app_message(client: httpx.Client, userid: str, text: str, msg_id: int) -> str:
+    xml = (f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{userid}]]></FromUserName>"
+           f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+           f"<Content><![CDATA[{text}]]></Content><MsgId>{msg_id}</MsgId><AgentID>{AGENT}</AgentID></xml>")  # fmt: skip
+    encrypt = sealed(xml, CORP)
+    body = f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    return app_reply(client.post("/wecom/app", params=sign(encrypt), content=body))
+
+
+def test_staff_writing_to_the_wecom_app_move_the_case_in_the_group_but_their_words_stay_private(
+    tmp_path: Path,
+) -> None:
+    bot = InProcessBot(tmp_path, GRIDBOT_WECOM_CORP_ID=CORP, GRIDBOT_WECOM_TOKEN=WECOM_TOKEN,
+                       GRIDBOT_WECOM_AES_KEY=AES_KEY)  # fmt: skip
+    try:
+        app = bot.client()
+        report = bot.say("yg-1", "张阿姨", "3号楼楼道里垃圾堆了好几天了")
+        ticket = report["replies"][0]["ticket_id"]
+        note = f"业主电话{PHONE}已联系，垃圾已清运"
+        assert "接单" in app_message(app, "w-yg-1", f"/接单 {ticket}", 1)
+        assert "已处理完毕" in app_message(app, "w-yg-1", f"/已处理 {ticket} {note}", 2)
+        mine = app_message(app, "w-yg-1", "我的工单", 3)  # a direct answer: for the worker alone
+        assert "在办工单" in mine or "没有在办" in mine
+
+        for messages in group_transcript(bot, "yg-1"):
+            texts = [m["text"] for m in messages]
+            assert not any(PHONE in t or "已联系" in t or "/接单" in t or "在办工单" in t for t in texts), texts
+            assert any("已由网格员李建国接单" in t for t in texts)  # the case posts are the group's business
+            assert any("已处理完毕" in t for t in texts)
+            assert [m["sender"] for m in messages if m["sender"] != "gridbot"] == ["张阿姨"]
+        assert bot.ticket(ticket)["state"] == "resolved"
+    finally:
+        bot.close()
