@@ -30,6 +30,7 @@ import uvicorn
 import uvloop
 from fastapi import APIRouter, FastAPI
 
+from admin.web import BODY_LIMITS as ADMIN_BODY_LIMITS
 from admin.web import build_router as admin_router
 from bot.app import create_app
 from bot.channels.telegram import build_router as telegram_router
@@ -156,7 +157,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         if telegram is not None:
             tasks.append(telegram.start(settings.telegram_polling))
         await stack.enter_async_context(background(tasks))
-        app = create_app(services, routers)
+        app = create_app(services, routers, body_limits=ADMIN_BODY_LIMITS)
         app.state.audit, app.state.nlu = escalation.audit, nlu.nlu
         yield app
 

@@ -16,6 +16,10 @@ from admin.page import COOKIE, LOGIN_COOKIE, AdminPages
 from admin.services import AdminServices
 from bot.services import Services
 
+# The directory upload may be larger than the HTTP edge's default body limit (`bot.app.MAX_BODY`):
+# the file's own limit plus room for the multipart envelope and the other fields.
+BODY_LIMITS = {"/admin/directory/import": pages_ops.MAX_UPLOAD + 64 * 1024}
+
 
 def build_router(services: Services, admin: AdminServices) -> APIRouter:
     web = AdminPages(services, admin)
