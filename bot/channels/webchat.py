@@ -15,14 +15,15 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from bot.api import MAX_ATTACHMENTS, PAGE, AttachmentIn, dispatch, handled_json, message_json
 from bot.errors import ApiError
-from bot.messages import BOT_SENDER, InboundMessage
+from bot.inputs import Cursor, RowId
+from bot.messages import BOT_SENDER, InboundMessage, storable
 from bot.services import Services
 from tickets.directory import Role
 
@@ -36,13 +37,14 @@ class Session(BaseModel):
 
 class ChatPost(BaseModel):
     text: str = ""
-    reply_to: int | None = None
+    reply_to: RowId | None = None
     client_id: str | None = None
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 
 MEDIA_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
 MAX_MEDIA = 5 * 1024 * 1024
+MAX_TOKEN = 1024  # a chat token is ~100 characters; a longer one is not ours
 _MEDIA_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp|gif)$")
 
 
@@ -66,12 +68,24 @@ def verify(secret: bytes, token: str | None) -> tuple[str, str]:
     return chat_id, sender
 
 
+def read_token(secret: bytes, token: str | None) -> tuple[str, str]:
+    """`verify` for a token from outside (a header, a chat command): anything but a short ASCII string is
+    an invalid token (401) before it reaches the HMAC comparison, which takes ASCII only; a token whose
+    payload does not decode is invalid too."""
+    if not token or len(token) > MAX_TOKEN or not token.isascii():
+        raise ApiError(401, "聊天令牌无效 / invalid chat token")
+    try:
+        return verify(secret, token)
+    except (TypeError, ValueError) as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise ApiError(401, "聊天令牌无效 / invalid chat token") from exc
+
+
 def build_router(services: Services) -> APIRouter:
     router = APIRouter()
     pages = Jinja2Templates(directory=str(ADMIN_DIR / "templates"))
 
     def whoami(token: str | None) -> tuple[str, str]:
-        chat_id, sender = verify(services.chat_secret, token)
+        chat_id, sender = read_token(services.chat_secret, token)
         if services.directory().grid_for_chat(chat_id) is None:
             raise ApiError(404, "未知的群聊 / unknown chat")
         return chat_id, sender
@@ -109,7 +123,7 @@ def build_router(services: Services) -> APIRouter:
     async def session(body: Session) -> dict[str, Any]:
         if not services.demo:
             raise ApiError(403, "需要邀请链接才能加入群聊 / an invitation link is needed (demo mode is off)")
-        sender = body.sender.strip()[:64]
+        sender = storable(body.sender).strip()[:64]
         if services.directory().grid_for_chat(body.chat_id) is None:
             raise ApiError(404, "未知的群聊 / unknown chat")
         if not sender or sender == BOT_SENDER:
@@ -122,9 +136,7 @@ def build_router(services: Services) -> APIRouter:
         return {"token": x_chat_token, "chat_id": chat_id, **identity(sender)}
 
     @router.get("/chat/api/messages")
-    async def transcript(
-        after: Annotated[int, Query(ge=0)] = 0, x_chat_token: Annotated[str | None, Header()] = None
-    ) -> dict[str, Any]:
+    async def transcript(after: Cursor = 0, x_chat_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         chat_id, sender = whoami(x_chat_token)
         async with services.uow() as uow:
             rows = await uow.messages.chat(chat_id, after, PAGE)
@@ -162,9 +174,7 @@ def build_router(services: Services) -> APIRouter:
         return FileResponse(services.media_dir / name, headers={"Cache-Control": "private, max-age=86400"})
 
     @router.get("/chat/api/inbox")
-    async def inbox(
-        after: Annotated[int, Query(ge=0)] = 0, x_chat_token: Annotated[str | None, Header()] = None
-    ) -> dict[str, Any]:
+    async def inbox(after: Cursor = 0, x_chat_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         _, sender = whoami(x_chat_token)
         if services.directory().person(sender) is None:
             return {"messages": []}

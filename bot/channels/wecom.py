@@ -28,9 +28,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from wechatpy.enterprise.crypto import PrpCrypto
 
-from bot.channels.webchat import verify
+from bot.channels.webchat import read_token
 from bot.channels.wechat_oa import safe_xml
 from bot.errors import ApiError
+from bot.inputs import external_id, json_body
 from bot.interpret import ticket_ref
 from bot.messages import Handle, Handled, InboundMessage
 from bot.nlu.port import Parse
@@ -110,17 +111,18 @@ class WecomGateway:
     # ----------------------------------------------------------------------- AI bot
 
     async def aibot(self, params: dict[str, str], body: bytes) -> Response:
+        envelope = json_body(body)  # 400 for broken, deeply nested or out-of-range JSON
         try:
-            encrypt = str(json.loads(body)["encrypt"])
-        except (ValueError, KeyError, TypeError) as exc:
+            encrypt = str(envelope["encrypt"])
+        except (KeyError, TypeError) as exc:
             raise ApiError(400, "不是 AI 机器人回调 / not an AI bot callback") from exc
+        event = json_body(self.open(params, encrypt, ""))
         try:
-            event = json.loads(self.open(params, encrypt, ""))
-            userid = str(event["from"]["userid"])
-            chat = str(event.get("chatid") or userid)
-        except (ValueError, KeyError, TypeError) as exc:
+            userid = external_id(event["from"]["userid"], "userid")
+            chat = external_id(event.get("chatid") or userid, "chatid")
+            text = _strip_mention(str((event.get("text") or {}).get("content") or ""))
+        except (AttributeError, KeyError, TypeError) as exc:
             raise ApiError(400, "无法识别的消息 / unreadable message") from exc
-        text = _strip_mention(str((event.get("text") or {}).get("content") or ""))
         answer = await self._aibot_answer(event, chat, userid, text)
         return self._json_reply(answer, params.get("nonce", "n"))
 
@@ -140,7 +142,7 @@ class WecomGateway:
 
     async def _bind(self, chat: str, code: str) -> str:
         try:
-            chat_id, role = verify(self._codes, code)
+            chat_id, role = read_token(self._codes, code)
         except ApiError:
             return TEXTS["bad_code"]
         node = self._directory().grid_for_chat(chat_id)
@@ -166,6 +168,8 @@ class WecomGateway:
             raise ApiError(400, "缺少 Encrypt / no Encrypt element")
         xml = self.open(params, encrypted.text, self._corp_id)
         fields = {child.tag: (child.text or "") for child in safe_xml(xml.encode("utf-8"))}
+        if fields.get("FromUserName"):
+            external_id(fields["FromUserName"], "FromUserName")  # 400 when too long for its column
         answer = await self._app_answer(fields)
         if not answer:
             return PlainTextResponse("")
@@ -215,7 +219,7 @@ class WecomGateway:
 
     async def _link(self, userid: str, code: str) -> str:
         try:
-            role, person = verify(self._codes, code)
+            role, person = read_token(self._codes, code)
         except ApiError:
             return TEXTS["bad_code"]
         if role != "@iam" or self._directory().person(person) is None:
