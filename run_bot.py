@@ -49,7 +49,7 @@ from bot.nlu.evaluate import EvalDataError
 from bot.nlu.training import TrainingError
 from bot.outbox import MirrorChannel, OutboxNotifier, OutboxWorker, WebChannel
 from bot.render import Renderer, TemplateError, Templates
-from bot.services import Health, Services
+from bot.services import Health, MediaQuota, Services
 from config.directory import GridFileError
 from config.policies import load_policies
 from config.settings import Settings, api_token
@@ -142,6 +142,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
             api_token=token, chat_secret=chat_secret(token), demo=settings.demo, max_text=settings.max_text,
             models=nlu.models, intents=IntentFiles(settings.intents), routines=routines,
             media_dir=settings.var_dir / "media", metrics=metrics,
+            media_quota=MediaQuota(settings.media_quota_count, settings.media_quota_mb * 1024 * 1024),
         )  # fmt: skip
         routers: list[APIRouter] = [
             admin_router(services, await admin_of(settings, engine, routed, policies, renderer, utcnow))

@@ -19,6 +19,7 @@ MESSAGES = {
     413: "内容过长 / payload too large",
     415: "不支持的内容类型 / unsupported media type",
     422: "请求格式错误 / malformed request",
+    429: "请求过多，请稍后再试 / too many requests",
     # Not "the message was kept": a failure may come before the message is stored. A retry with the
     # same client_id is always safe (it is answered once).
     500: "服务器内部错误，请稍后重试 / internal error, please retry",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,8 @@ class Hostile:
     def __init__(self, bot: FuzzBot) -> None:
         self.bot = bot
         self.admin, self.csrf = bot.admin()
-        token = bot.http.post("/chat/api/session", json={"chat_id": "yg-1", "sender": "张阿姨"}).json()["token"]
+        resident = f"张阿姨{uuid.uuid4().hex[:6]}"  # a sender of its own: its own upload quota
+        token = bot.http.post("/chat/api/session", json={"chat_id": "yg-1", "sender": resident}).json()["token"]
         self.headers = {"Authorization": f"Bearer {API_TOKEN}", "X-Chat-Token": token, "X-CSRF-Token": self.csrf,
                         "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}  # fmt: skip
         self.login_token = ""  # the login form's own token: a hostile login gets to the password check
