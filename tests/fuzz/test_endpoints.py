@@ -7,6 +7,7 @@ of the app against chunked, NUL, huge-integer, mis-encoded and deeply nested inp
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import API_TOKEN
-from tests.fuzz.conftest import TG_SECRET, WC_CORP, FuzzBot, oa_signed, wecom_post
+from tests.fuzz.conftest import CRYPTO, TG_SECRET, WC_CORP, FuzzBot, oa_signed, wecom_post
 
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -189,3 +190,18 @@ def test_nul_in_a_message_is_dropped_and_the_message_stored_and_handled(bot: Fuz
     token = bot.http.post("/chat/api/session", json={"chat_id": "hh-1", "sender": "孙\x00大爷"}).json()["token"]
     web = bot.http.post("/chat/api/messages", json={"text": "\x00\x00"}, headers={"X-Chat-Token": token})
     assert web.status_code == 422, web.text  # nothing left once the NUL is gone: empty, refused
+
+
+def test_a_non_ascii_bind_or_iam_code_is_a_bad_code_not_a_crash(bot: FuzzBot) -> None:
+    """The HMAC comparison takes ASCII only: a code with 令牌 in it was a 500; it is the bad-code answer."""
+    event = {"from": {"userid": "u-bind"}, "chatid": "wc-group-1", "msgtype": "text",
+             "text": {"content": "@网格通 /bind abc.令牌"}}  # fmt: skip
+    answer = check(bot, lambda: wecom_post(bot.http, "/wecom/aibot", json.dumps(event, ensure_ascii=False), "", True))
+    assert answer.status_code == 200
+    assert "绑定码无效" in json.loads(str(CRYPTO.decrypt(answer.json()["encrypt"], "")))["text"]["content"]
+    iam = ("<xml><ToUserName>ww</ToUserName><FromUserName>u-iam</FromUserName><CreateTime>1</CreateTime>"
+           "<MsgType>text</MsgType><Content>/iam 码.码</Content><MsgId>77</MsgId></xml>")  # fmt: skip
+    app = check(bot, lambda: wecom_post(bot.http, "/wecom/app", iam, WC_CORP, False))
+    sealed = re.search(r"<Encrypt><!\[CDATA\[(.*?)\]\]>", app.text)
+    assert app.status_code == 200 and sealed
+    assert "绑定码无效" in str(CRYPTO.decrypt(sealed.group(1), WC_CORP))
