@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 from starlette.routing import Mount
 
@@ -341,4 +343,39 @@ def test_non_ascii_credentials_anywhere(routes: list[Route], hostile: Hostile) -
         yield Attack("headers", route.url(lambda name: SAMPLE.get(name, "x")), {}, headers=strange)
 
     failures = hostile.run(routes, attacks)
+    assert not failures, "\n".join(failures)
+
+
+URL_TEXT = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from("\x00令牌"), max_size=40)
+HOSTILE_TEXT = URL_TEXT | st.text(alphabet=st.sampled_from("\x00\ud800\udfffa令"), max_size=8)  # lone surrogates
+HOSTILE_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | HOSTILE_TEXT,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(FIELDS) | HOSTILE_TEXT, inner, max_size=6)
+    ),
+    max_leaves=20,
+)
+SEGMENT = st.sampled_from(["1", "0", "-1", str(HUGE), "1e21", "%00", "%ff%fe", "..%2F..", "%E4%BB%A4", "x" * 300])
+KINDS = ("application/json", "text/xml", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+         "image/png", "text/plain; charset=gbk", "")  # fmt: skip
+
+
+def encoded(value: Any, encoding: str) -> bytes:
+    text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+    return text.encode(encoding, "surrogatepass" if encoding.startswith("utf") else "replace")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_route_takes_anything(routes: list[Route], hostile: Hostile, data: st.DataObject) -> None:
+    """Random exploration on top of the sweeps above: any route, any path segment, any query, any body in
+    any encoding and content type."""
+    route = data.draw(st.sampled_from(routes), label="route")
+    url = route.url(lambda _: data.draw(SEGMENT))
+    query = data.draw(st.dictionaries(st.sampled_from(QUERY), URL_TEXT | SEGMENT, max_size=3), label="query")
+    as_text = st.builds(encoded, HOSTILE_JSON, st.sampled_from(["utf-8", "utf-16", "gbk"]))
+    body = data.draw(st.binary(max_size=3000) | as_text, label="body")
+    kind = data.draw(st.sampled_from(KINDS), label="content type")
+    attack = Attack("random", url, query, body if route.method in BODY_METHODS else None, kind)
+    failures = hostile.run([route], lambda _: iter([attack]))
     assert not failures, "\n".join(failures)
