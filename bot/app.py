@@ -78,6 +78,8 @@ class BodyLimit:
 
         async def counting() -> Message:
             nonlocal received, refused
+            if refused:
+                raise BodyTooLarge  # asked again after the refusal: still refused, and answered only once
             message = await receive()
             if message["type"] == "http.request" and not started:
                 received += len(message.get("body", b""))

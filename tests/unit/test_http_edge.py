@@ -5,6 +5,7 @@ test sees how much of it the app pulled."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -51,6 +52,14 @@ def inner_app() -> FastAPI:
             size += len(chunk)
         return {"size": size}
 
+    @app.post("/stubborn")
+    async def stubborn(request: Request) -> dict[str, Any]:
+        """Reads on after a read failed, as a disconnect listener would."""
+        for _ in range(CHUNKS + 3):
+            with contextlib.suppress(Exception):
+                await request.receive()
+        return {"ok": True}
+
     @app.get("/page")
     async def page() -> dict[str, Any]:
         return {"ok": True}
@@ -87,7 +96,7 @@ async def call(
     return start["status"], dict(start["headers"]), body, pulled
 
 
-@pytest.mark.parametrize("path", ["/model", "/raw", "/form", "/stream"])
+@pytest.mark.parametrize("path", ["/model", "/raw", "/form", "/stream", "/stubborn"])
 async def test_a_chunked_body_past_the_limit_is_refused_as_it_arrives(path: str) -> None:
     status, _, body, pulled = await call(BodyLimit(inner_app()), path)
     assert status == 413
