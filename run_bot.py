@@ -31,6 +31,7 @@ import uvicorn
 import uvloop
 from fastapi import APIRouter, FastAPI
 
+from admin.web import BODY_LIMITS as ADMIN_BODY_LIMITS
 from admin.web import build_router as admin_router
 from bot.app import create_app
 from bot.channels.telegram import build_router as telegram_router
@@ -49,7 +50,7 @@ from bot.nlu.evaluate import EvalDataError
 from bot.nlu.training import TrainingError
 from bot.outbox import OutboxNotifier, OutboxWorker, Platform
 from bot.render import Renderer, TemplateError, Templates
-from bot.services import Health, Services
+from bot.services import Health, MediaQuota, Services
 from config.directory import GridFileError
 from config.policies import load_policies
 from config.settings import Settings, api_token
@@ -143,6 +144,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
             api_token=token, chat_secret=chat_secret(token), demo=settings.demo, max_text=settings.max_text,
             models=nlu.models, intents=IntentFiles(settings.intents), routines=routines,
             media_dir=settings.var_dir / "media", metrics=metrics,
+            media_quota=MediaQuota(settings.media_quota_count, settings.media_quota_mb * 1024 * 1024),
         )  # fmt: skip
         routers: list[APIRouter] = [
             admin_router(services, await admin_of(settings, engine, routed, policies, renderer, utcnow))
@@ -158,7 +160,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         if telegram is not None:
             tasks.append(telegram.start(settings.telegram_polling))
         await stack.enter_async_context(background(tasks))
-        app = create_app(services, routers)
+        app = create_app(services, routers, body_limits=ADMIN_BODY_LIMITS)
         app.state.audit, app.state.nlu = escalation.audit, nlu.nlu
         yield app
 

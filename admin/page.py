@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from admin.auth import Principal
 from admin.services import AdminServices
+from bot.messages import storable
 from bot.services import Services
 from escalation.calendar import LOCAL
 from tickets.accounts import AccountRole, AuditEntry
@@ -66,7 +67,7 @@ class AdminPages:
 
     async def form(self, request: Request, who: Principal) -> Mapping[str, Any]:
         """The posted form, after checking its CSRF token against the session's."""
-        form = await request.form()
+        form = await read_form(request)
         token = str(form.get("csrf") or request.headers.get("x-csrf-token") or "")
         if not secrets.compare_digest(token.encode(), who.csrf.encode()):
             raise HTTPException(403, "页面已过期或来源不明（CSRF 校验失败），请刷新后重试")
@@ -81,6 +82,14 @@ class AdminPages:
         async with self.services.uow() as uow:
             await uow.accounts.audit(AuditEntry(self.admin.now(), who.account.username, action, target,
                                                 dict(before or {}), dict(after or {})))  # fmt: skip
+
+
+async def read_form(request: Request) -> dict[str, Any]:
+    """The posted fields as storable text (`bot.messages.storable`: no NUL, no lone surrogate), so what
+    an admin posts is stored, searched and compared alike on SQLite and PostgreSQL (PostgreSQL refuses
+    NUL in text); an uploaded file stays as it came."""
+    form = await request.form()
+    return {key: storable(value) if isinstance(value, str) else value for key, value in form.multi_items()}
 
 
 def _local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -34,14 +34,15 @@ def register(router: APIRouter, web: AdminPages) -> None:
 
 
 def _files(web: AdminPages) -> IntentFiles:
+    """404 when this deployment runs no such part (as `bot.api_nlu` answers), not 503 ("try later")."""
     if web.services.intents is None:
-        raise HTTPException(503, "意图文件不可用")
+        raise HTTPException(404, "本部署未启用意图文件")
     return web.services.intents
 
 
 def _models(web: AdminPages) -> ModelManager:
     if web.services.models is None:
-        raise HTTPException(503, "模型管理不可用")
+        raise HTTPException(404, "本部署未启用模型管理（只用关键词规则）")
     return web.services.models
 
 

@@ -16,6 +16,7 @@ from admin import exports
 from admin.auth import Principal
 from admin.dashboard import tree_order
 from admin.page import AdminPages
+from bot.inputs import RowId
 from bot.outbox import outbox_counts, outbox_entries, retry_dead
 from escalation.bulletin import grids_under
 from tickets.accounts import OFFICER_ROLES, AccountError
@@ -159,7 +160,7 @@ def _outbox_routes(router: APIRouter, web: AdminPages) -> None:
         )
 
     @router.post("/outbox/{message_id}/retry")
-    async def retry(request: Request, message_id: int) -> Response:
+    async def retry(request: Request, message_id: RowId) -> Response:
         who = await web.admin_only(request)
         await web.form(request, who)
         async with web.services.uow() as uow:
@@ -197,13 +198,13 @@ def _bulletin_routes(router: APIRouter, web: AdminPages) -> None:
         return RedirectResponse("/admin/bulletins", status_code=303)
 
     @router.get("/bulletins/{bulletin_id}", response_class=HTMLResponse)
-    async def bulletin(request: Request, bulletin_id: int) -> Response:
+    async def bulletin(request: Request, bulletin_id: RowId) -> Response:
         who = await web.who(request)
         found = await _bulletin(web, who, bulletin_id)
         return web.render(request, "admin/bulletin.html", who, b=found, body=found.body)
 
     @router.get("/bulletins/{bulletin_id}/text")
-    async def text(request: Request, bulletin_id: int) -> PlainTextResponse:
+    async def text(request: Request, bulletin_id: RowId) -> PlainTextResponse:
         found = await _bulletin(web, await web.who(request), bulletin_id)
         name = f"bulletin-{found.period}-{found.scope}.txt"
         return PlainTextResponse(found.text, headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -14,6 +14,7 @@ from admin import actions, dashboard, exports
 from admin.auth import Principal
 from admin.page import AdminPages
 from bot.api import deadlines_json
+from bot.inputs import RowId
 from escalation import planner
 from escalation.cases import StaleTicket
 from tickets.directory import Directory, Person
@@ -86,12 +87,12 @@ def register(router: APIRouter, web: AdminPages) -> None:
         return Response(body, media_type=media, headers=headers)
 
     @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-    async def detail(request: Request, ticket_id: int) -> Response:
+    async def detail(request: Request, ticket_id: RowId) -> Response:
         who = await web.who(request)
         return await _detail(web, request, who, ticket_id, "", 200)
 
     @router.post("/tickets/{ticket_id}/action")
-    async def act(request: Request, ticket_id: int) -> Response:
+    async def act(request: Request, ticket_id: RowId) -> Response:
         who = await web.who(request)
         form = await web.form(request, who)
         action = str(form.get("action") or "")

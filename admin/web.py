@@ -12,9 +12,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from admin import pages_config, pages_dashboard, pages_ops, pages_tickets
 from admin.auth import LoginRefused
-from admin.page import COOKIE, LOGIN_COOKIE, AdminPages
+from admin.page import COOKIE, LOGIN_COOKIE, AdminPages, read_form
 from admin.services import AdminServices
 from bot.services import Services
+
+# The directory upload may be larger than the HTTP edge's default body limit (`bot.app.MAX_BODY`):
+# the file's own limit plus room for the multipart envelope and the other fields.
+BODY_LIMITS = {"/admin/directory/import": pages_ops.MAX_UPLOAD + 64 * 1024}
 
 
 def build_router(services: Services, admin: AdminServices) -> APIRouter:
@@ -33,7 +37,7 @@ def _login_routes(router: APIRouter, web: AdminPages) -> None:
 
     @router.post("/login")
     async def login(request: Request) -> Response:
-        form = await request.form()
+        form = await read_form(request)
         target = _safe_next(str(form.get("next") or "/admin"))
         token = str(form.get("login_token") or "")
         if not token or not secrets.compare_digest(token.encode(), request.cookies.get(LOGIN_COOKIE, "").encode()):

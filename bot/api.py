@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 from bot.api_nlu import build_nlu_router
 from bot.dispatcher import UnknownChat
 from bot.errors import ApiError
+from bot.inputs import Cursor, RowId
 from bot.interpret import route, understood
 from bot.messages import Attachment, AttachmentKind, Handled, InboundMessage, reserved_sender
 from bot.nlu.chain import FallbackNlu
@@ -56,9 +57,9 @@ class AttachmentIn(BaseModel):
 
 
 class PostMessage(BaseModel):
-    sender: str
+    sender: str = Field(max_length=128)  # the width of `messages.sender`
     text: str = ""
-    reply_to: int | None = None
+    reply_to: RowId | None = None
     client_id: str | None = None
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
@@ -101,7 +102,7 @@ def build_router(services: Services) -> APIRouter:
         return JSONResponse(handled_json(handled), status_code=201, headers=timing)
 
     @guarded.get("/chats/{chat_id}/messages")
-    async def chat_messages(chat_id: str, after: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    async def chat_messages(chat_id: str, after: Cursor = 0) -> dict[str, Any]:
         if services.directory().grid_for_chat(chat_id) is None:
             raise ApiError(404, "未知的群聊 / unknown chat")
         async with services.uow() as uow:
@@ -109,7 +110,7 @@ def build_router(services: Services) -> APIRouter:
         return {"messages": [message_json(m) for m in rows]}
 
     @guarded.get("/people/{person_id}/inbox")
-    async def inbox(person_id: str, after: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    async def inbox(person_id: str, after: Cursor = 0) -> dict[str, Any]:
         if services.directory().person(person_id) is None:
             raise ApiError(404, "未知的人员 / unknown person")
         async with services.uow() as uow:
@@ -117,7 +118,7 @@ def build_router(services: Services) -> APIRouter:
         return {"messages": [message_json(m) for m in rows]}
 
     @guarded.get("/tickets/{ticket_id}")
-    async def ticket(ticket_id: int) -> dict[str, Any]:
+    async def ticket(ticket_id: RowId) -> dict[str, Any]:
         async with services.uow() as uow:
             found = await uow.tickets.get(ticket_id)
             if found is None:
@@ -164,7 +165,7 @@ def build_router(services: Services) -> APIRouter:
                               "person_id": e.message.person_id} for e in rows]}  # fmt: skip
 
     @guarded.post("/outbox/{message_id}/retry")
-    async def retry(message_id: int) -> dict[str, Any]:
+    async def retry(message_id: RowId) -> dict[str, Any]:
         async with services.uow() as uow:
             if not await retry_dead(uow, message_id, utcnow()):
                 raise ApiError(404, "没有这条失败消息 / no dead letter with this id")
@@ -185,11 +186,11 @@ def build_router(services: Services) -> APIRouter:
         return {"ids": ids}
 
     @guarded.get("/bulletins/{bulletin_id}")
-    async def one_bulletin(bulletin_id: int) -> dict[str, Any]:
+    async def one_bulletin(bulletin_id: RowId) -> dict[str, Any]:
         return bulletin_json(await _bulletin(services, bulletin_id), with_body=True)
 
     @guarded.get("/bulletins/{bulletin_id}/text")
-    async def bulletin_text(bulletin_id: int) -> PlainTextResponse:
+    async def bulletin_text(bulletin_id: RowId) -> PlainTextResponse:
         found = await _bulletin(services, bulletin_id)
         filename = f"bulletin-{found.period}-{found.scope}.txt"
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'}

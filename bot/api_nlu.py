@@ -28,14 +28,16 @@ class TrainBody(BaseModel):
 def build_nlu_router(services: Services, authorised: Callable[..., Awaitable[None]]) -> APIRouter:
     router = APIRouter(prefix="/nlu", dependencies=[Depends(authorised)])
 
+    # A part this deployment does not run (the keyword rules alone, GRIDBOT_NLU=rules, have no models)
+    # answers 404 like a platform whose settings are absent: not 503, which says "try again later".
     def files() -> IntentFiles:
         if services.intents is None:
-            raise ApiError(503, "意图文件不可用 / intent files are not configured")
+            raise ApiError(404, "本部署未启用意图文件 / intent files are not configured here")
         return services.intents
 
     def models() -> ModelManager:
         if services.models is None:
-            raise ApiError(503, "模型管理不可用 / model management is not configured")
+            raise ApiError(404, "本部署未启用模型管理 / model management is off here (GRIDBOT_NLU=rules)")
         return services.models
 
     @router.get("/intents")

@@ -19,7 +19,10 @@ MESSAGES = {
     413: "内容过长 / payload too large",
     415: "不支持的内容类型 / unsupported media type",
     422: "请求格式错误 / malformed request",
-    500: "服务器内部错误，消息已保存 / internal error, the message was kept",
+    429: "请求过多，请稍后再试 / too many requests",
+    # Not "the message was kept": a failure may come before the message is stored. A retry with the
+    # same client_id is always safe (it is answered once).
+    500: "服务器内部错误，请稍后重试 / internal error, please retry",
     503: "服务暂不可用 / service unavailable",
 }
 
@@ -56,13 +59,16 @@ def install(app: FastAPI) -> None:
 
 
 def _error_of(exc: StarletteHTTPException) -> str:
-    """Our own Chinese detail if one was given; the standard message for the framework's own errors."""
-    standard = MESSAGES.get(exc.status_code, str(exc.detail))
+    """Our own Chinese detail if one was given; the standard message for the framework's own errors
+    (their details are English only, e.g. FastAPI's "There was an error parsing the body")."""
+    detail = str(exc.detail or "")
+    if detail and not detail.isascii():
+        return detail
     try:
         phrase = HTTPStatus(exc.status_code).phrase
     except ValueError:
         phrase = ""
-    return standard if not exc.detail or exc.detail == phrase else str(exc.detail)
+    return MESSAGES.get(exc.status_code, detail or phrase)
 
 
 def _page(status: int, error: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,28 @@ from enum import StrEnum
 from typing import Any
 
 BOT_SENDER = "gridbot"
+MAX_CLIENT_ID = 128  # the width of `messages.client_id`
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` as every database stores it: NUL dropped (PostgreSQL refuses it in text, and nobody means
+    it) and lone UTF-16 surrogates (JSON's `\\ud800` escapes; no UTF-8 encoder takes them) replaced by
+    U+FFFD. Dropping rather than refusing: the message is stored and handled, on SQLite and PostgreSQL
+    alike, with what its sender meant."""
+    if _UNSTORABLE.search(text) is None:
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def _client_id(client_id: str | None) -> str | None:
+    """A platform's message id longer than its column is replaced by its digest (retries still dedupe)."""
+    if client_id is None:
+        return None
+    client_id = storable(client_id)
+    return client_id if len(client_id) <= MAX_CLIENT_ID else "h-" + hashlib.sha256(client_id.encode()).hexdigest()
+
+
 # Names no client may speak as (web chat, invitation links, API v1), compared after NFKC and case
 # folding: what could pass for the bot or the system. "gridbot" is how the transcript marks the
 # bot's own posts; "system" is the escalation engine's actor in the timeline (the bulletin tells
@@ -44,6 +67,10 @@ class Attachment:
     lng: float | None = None
     label: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", storable(self.url))
+        object.__setattr__(self, "label", storable(self.label))
+
     def place(self) -> str:
         """What a shared location says about where: its label, else the coordinates."""
         if self.kind is not AttachmentKind.LOCATION:
@@ -61,10 +88,11 @@ class Attachment:
 
 @dataclass(frozen=True)
 class InboundMessage:
-    """One message to handle. `chat_id` is always a micro-grid's chat: a one-to-one line (a WeChat
-    Official Account resident, staff writing to the WeCom app, a WeCom single chat) is routed
-    through its grid's chat but is `private`: it and the bot's answers to it go back to that line
-    only and never appear in the group's transcript."""
+    """What every channel hands the dispatcher. Made storable where it is made (`storable`): this is the
+    one boundary every inbound text crosses, whatever the channel. `chat_id` is always a micro-grid's
+    chat: a one-to-one line (a WeChat Official Account resident, staff writing to the WeCom app, a
+    WeCom single chat) is routed through its grid's chat but is `private`: it and the bot's answers
+    to it go back to that line only and never appear in the group's transcript."""
 
     chat_id: str
     sender: str
@@ -74,6 +102,11 @@ class InboundMessage:
     channel: str = "web"
     attachments: tuple[Attachment, ...] = ()
     private: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("chat_id", "sender", "text"):
+            object.__setattr__(self, name, storable(getattr(self, name)))
+        object.__setattr__(self, "client_id", _client_id(self.client_id))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,17 @@ class Health:
     scheduler: Callable[[], bool]
 
 
+@dataclass(frozen=True)
+class MediaQuota:
+    """What one web chat token (a sender in a chat) may upload per `span_s`: `count` photos and `bytes`
+    in all (0: no limit). Generous for a real resident or a busy worker, it bounds what one leaked or
+    demo-minted token can put on the disk; kept in the database, so every bot process counts alike."""
+
+    count: int = 50
+    bytes: int = 100 * 1024 * 1024
+    span_s: int = 24 * 3600
+
+
 @dataclass
 class Services:
     dispatcher: Dispatcher
@@ -42,4 +53,5 @@ class Services:
     intents: IntentFiles | None = None  # the admin-edited intent files
     routines: Routines | None = None  # 报平安 reminder, digests, monthly bulletins
     media_dir: Path | None = None  # photos uploaded through the web chat
+    media_quota: MediaQuota = field(default_factory=MediaQuota)
     metrics: Metrics = field(default_factory=Metrics)

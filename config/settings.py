@@ -103,6 +103,9 @@ class Settings(BaseSettings):
         "except in demo mode (GRIDBOT_DEMO, served over plain http://127.0.0.1).",
     )
     max_text: int = 2000
+    # What one web chat token (a sender in a chat) may upload per 24 h (0: no limit).
+    media_quota_count: int = Field(default=50, ge=0, description="Photos per web chat token per 24 h.")
+    media_quota_mb: int = Field(default=100, ge=0, description="Megabytes of photos per web chat token per 24 h.")
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$", description="json: one object per line.")
 

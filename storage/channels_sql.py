@@ -130,6 +130,26 @@ class SqlChannelStore:
         await self._c.execute(statement.on_conflict_do_update(index_elements=["channel", "external_id"],
                                                               set_=changes, where=where))  # fmt: skip
 
+    async def use_quota(
+        self, channel: str, external_id: str, now: datetime, amount: int, limit: int, span_s: int
+    ) -> bool:
+        """Take `amount` from a budget of `limit` per `span_s` seconds, counted from the first use of a
+        span (a span that ran out starts afresh). One conditional update takes it, so two processes
+        never both spend the last of it."""
+        c = t.channel_windows.c
+        insert = pg_insert if self._c.dialect.name == "postgresql" else sqlite_insert
+        fresh = insert(t.channel_windows).values(channel=channel, external_id=external_id, opened_at=now, used=0)
+        start = now - timedelta(seconds=span_s)
+        await self._c.execute(fresh.on_conflict_do_update(index_elements=["channel", "external_id"],
+                                                          set_={"opened_at": now, "used": 0},
+                                                          where=c.opened_at <= start))  # fmt: skip
+        result = await self._c.execute(
+            update(t.channel_windows)
+            .where(c.channel == channel, c.external_id == external_id, c.used + amount <= limit, c.opened_at > start)
+            .values(used=c.used + amount)
+        )
+        return bool(result.rowcount)
+
     async def use_window(self, channel: str, external_id: str, now: datetime, limit: int, span_s: int) -> bool:
         c = t.channel_windows.c
         result = await self._c.execute(

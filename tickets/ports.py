@@ -267,6 +267,13 @@ class ChannelStore(Protocol):
         """Take one send from the person's window if it is open and not used up."""
         ...
 
+    async def use_quota(
+        self, channel: str, external_id: str, now: datetime, amount: int, limit: int, span_s: int
+    ) -> bool:
+        """Take `amount` from a budget of `limit` per `span_s` seconds (counted from the span's first
+        use; a span that ran out starts afresh); False, and nothing taken, when it would go over."""
+        ...
+
 
 @dataclass(frozen=True)
 class WebSession:

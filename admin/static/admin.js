@@ -1,4 +1,6 @@
-/* gridbot admin: dashboard charts (ECharts, served locally), heat-table colours, live training progress. */
+/* gridbot admin: dashboard charts (ECharts, served locally), heat-table colours, live training progress,
+ * and the pages' small behaviours (confirm, auto-submit, print) wired from data attributes: the
+ * Content-Security-Policy allows no inline script or event handler attribute. */
 (function () {
   "use strict";
 
@@ -85,6 +87,26 @@
     poll();
   }
 
+  function behaviours() {
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (e) {
+        if (!window.confirm(form.dataset.confirm)) e.preventDefault();
+      });
+    });
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+    document.querySelectorAll("form[data-intent-path]").forEach(function (form) {
+      form.addEventListener("submit", function () {
+        form.action = form.dataset.intentPath + encodeURIComponent(form.elements.intent.value);
+      });
+    });
+    document.querySelectorAll("[data-print]").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
+    });
+  }
+
+  behaviours();
   heat();
   dashboard();
   training();

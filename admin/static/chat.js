@@ -631,20 +631,27 @@
     if (last < s.length) parent.appendChild(document.createTextNode(s.slice(last)));
   }
 
-  // Only our own media paths and http(s) URLs become images; anything else is shown as text.
+  // What an attachment shows is GridbotMedia's decision (chat-media.js): only our own photos load as
+  // images; another address is a link the reader may follow (a tracking pixel otherwise), or a label.
   function renderAttachment(a) {
-    if (a && a.kind === 'image' && /^(\/chat\/media\/[0-9a-f]{32}\.(jpg|png|webp|gif)|https?:\/\/)/.test(a.url || '')) {
+    var v = window.GridbotMedia.view(a);
+    if (v.kind === 'image') {
       var img = el('img', 'attachment-img');
       img.alt = '照片';
       img.loading = 'lazy';
-      img.src = a.url;
+      img.src = v.url;
       return img;
     }
-    if (a && a.kind === 'location') {
-      var where = a.label || (Number(a.lat).toFixed(5) + ', ' + Number(a.lng).toFixed(5));
-      return el('div', 'attachment-place', '位置：' + where);
+    if (v.kind === 'link') {
+      var link = el('a', 'attachment-place attachment-link', v.text);
+      link.href = v.url;
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer nofollow';
+      link.referrerPolicy = 'no-referrer';
+      link.addEventListener('click', function (e) { e.stopPropagation(); }); // not a tap on the message
+      return link;
     }
-    return el('div', 'attachment-place', '[附件]');
+    return el('div', 'attachment-place', v.text);
   }
 
   async function sendAttachments(attachments) {

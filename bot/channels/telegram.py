@@ -31,6 +31,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.channels.codes import LinkCodes, Purpose, redeem
 from bot.errors import ApiError
+from bot.inputs import json_body
 from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMessage
 from bot.outbox import ChannelError, Wait
 from bot.ratelimit import RateLimiter, SendLimiter
@@ -72,6 +73,13 @@ class MalformedUpdate(ValueError):
     """The webhook body looks like an update but Telegram's types cannot be built from it."""
 
 
+def _integers(*ids: object) -> None:
+    """Telegram's ids are integers. PTB builds its objects from whatever JSON came without checking
+    types, and a "chat id" holding text (a NUL, on PostgreSQL) would fail deep inside a query."""
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise MalformedUpdate("an id is not an integer")
+
+
 class TelegramGateway:
     def __init__(
         self, bot: Bot, uow: UnitOfWorkFactory, codes: LinkCodes, grid_name: Callable[[str], str | None],
@@ -110,7 +118,11 @@ class TelegramGateway:
         message = update.message
         if message is None or message.from_user is None or message.from_user.is_bot:
             return None  # edits, channel posts, service messages: nothing to do
-        text = (message.text or message.caption or "").strip()
+        _integers(message.chat.id, message.message_id, message.from_user.id)
+        text = message.text or message.caption or ""
+        if not isinstance(text, str):  # PTB builds objects from whatever JSON came, without checking types
+            raise MalformedUpdate(f"text of type {type(text).__name__}")
+        text = text.strip()
         if text.startswith(("/bind", "/iam", "/start")):
             await self._command(message, text)
             return None
@@ -133,6 +145,7 @@ class TelegramGateway:
         message = query.message
         if not isinstance(message, Message) or not query.data:
             return None
+        _integers(message.chat.id, query.from_user.id)
         chat_id = await self._chat_of(message.chat.id)
         if chat_id is None:
             return None
@@ -334,10 +347,7 @@ def build_router(gateway: TelegramGateway, secret: str) -> APIRouter:
             (x_telegram_bot_api_secret_token or "").encode(), secret.encode()
         ):
             raise ApiError(403, "密钥错误 / bad secret token")
-        try:
-            data = await request.json()
-        except ValueError as exc:
-            raise ApiError(400, "不是 JSON / not JSON") from exc
+        data = json_body(await request.body())  # 400 for broken, deeply nested or out-of-range JSON
         if not isinstance(data, dict) or "update_id" not in data:
             raise ApiError(400, "不是 Telegram 更新 / not a Telegram update")
         try:

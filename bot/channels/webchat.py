@@ -16,17 +16,19 @@ import hmac
 import re
 import secrets
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from bot.api import MAX_ATTACHMENTS, PAGE, AttachmentIn, dispatch, handled_json, message_json
 from bot.errors import ApiError
-from bot.messages import BOT_SENDER, InboundMessage, reserved_sender
+from bot.inputs import Cursor, RowId
+from bot.messages import BOT_SENDER, InboundMessage, reserved_sender, storable
 from bot.services import Services
 from tickets.directory import Role
 
@@ -40,13 +42,17 @@ class Session(BaseModel):
 
 class ChatPost(BaseModel):
     text: str = ""
-    reply_to: int | None = None
+    reply_to: RowId | None = None
     client_id: str | None = None
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 
 MEDIA_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
+MEDIA_TYPE_OF = {ext: mime for mime, ext in MEDIA_TYPES.items()}
+MEDIA_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff",
+                 "Content-Security-Policy": "default-src 'none'; sandbox"}  # fmt: skip
 MAX_MEDIA = 5 * 1024 * 1024
+MAX_TOKEN = 1024  # a chat token is ~100 characters; a longer one is not ours
 _MEDIA_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp|gif)$")
 
 
@@ -79,12 +85,24 @@ def verify(secret: bytes, token: str | None) -> tuple[str, str]:
     return chat_id, sender
 
 
+def read_token(secret: bytes, token: str | None) -> tuple[str, str]:
+    """`verify` for a token from outside (a header, a chat command): anything but a short ASCII string is
+    an invalid token (401) before it reaches the HMAC comparison, which takes ASCII only; a token whose
+    payload does not decode is invalid too."""
+    if not token or len(token) > MAX_TOKEN or not token.isascii():
+        raise ApiError(401, "聊天令牌无效 / invalid chat token")
+    try:
+        return verify(secret, token)
+    except (TypeError, ValueError) as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise ApiError(401, "聊天令牌无效 / invalid chat token") from exc
+
+
 def build_router(services: Services) -> APIRouter:
     router = APIRouter()
     pages = Jinja2Templates(directory=str(ADMIN_DIR / "templates"))
 
     def whoami(token: str | None) -> tuple[str, str]:
-        chat_id, sender = verify(services.chat_secret, token)
+        chat_id, sender = read_token(services.chat_secret, token)
         if services.directory().grid_for_chat(chat_id) is None:
             raise ApiError(404, "未知的群聊 / unknown chat")
         return chat_id, sender
@@ -119,7 +137,7 @@ def build_router(services: Services) -> APIRouter:
     async def session(body: Session) -> dict[str, Any]:
         if not services.demo:
             raise ApiError(403, "需要邀请链接才能加入群聊 / an invitation link is needed (demo mode is off)")
-        sender = body.sender.strip()[:64]
+        sender = storable(body.sender).strip()[:64]
         if services.directory().grid_for_chat(body.chat_id) is None:
             raise ApiError(404, "未知的群聊 / unknown chat")
         if not sender:
@@ -136,9 +154,7 @@ def build_router(services: Services) -> APIRouter:
         return {"token": x_chat_token, "chat_id": chat_id, "chat_name": chat_name, **identity(sender)}
 
     @router.get("/chat/api/messages")
-    async def transcript(
-        after: Annotated[int, Query(ge=0)] = 0, x_chat_token: Annotated[str | None, Header()] = None
-    ) -> dict[str, Any]:
+    async def transcript(after: Cursor = 0, x_chat_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         chat_id, sender = whoami(x_chat_token)
         async with services.uow() as uow:
             rows = await uow.messages.chat(chat_id, after, PAGE)
@@ -158,12 +174,22 @@ def build_router(services: Services) -> APIRouter:
         content_type: Annotated[str | None, Header()] = None,
         x_chat_token: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        """A photo for the chat, as the raw body (image/jpeg, png, webp or gif, up to 5 MB)."""
-        whoami(x_chat_token)
-        ext = MEDIA_TYPES.get((content_type or "").split(";")[0].strip())
-        if ext is None or services.media_dir is None:
-            raise ApiError(415 if ext is None else 503, "只能上传 JPG/PNG/WebP/GIF 图片 / images only")
+        """A photo for the chat, as the raw body (JPEG, PNG, WebP or GIF, up to 5 MB). What it is comes
+        from its first bytes, not from what the client declares: anything else is 415 (an HTML page
+        labelled image/png is not stored). Each token has a quota (`MediaQuota`): every attempt counts
+        against its photos before the body is read, the bytes of each image against its volume; past
+        either, 429."""
+        chat_id, sender = whoami(x_chat_token)
+        declared = MEDIA_TYPES.get((content_type or "").split(";")[0].strip())
+        if declared is None or services.media_dir is None:
+            raise ApiError(415 if declared is None else 503, "只能上传 JPG/PNG/WebP/GIF 图片 / images only")
+        quota, key = services.media_quota, _quota_key(chat_id, sender)
+        await _spend(services, "media-count", key, 1, quota.count)
         data = await _read_limited(request, MAX_MEDIA)
+        ext = image_type(data)
+        if ext is None:
+            raise ApiError(415, "文件内容不是 JPG/PNG/WebP/GIF 图片 / the content is not an image")
+        await _spend(services, "media-bytes", key, len(data), quota.bytes)
         name = f"{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
         services.media_dir.mkdir(parents=True, exist_ok=True)
         (services.media_dir / name).write_bytes(data)
@@ -171,14 +197,15 @@ def build_router(services: Services) -> APIRouter:
 
     @router.get("/chat/media/{name}")
     async def media(name: str) -> FileResponse:
+        """A stored photo, as the image type of its name (checked when it was stored), never sniffed and
+        never run as a page (a sandboxing policy of its own)."""
         if not _MEDIA_NAME.match(name) or services.media_dir is None or not (services.media_dir / name).is_file():
             raise ApiError(404)
-        return FileResponse(services.media_dir / name, headers={"Cache-Control": "private, max-age=86400"})
+        return FileResponse(services.media_dir / name, media_type=MEDIA_TYPE_OF[name.rsplit(".", 1)[1]],
+                            headers=MEDIA_HEADERS)  # fmt: skip
 
     @router.get("/chat/api/inbox")
-    async def inbox(
-        after: Annotated[int, Query(ge=0)] = 0, x_chat_token: Annotated[str | None, Header()] = None
-    ) -> dict[str, Any]:
+    async def inbox(after: Cursor = 0, x_chat_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         _, sender = whoami(x_chat_token)
         if services.directory().person(sender) is None:
             return {"messages": []}
@@ -212,6 +239,33 @@ def _rooms(services: Services, only: str | None = None) -> dict[str, Any]:
         ],
         "staff": [{"id": p.id, "name": p.name, "role": p.role.value, "node": p.node} for p in staff],
     }
+
+
+def image_type(data: bytes) -> str | None:
+    """The file extension of a JPEG, PNG, GIF or WebP image, from its first bytes; None for anything else."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _quota_key(chat_id: str, sender: str) -> str:
+    """One token's quota key (a digest: chat id and sender may be longer together than the column)."""
+    return hashlib.sha256(f"{chat_id}\n{sender}".encode()).hexdigest()
+
+
+async def _spend(services: Services, what: str, key: str, amount: int, limit: int) -> None:
+    if not limit:
+        return
+    async with services.uow() as uow:
+        taken = await uow.channels.use_quota(what, key, datetime.now(UTC), amount, limit, services.media_quota.span_s)
+    if not taken:
+        raise ApiError(429, "今天上传的照片已达上限，请明天再试 / upload quota used up, try again tomorrow")
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

@@ -40,6 +40,7 @@ from werobot.utils import check_signature, get_signature
 
 from bot.channels.xmlreply import xml_message
 from bot.errors import ApiError
+from bot.inputs import external_id
 from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMessage
 from bot.outbox import ChannelError, Wait
 from bot.replay import NonceStore, ReplayGuard
@@ -147,9 +148,7 @@ class WechatGateway:
             message = process_message(parse_xml(xml))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:  # e.g. an empty <MsgType/>
             raise ApiError(400, "消息格式错误 / malformed message") from exc
-        openid = str(message.source or "")
-        if not openid:
-            raise ApiError(400, "缺少 FromUserName / no sender")
+        openid = external_id(message.source, "FromUserName")  # 400 when missing or too long for its column
         kind = message.type
         if kind in ("subscribe_event", "scan_event"):
             return await self._bind(openid, str(getattr(message, "key", "") or ""))
@@ -333,6 +332,15 @@ class WechatGateway:
         await self._http.aclose()
 
 
+def utf8(body: bytes) -> bytes:
+    """WeChat sends UTF-8, whatever an XML declaration may claim: any other encoding (UTF-16, GBK) is 400."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "消息须为 UTF-8 编码 / the body must be UTF-8") from exc
+    return body
+
+
 def safe_xml(body: bytes) -> Any:
     if len(body) > MAX_XML:
         raise ApiError(413)
@@ -354,7 +362,7 @@ def build_router(gateway: WechatGateway) -> APIRouter:
     @router.post("/wechat/oa", include_in_schema=False)
     async def callback(request: Request) -> Response:
         params = dict(request.query_params)
-        xml, encrypted = await gateway.admit(params, await request.body())
+        xml, encrypted = await gateway.admit(params, utf8(await request.body()))
         try:
             text = await gateway.handle(xml)
         except (KeyError, TypeError, ValueError, ConfigError) as exc:

@@ -35,6 +35,7 @@ from bot.channels.codes import LinkCodes, Purpose, redeem
 from bot.channels.wechat_oa import safe_xml
 from bot.channels.xmlreply import xml_message
 from bot.errors import ApiError
+from bot.inputs import external_id, json_body
 from bot.interpret import ticket_ref
 from bot.messages import Handle, Handled, InboundMessage
 from bot.nlu.port import Parse
@@ -120,19 +121,20 @@ class WecomGateway:
     # ----------------------------------------------------------------------- AI bot
 
     async def aibot(self, params: dict[str, str], body: bytes) -> Response:
+        envelope = json_body(body)  # 400 for broken, deeply nested or out-of-range JSON
         try:
-            encrypt = str(json.loads(body)["encrypt"])
-        except (ValueError, KeyError, TypeError) as exc:
+            encrypt = str(envelope["encrypt"])
+        except (KeyError, TypeError) as exc:
             raise ApiError(400, "不是 AI 机器人回调 / not an AI bot callback") from exc
         opened = self.open(params, encrypt, "")
         await self._replay.admit(params.get("timestamp", ""), params.get("nonce", ""), body)
+        event = json_body(opened)
         try:
-            event = json.loads(opened)
-            userid = str(event["from"]["userid"])
-            chat = str(event.get("chatid") or userid)
-        except (ValueError, KeyError, TypeError) as exc:
+            userid = external_id(event["from"]["userid"], "userid")
+            chat = external_id(event.get("chatid") or userid, "chatid")
+            text = _strip_mention(str((event.get("text") or {}).get("content") or ""))
+        except (AttributeError, KeyError, TypeError) as exc:
             raise ApiError(400, "无法识别的消息 / unreadable message") from exc
-        text = _strip_mention(str((event.get("text") or {}).get("content") or ""))
         answer = await self._aibot_answer(event, chat, userid, text)
         return self._json_reply(answer, params.get("nonce", "n"))
 
@@ -187,6 +189,8 @@ class WecomGateway:
         xml = self.open(params, encrypted.text, self._corp_id)
         await self._replay.admit(params.get("timestamp", ""), params.get("nonce", ""), body)
         fields = {child.tag: (child.text or "") for child in safe_xml(xml.encode("utf-8"))}
+        if fields.get("FromUserName"):
+            external_id(fields["FromUserName"], "FromUserName")  # 400 when too long for its column
         answer = await self._app_answer(fields)
         if not answer:
             return PlainTextResponse("")

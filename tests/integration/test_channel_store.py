@@ -69,3 +69,26 @@ async def test_concurrent_first_contacts_of_one_resident_do_not_collide(engine: 
     async with SqlUnitOfWork(engine) as uow:
         await uow.channels.bind_chat("wechat", "oStorm", "xh-1")  # a later scan moves the resident
         assert await uow.channels.chat_of("wechat", "oStorm") == "xh-1"
+
+
+async def test_a_quota_is_spent_within_its_span_and_starts_afresh_after_it(engine: AsyncEngine) -> None:
+    """The web chat's upload quota: an amount is taken only while it fits; the span runs from its first
+    use; two processes taking at once never both spend the last of it."""
+    day = 24 * 3600
+    async with SqlUnitOfWork(engine) as uow:
+        taken = [await uow.channels.use_quota("media-bytes", "tok", T0 + timedelta(hours=h), 4, 10, day)
+                 for h in range(3)]  # fmt: skip
+        assert taken == [True, True, False]  # 4 + 4 fit in 10, a third 4 does not
+        assert await uow.channels.use_quota("media-bytes", "tok", T0 + timedelta(hours=3), 2, 10, day)  # 10 exactly
+        assert not await uow.channels.use_quota("media-bytes", "tok", T0 + timedelta(hours=23), 1, 10, day)
+        assert await uow.channels.use_quota("media-bytes", "other", T0, 10, 10, day)  # each key its own budget
+        assert await uow.channels.use_quota("media-bytes", "tok", T0 + timedelta(hours=24), 10, 10, day)  # afresh
+        assert not await uow.channels.use_quota("media-bytes", "big", T0, 11, 10, day)  # never more than the limit
+
+    async def take(key: str) -> bool:
+        async with SqlUnitOfWork(engine) as uow:
+            ok = await uow.channels.use_quota("media-count", key, T0, 1, 3, day)
+            await asyncio.sleep(0.05)  # hold the transaction open while the others arrive
+            return ok
+
+    assert sorted(await asyncio.gather(*(take("race") for _ in range(5)))) == [False, False, True, True, True]
