@@ -168,15 +168,15 @@ class OutboxWorker:
         """One delivery per platform that must carry each due message, and the message off the queue."""
         async with self._uow() as uow:
             due = await uow.messages.due_outbound(self._now(), limit)
+            plan: dict[int, list[str]] = {}
             for message in due:
                 try:
-                    platforms = [name for name, p in self._platforms.items() if await self._carries(p, uow, message)]
+                    plan[message.id] = [n for n, p in self._platforms.items() if await self._carries(p, uow, message)]
                 except Exception as exc:  # a platform's bug must not hold up every other message
                     log.warning("outbox %s: cannot fan out (%r)", message.id, exc)
                     retry_at = self._retry_at(message.attempts + 1)
                     await uow.messages.record_failure(message.id, repr(exc)[:500], retry_at)
-                    continue
-                await uow.deliveries.fan_out(message.id, platforms, self._now())
+            await uow.deliveries.fan_out(plan, self._now())
         return len(due)
 
     @staticmethod

@@ -8,7 +8,7 @@ process that dies holding a lease only delays the delivery until the lease ends.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,15 +27,16 @@ class SqlDeliveryStore:
     def __init__(self, conn: AsyncConnection) -> None:
         self._c = conn
 
-    async def fan_out(self, message_id: int, platforms: Sequence[str], now: datetime) -> None:
-        if platforms:
-            rows = [{"message_id": message_id, "platform": p, "status": _PENDING, "attempts": 0,
-                     "created_at": now, "next_attempt_at": now} for p in platforms]  # fmt: skip
+    async def fan_out(self, plan: Mapping[int, Sequence[str]], now: datetime) -> None:
+        rows = [{"message_id": message_id, "platform": p, "status": _PENDING, "attempts": 0, "created_at": now,
+                 "next_attempt_at": now} for message_id, platforms in plan.items() for p in platforms]  # fmt: skip
+        if rows:
             await self._c.execute(self._insert_ignoring_repeats(), rows)
-        m = t.messages.c
-        await self._c.execute(
-            update(t.messages).where(m.id == message_id, m.status == _PENDING).values(status=_SENT, error=None)
-        )
+        if plan:
+            m = t.messages.c
+            await self._c.execute(
+                update(t.messages).where(m.id.in_(list(plan)), m.status == _PENDING).values(status=_SENT, error=None)
+            )
 
     def _insert_ignoring_repeats(self) -> Any:
         dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite

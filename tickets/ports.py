@@ -324,8 +324,9 @@ class PlatformDelivery:
 class DeliveryStore(Protocol):
     """The outbox's second half: one delivery per (message, platform), claimed, retried, given up."""
 
-    async def fan_out(self, message_id: int, platforms: Sequence[str], now: datetime) -> None:
-        """A pending delivery per platform (a repeat adds nothing); the message leaves the outbox queue."""
+    async def fan_out(self, plan: Mapping[int, Sequence[str]], now: datetime) -> None:
+        """For each message id, a pending delivery per platform (a repeat adds nothing); the messages
+        leave the outbox queue."""
         ...
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[PlatformDelivery]:

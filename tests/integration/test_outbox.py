@@ -192,7 +192,7 @@ async def test_a_claimed_delivery_is_not_claimed_again_by_a_concurrent_pass(engi
     """Two processes read the same due row: the one whose claim commits second gets nothing."""
     mid = await queue(engine)
     async with SqlUnitOfWork(engine) as uow:
-        await uow.deliveries.fan_out(mid, ["tg"], T0)
+        await uow.deliveries.fan_out({mid: ["tg"]}, T0)
     lease = T0 + timedelta(seconds=60)
 
     async def claim() -> list[int]:
