@@ -6,11 +6,13 @@ engine fences each step with the ticket's clock token.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from escalation.calendar import LOCAL
@@ -45,6 +47,7 @@ class SchedulerTrigger:
         self._leader = leader
         self._audit_interval_s = audit_interval_s
         self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._armed: dict[int, str] = {}  # ticket id → its timer's job id
 
     @property
     def running(self) -> bool:
@@ -88,17 +91,24 @@ class SchedulerTrigger:
             self._scheduler.shutdown(wait=False)
 
     def arm(self, ticket_id: int, at: datetime, token: int) -> None:
+        """One date job per (ticket, token): a step that commits arms the next one from inside its own
+        job, and when that one is already due (a restart after a downtime that passed several steps)
+        it must run at once, not be skipped as another instance of a running job. The ticket's
+        earlier timer is dropped (one that is running finishes; fires are fenced by the token)."""
+        job_id = f"ticket-{ticket_id}-{token}"
+        previous = self._armed.get(ticket_id)
+        if previous is not None and previous != job_id:
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.remove_job(previous)
         self._scheduler.add_job(
-            self._fire,
-            "date",
-            run_date=at,
-            args=(ticket_id, token),
-            id=f"ticket-{ticket_id}",
-            replace_existing=True,
+            self._fire, "date", run_date=at, args=(ticket_id, token), id=job_id, replace_existing=True,
             misfire_grace_time=None,
-        )
+        )  # fmt: skip
+        self._armed[ticket_id] = job_id
 
     async def _fire(self, ticket_id: int, token: int) -> None:
+        if self._armed.get(ticket_id) == f"ticket-{ticket_id}-{token}":
+            del self._armed[ticket_id]
         if self._engine is None or not await self._leader.is_leader():
             return
         try:

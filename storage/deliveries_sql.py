@@ -23,6 +23,27 @@ from tickets.ports import Delivery, PlatformDelivery
 _PENDING, _SENT, _DEAD = Delivery.PENDING.value, Delivery.SENT.value, Delivery.DEAD.value
 
 
+def _behind(now: datetime) -> Any:
+    """A delivery waits behind an earlier one of its conversation on its platform that is pending and
+    not due (waiting, backing off, or held by another process): posts keep their order. Correlated
+    with the claim's query of deliveries joined with their messages."""
+    d, m = t.deliveries.c, t.messages.c
+    earlier, its = t.deliveries.alias("earlier"), t.messages.alias("earlier_message")
+    return (
+        select(earlier.c.id)
+        .join(its, its.c.id == earlier.c.message_id)
+        .where(
+            earlier.c.platform == d.platform,
+            earlier.c.status == _PENDING,
+            earlier.c.next_attempt_at > now,
+            earlier.c.message_id < d.message_id,
+            its.c.chat_id.is_not_distinct_from(m.chat_id),
+            its.c.person_id.is_not_distinct_from(m.person_id),
+        )
+        .exists()
+    )
+
+
 class SqlDeliveryStore:
     def __init__(self, conn: AsyncConnection) -> None:
         self._c = conn
@@ -45,7 +66,9 @@ class SqlDeliveryStore:
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[PlatformDelivery]:
         c = t.deliveries.c
         due = (c.status == _PENDING) & (c.next_attempt_at <= now)
-        ids = [r[0] for r in await self._c.execute(select(c.id).where(due).order_by(c.id).limit(limit))]
+        with_message = t.deliveries.join(t.messages, t.messages.c.id == c.message_id)
+        query = select(c.id).select_from(with_message).where(due, ~_behind(now)).order_by(c.id).limit(limit)
+        ids = [r[0] for r in await self._c.execute(query)]
         if not ids:
             return []
         claim = update(t.deliveries).where(c.id.in_(ids), due).values(next_attempt_at=lease_until).returning(c.id)

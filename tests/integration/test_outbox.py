@@ -222,3 +222,19 @@ async def test_a_private_answer_goes_back_to_its_line_never_into_a_group(engine:
     assert telegram_group.sent == [group.id] and official_account.sent == [private.id, group.id]
     async with SqlUnitOfWork(engine) as uow:
         assert [m.id for m in await uow.messages.chat("yg-1", 0, 10)] == [group.id]
+
+
+async def test_a_later_post_never_overtakes_one_that_waits(engine: AsyncEngine) -> None:
+    """A post waiting (for the id of the message it answers) holds back the posts after it in its
+    conversation on that platform, even those fanned out while it waits; other chats go on."""
+    clock = Clock(T0)
+    waiting = FakePlatform("tg", wait_until=T0 + timedelta(seconds=5))
+    out = worker(engine, [waiting], clock)
+    first = await queue(engine, text="已处理，请评价")
+    assert await out.deliver_due() == 0  # it waits
+    later, elsewhere = await queue(engine, text="已按默认满意办结"), await queue(engine, chat_id="yg-2")
+    clock.now += timedelta(seconds=1)
+    assert await out.deliver_due() == 1 and waiting.sent == [elsewhere]  # the later one stays behind
+    clock.now += timedelta(seconds=5)
+    assert await out.deliver_due() == 2
+    assert waiting.sent == [elsewhere, first, later]
