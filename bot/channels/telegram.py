@@ -41,6 +41,7 @@ from tickets.texts import Text
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 MAPPING_WAIT_S = 30
+BUTTON_PREFIX = "tg-cb-"  # the client id of a button press (a callback query)
 MAPPING_POLL_S = 1.0  # how often a post waiting for the id of the message it answers looks again
 
 WORKER_BUTTONS = (("接单", "/接单 {id}"), ("已处理", "/已处理 {id}"), ("吹哨", "/吹哨 {id} 请上级协调"))
@@ -150,7 +151,7 @@ class TelegramGateway:
         if chat_id is None:
             return None
         sender = await self._sender(query.from_user)
-        inbound = InboundMessage(chat_id, sender, query.data[:200], None, f"tg-cb-{query.id}", CHANNEL)
+        inbound = InboundMessage(chat_id, sender, query.data[:200], None, f"{BUTTON_PREFIX}{query.id}", CHANNEL)
         return await self._handle(inbound)
 
     async def _inbound(self, message: Message, chat_id: str, text: str, user: User) -> InboundMessage | None:
@@ -299,8 +300,8 @@ class TelegramGateway:
         while that is the case (a cause from another channel, or one older than MAPPING_WAIT_S
         whose mapping never came, is answered unthreaded)."""
         cause = await uow.messages.get(cause_id)
-        if cause is None or cause.channel != CHANNEL:
-            return
+        if cause is None or cause.channel != CHANNEL or (cause.client_id or "").startswith(BUTTON_PREFIX):
+            return  # a button press is no Telegram message: no id will ever come to thread under
         now = datetime.now(UTC)
         if now - cause.created_at < timedelta(seconds=MAPPING_WAIT_S):
             until = min(now + timedelta(seconds=MAPPING_POLL_S), cause.created_at + timedelta(seconds=MAPPING_WAIT_S))

@@ -26,12 +26,13 @@ class RecordingBot:
         return SimpleNamespace(message_id=9000 + len(self.sent))
 
 
-async def answer_to(engine: AsyncEngine, channel: str) -> StoredMessage:
+async def answer_to(engine: AsyncEngine, channel: str, client_id: str | None = None) -> StoredMessage:
     now = datetime.now(UTC)
     async with SqlUnitOfWork(engine) as uow:
         await uow.channels.bind_chat(CHANNEL, "-100777", "yg-1")
-        cause = await uow.messages.add(NewMessage(Direction.IN, "张阿姨", "路灯坏了", Delivery.HANDLED,
-                                                  chat_id="yg-1", channel=channel), now)  # fmt: skip
+        said = NewMessage(Direction.IN, "张阿姨", "路灯坏了", Delivery.HANDLED, chat_id="yg-1", channel=channel,
+                          client_id=client_id)  # fmt: skip
+        cause = await uow.messages.add(said, now)
         return await uow.messages.add(NewMessage(Direction.OUT, "gridbot", "已收到 #1", Delivery.PENDING,
                                                  chat_id="yg-1", reply_to=cause.id, channel="web"), now)  # fmt: skip
 
@@ -68,3 +69,12 @@ async def test_a_group_that_has_the_post_is_not_sent_it_again(engine: AsyncEngin
         assert await gateway.reaches(uow, answer)
     await gateway.send(answer)
     assert [m["chat_id"] for m in bot.sent] == [-100888]
+
+
+async def test_an_answer_to_a_button_press_goes_at_once(engine: AsyncEngine) -> None:
+    """A button press (callback query) is no Telegram message: no id will come to thread under, so
+    its answer (接单 …) does not wait, and holds up no post behind it."""
+    bot = RecordingBot()
+    gateway = TelegramGateway(bot, lambda: SqlUnitOfWork(engine), b"k" * 32, lambda chat: None)  # type: ignore[arg-type]
+    await gateway.send(await answer_to(engine, CHANNEL, client_id="tg-cb-4242"))
+    assert [(m["chat_id"], m["reply_to_message_id"]) for m in bot.sent] == [(-100777, None)]
