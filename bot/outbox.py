@@ -141,7 +141,10 @@ class OutboxWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    async def run(self, interval_s: float) -> None:
+    async def run(self, interval_s: float, settle_s: float = 0.05) -> None:
+        """A pass every `interval_s`, or sooner when a commit wakes it; a wake-up waits `settle_s`
+        first, so the commits of a busy second share a few passes instead of one pass each (at
+        250 msg/s a pass per commit was a sixth of the bot's CPU, bench/ingest.py)."""
         while True:
             try:
                 await self.deliver_due()
@@ -150,6 +153,7 @@ class OutboxWorker:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval_s)
+                await asyncio.sleep(settle_s)
 
     async def deliver_due(self, limit: int = 200) -> int:
         """Fan the due messages out, then send the due deliveries; how many went out."""

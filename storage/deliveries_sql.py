@@ -12,18 +12,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
+from storage.prepared import StatementRunner
 from storage.rows import _message
 from tickets.ports import Delivery, PlatformDelivery
 
 _PENDING, _SENT, _DEAD = Delivery.PENDING.value, Delivery.SENT.value, Delivery.DEAD.value
 
 
-def _behind(now: datetime) -> Any:
+def _behind() -> Any:
     """A delivery waits behind an earlier one of its conversation on its platform that is pending and
     not due (waiting, backing off, or held by another process): posts keep their order. Correlated
     with the claim's query of deliveries joined with their messages."""
@@ -35,7 +36,7 @@ def _behind(now: datetime) -> Any:
         .where(
             earlier.c.platform == d.platform,
             earlier.c.status == _PENDING,
-            earlier.c.next_attempt_at > now,
+            earlier.c.next_attempt_at > bindparam("b_now_too"),  # a bind appears once (prepared.py)
             earlier.c.message_id < d.message_id,
             its.c.chat_id.is_not_distinct_from(m.chat_id),
             its.c.person_id.is_not_distinct_from(m.person_id),
@@ -44,9 +45,37 @@ def _behind(now: datetime) -> Any:
     )
 
 
+# The outbox's statements, built once (a pass runs them many times a second under load; building
+# the correlated `_behind` per pass cost a sixth of the bot's CPU at 250 msg/s, bench/ingest.py).
+# They run through `StatementRunner`: on PostgreSQL straight on asyncpg (storage/prepared.py).
+_c = t.deliveries.c
+_DUE = (_c.status == _PENDING) & (_c.next_attempt_at <= bindparam("b_now"))
+_CLAIMABLE = (
+    select(_c.id)
+    .select_from(t.deliveries.join(t.messages, t.messages.c.id == _c.message_id))
+    .where(_DUE, ~_behind())
+    .order_by(_c.id)
+    .limit(bindparam("b_limit"))
+)
+_CLAIM = (
+    update(t.deliveries)
+    .where(_c.id.in_(bindparam("b_ids", expanding=True)), _DUE)
+    .values(next_attempt_at=bindparam("b_lease"))
+    .returning(_c.id)
+)
+_TAKE_OFF_QUEUE = (
+    update(t.messages)
+    .where(t.messages.c.id.in_(bindparam("b_ids", expanding=True)), t.messages.c.status == _PENDING)
+    .values(status=_SENT, error=None)
+)
+_DELIVERIES_BY_ID = select(t.deliveries).where(_c.id.in_(bindparam("b_ids", expanding=True))).order_by(_c.id)
+_MESSAGES_BY_ID = select(t.messages).where(t.messages.c.id.in_(bindparam("b_ids", expanding=True)))
+
+
 class SqlDeliveryStore:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, run: StatementRunner) -> None:
         self._c = conn
+        self._run = run  # the outbox pass's statements (on PostgreSQL straight on asyncpg)
 
     async def fan_out(self, plan: Mapping[int, Sequence[str]], now: datetime) -> None:
         rows = [{"message_id": message_id, "platform": p, "status": _PENDING, "attempts": 0, "created_at": now,
@@ -54,26 +83,19 @@ class SqlDeliveryStore:
         if rows:
             await self._c.execute(self._insert_ignoring_repeats(), rows)
         if plan:
-            m = t.messages.c
-            await self._c.execute(
-                update(t.messages).where(m.id.in_(list(plan)), m.status == _PENDING).values(status=_SENT, error=None)
-            )
+            await self._run.count(_TAKE_OFF_QUEUE, {"b_ids": list(plan)})
 
     def _insert_ignoring_repeats(self) -> Any:
         dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
         return dialect.insert(t.deliveries).on_conflict_do_nothing(index_elements=["message_id", "platform"])
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[PlatformDelivery]:
-        c = t.deliveries.c
-        due = (c.status == _PENDING) & (c.next_attempt_at <= now)
-        with_message = t.deliveries.join(t.messages, t.messages.c.id == c.message_id)
-        query = select(c.id).select_from(with_message).where(due, ~_behind(now)).order_by(c.id).limit(limit)
-        ids = [r[0] for r in await self._c.execute(query)]
+        ids = [r["id"] for r in await self._run.rows(_CLAIMABLE, {"b_now": now, "b_now_too": now, "b_limit": limit})]
         if not ids:
             return []
-        claim = update(t.deliveries).where(c.id.in_(ids), due).values(next_attempt_at=lease_until).returning(c.id)
-        claimed = [r[0] for r in await self._c.execute(claim)]
-        return await self._with_messages(select(t.deliveries).where(c.id.in_(claimed)).order_by(c.id))
+        claimed = await self._run.rows(_CLAIM, {"b_ids": ids, "b_now": now, "b_lease": lease_until})
+        rows = await self._run.rows(_DELIVERIES_BY_ID, {"b_ids": [r["id"] for r in claimed]})
+        return await self._joined(rows)
 
     async def sent(self, delivery_id: int, now: datetime) -> None:
         c = t.deliveries.c
@@ -124,11 +146,12 @@ class SqlDeliveryStore:
         return int(result.rowcount or 0)
 
     async def _with_messages(self, query: Any) -> list[PlatformDelivery]:
-        rows = (await self._c.execute(query)).mappings().all()
+        return await self._joined((await self._c.execute(query)).mappings().all())
+
+    async def _joined(self, rows: Sequence[Mapping[Any, Any]]) -> list[PlatformDelivery]:
         if not rows:
             return []
-        ids = {r["message_id"] for r in rows}
-        found = (await self._c.execute(select(t.messages).where(t.messages.c.id.in_(ids)))).mappings()
+        found = await self._run.rows(_MESSAGES_BY_ID, {"b_ids": list({r["message_id"] for r in rows})})
         messages = {m["id"]: _message(m) for m in found}
         return [
             PlatformDelivery(id=r["id"], message=messages[r["message_id"]], platform=r["platform"],

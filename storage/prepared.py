@@ -57,6 +57,8 @@ def compile_for_asyncpg(statement: Executable, keys: tuple[str, ...], many: bool
     UPDATE's columns). An expanding `IN` becomes `= ANY($n)` with the list bound as an array."""
     compiled = statement.compile(dialect=_DIALECT, column_keys=list(keys), for_executemany=many)  # type: ignore[attr-defined]
     names = tuple(compiled.positiontup or ())
+    if len(_PLACEHOLDER.findall(compiled.string)) != len(names):  # a bind used twice is numbered once
+        raise ValueError(f"cannot run on asyncpg as prebuilt (a parameter appears twice): {compiled.string}")
     counter = iter(range(1, len(names) + 1))
     sql = _PLACEHOLDER.sub(lambda m: f" = ANY(${next(counter)})" if m[0].startswith(" IN") else f"${next(counter)}",
                            compiled.string)  # fmt: skip

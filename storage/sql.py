@@ -41,7 +41,7 @@ class SqlUnitOfWork:
         self.messages = SqlMessageStore(self._conn, run)
         self.records = SqlRecordStore(self._conn)
         self.channels = SqlChannelStore(self._conn)
-        self.deliveries = SqlDeliveryStore(self._conn)
+        self.deliveries = SqlDeliveryStore(self._conn, run)
         self.accounts = SqlAccountStore(self._conn)
         return self
 

@@ -31,3 +31,9 @@ def test_scalar_column_defaults_are_bound_and_computed_ones_refused() -> None:
     assert compiled.args({"id": 1, "state": "x", "at": 9}) == [1, "x", 0, 9]  # n's default 0
     with pytest.raises(ValueError, match="computed default"):
         compile_for_asyncpg(t.insert(), ("id", "state", "n"))
+
+
+def test_a_parameter_used_twice_is_refused_rather_than_misnumbered() -> None:
+    query = select(t.c.id).where(t.c.n > bindparam("b_x"), t.c.id < bindparam("b_x"))
+    with pytest.raises(ValueError, match="appears twice"):
+        compile_for_asyncpg(query, ("b_x",))
