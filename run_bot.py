@@ -132,7 +132,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         tokens = token_store(redis, namespace)  # WeChat/WeCom access tokens shared by every process
         nonces = nonce_store(redis, namespace)  # callback nonces seen by every process (replays)
         wechat = wechat_of(settings, uow, routed, tokens, dispatcher.handle, nonces)
-        wecom = wecom_of(settings, uow, routed, tokens, dispatcher.handle, nonces)
+        wecom = wecom_of(settings, uow, routed, tokens, dispatcher.handle, nonces, redis, namespace, utcnow)
         platforms: list[Platform] = [c for c in (telegram, wechat, wecom) if c is not None]
         outbox = OutboxWorker(uow, platforms, utcnow, on_attempt=metrics.delivered, wake=outbox_wake)
         routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
@@ -226,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(commands.bulletin(settings, args.month))
     elif command == "wecom-appchat":
         asyncio.run(commands.wecom_appchat(settings, args.appchat_id, args.chat_id))
+    elif command == "wecom-webhook":
+        return asyncio.run(commands.wecom_webhook(settings, args.key, args.chat_id))
     elif command == "wechat-qr":
         asyncio.run(commands.wechat_qr(settings, args.chat_id))
     elif command == "telegram-code":

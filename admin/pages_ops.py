@@ -122,7 +122,8 @@ async def _directory_page(web: AdminPages, request: Request, who: Principal, err
         bindings = await uow.channels.bindings()
     by_chat: dict[str, list[str]] = {}
     for channel, external, chat in bindings:
-        by_chat.setdefault(chat, []).append(f"{channel}:{external}")
+        shown = f"…{external[-4:]}" if channel == "wecom-webhook" else external  # a robot's key is its credential
+        by_chat.setdefault(chat, []).append(f"{channel}:{shown}")
     tree = _tree_rows(d)
     code = status or (422 if error else 200)
     return web.render(request, "admin/directory.html", who, code, tree=tree, directory=d, bindings=by_chat,

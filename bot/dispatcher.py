@@ -236,4 +236,5 @@ async def _answer(uow: UnitOfWork, inbound: StoredMessage) -> Handled:
 
 
 def _replies(chat_id: str | None, written: list[StoredMessage]) -> tuple[Reply, ...]:
-    return tuple(Reply(m.id, m.text, m.ticket_id) for m in written if m.chat_id == chat_id and m.person_id is None)
+    return tuple(Reply(m.id, m.text, m.ticket_id, m.template) for m in written
+                 if m.chat_id == chat_id and m.person_id is None)  # fmt: skip

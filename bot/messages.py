@@ -114,6 +114,7 @@ class Reply:
     message_id: int
     text: str
     ticket_id: int | None
+    template: str | None = None  # the text's key (`tickets.texts.Text`): what kind of answer it is
 
 
 @dataclass(frozen=True)

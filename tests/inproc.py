@@ -40,6 +40,14 @@ class Clock:
         return self.now
 
 
+class WallClock(Clock):
+    """The real time: for tests that measure how soon something reaches a platform's fake (the
+    channel adapters compare stored times with the wall clock). Use a policy without quiet hours."""
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC)
+
+
 class ScriptedNlu:
     """The model's reading, written in the script (`nlu: {text: intent}`, or `{intent, confidence,
     hint, hint_confidence}` for an unsure model); other texts go to the keyword rules. The stack
@@ -86,8 +94,10 @@ class _LoopTransport(httpx.BaseTransport):
 class InProcessBot(Api):
     """`Api`'s calls (`say`, `ticket`, `inbox`, `chat`) on the in-process app, plus `advance`."""
 
-    def __init__(self, tmp_path: Path, readings: Mapping[str, Any] | None = None, **env: str) -> None:
-        self.clock = Clock()
+    def __init__(
+        self, tmp_path: Path, readings: Mapping[str, Any] | None = None, clock: Clock | None = None, **env: str
+    ) -> None:
+        self.clock = clock or Clock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="inproc-bot", daemon=True)
         self._thread.start()

@@ -15,6 +15,8 @@ from pathlib import Path
 from admin.auth import AdminAuth
 from bot.channels.webchat import chat_secret, sign
 from bot.channels.wecom import APPCHAT as WECOM_APPCHAT
+from bot.channels.wecom import WEBHOOK as WECOM_WEBHOOK
+from bot.channels.wecom import webhook_key
 from bot.nlu.catalog import load_catalog
 from bot.nlu.evaluate import ApiNlu, evaluate, predict, read_rows, report, write_errors
 from bot.nlu.lifecycle import candidate_stack
@@ -78,6 +80,26 @@ async def wecom_appchat(settings: Settings, appchat_id: str, chat_id: str) -> No
     async with database(settings) as engine, units(engine)() as uow:
         await uow.channels.bind_chat(WECOM_APPCHAT, appchat_id, chat_id)
     print(f"appchat {appchat_id} now receives the posts of {chat_id}")
+
+
+async def wecom_webhook(settings: Settings, raw_key: str, chat_id: str) -> int:
+    """Bind the group robot (群机器人) of a micro-grid's WeCom group: the group's later posts go
+    through its webhook (send-only, 20 messages/minute). The key is its credential: give it here,
+    never in the group."""
+    try:
+        key = webhook_key(raw_key)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    async with database(settings) as engine:
+        directory = await directory_from_db(engine, settings)
+        if directory.grid_for_chat(chat_id) is None:
+            print(f"error: no micro-grid has the chat id {chat_id!r}", file=sys.stderr)
+            return 2
+        async with units(engine)() as uow:
+            await uow.channels.bind_chat(WECOM_WEBHOOK, key, chat_id)
+    print(f"the group robot …{key[-4:]} now receives the posts of {chat_id}")
+    return 0
 
 
 async def wechat_qr(settings: Settings, chat_id: str) -> None:
@@ -266,6 +288,9 @@ def parser() -> argparse.ArgumentParser:
     appchat = sub.add_parser("wecom-appchat", help="bind a WeCom appchat (app-created group) to a micro-grid")
     appchat.add_argument("appchat_id")
     appchat.add_argument("chat_id")
+    webhook = sub.add_parser("wecom-webhook", help="bind a WeCom group robot (its webhook key or URL) to a micro-grid")
+    webhook.add_argument("key")
+    webhook.add_argument("chat_id")
     sub.add_parser("wechat-qr", help="the Official Account QR code of a micro-grid (its URL)").add_argument("chat_id")
     code = sub.add_parser("telegram-code", help="a code for /bind (a group → a micro-grid) or /iam (a person)")
     target = code.add_mutually_exclusive_group(required=True)

@@ -23,7 +23,7 @@ from admin.services import AdminServices, DirectoryIO, EditableFile
 from bot.channels.codes import LinkCodes
 from bot.channels.telegram import TelegramGateway
 from bot.channels.wechat_oa import WechatGateway
-from bot.channels.wecom import WecomGateway
+from bot.channels.wecom import WEBHOOK_PER_MINUTE, WecomGateway
 from bot.directory import RoutedDirectory
 from bot.messages import Handle, Handled, InboundMessage
 from bot.nlu.lifecycle import NluConfig
@@ -223,17 +223,20 @@ async def no_handler(message: InboundMessage) -> Handled:
 
 def wecom_of(
     settings: Settings, uow: UnitOfWorkFactory, directory: Callable[[], Directory], tokens: RedisTokenStore | None,
-    handle: Handle, nonces: RedisNonceStore | None = None,
+    handle: Handle, nonces: RedisNonceStore | None = None, redis: Redis | None = None, namespace: str = "gridbot",
+    now: Callable[[], datetime] | None = None,
 ) -> WecomGateway | None:  # fmt: skip
-    """WeCom when its corp id, token and EncodingAESKey are set."""
+    """WeCom when its corp id, token and EncodingAESKey are set. With Redis, a group robot's limit
+    (20 messages/minute) holds across every bot process."""
     if not (settings.wecom_corp_id and settings.wecom_token and settings.wecom_aes_key):
         return None
+    slots = RedisRateLimiter(redis, "wecom-webhook", WEBHOOK_PER_MINUTE, 60, 1_000_000, 1, namespace) if redis else None
     return WecomGateway(
         corp_id=settings.wecom_corp_id, token=settings.wecom_token, aes_key=settings.wecom_aes_key,
         app_secret=settings.wecom_secret, agent_id=settings.wecom_agent_id, api_base=settings.wecom_api_base,
         uow=uow, directory=directory, codes=link_codes(settings),
         replay_window_s=settings.replay_window_s, max_text=settings.max_text, tokens=tokens, handle=handle,
-        nonces=nonces,
+        nonces=nonces, webhook_slots=slots, **({"now": now} if now else {}),
     )  # fmt: skip
 
 

@@ -26,9 +26,10 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
+from bot.channels.buttons import NO_ANSWER, buttons_for, toast
 from bot.channels.codes import LinkCodes, Purpose, redeem
 from bot.errors import ApiError
 from bot.inputs import json_body
@@ -36,7 +37,6 @@ from bot.messages import Attachment, AttachmentKind, Handle, Handled, InboundMes
 from bot.outbox import ChannelError, Wait
 from bot.ratelimit import RateLimiter, SendLimiter
 from tickets.ports import StoredMessage, UnitOfWork, UnitOfWorkFactory
-from tickets.texts import Text
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
@@ -44,13 +44,6 @@ MAPPING_WAIT_S = 30
 BUTTON_PREFIX = "tg-cb-"  # the client id of a button press (a callback query)
 MAPPING_POLL_S = 1.0  # how often a post waiting for the id of the message it answers looks again
 
-WORKER_BUTTONS = (("接单", "/接单 {id}"), ("已处理", "/已处理 {id}"), ("吹哨", "/吹哨 {id} 请上级协调"))
-RATING_BUTTONS = (("满意", "#{id} 满意"), ("基本满意", "#{id} 基本满意"), ("不满意", "#{id} 不满意"))
-BUTTONS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    Text.TICKET_OPENED: WORKER_BUTTONS, Text.TICKET_OPENED_UNLOCATED: WORKER_BUTTONS,
-    Text.URGENT_OPENED: WORKER_BUTTONS, Text.URGENT_OPENED_UNLOCATED: WORKER_BUTTONS,
-    Text.TICKET_RESOLVED: RATING_BUTTONS, Text.CONSULT_ANSWERED: RATING_BUTTONS,
-}  # fmt: skip
 TEXTS = {
     "bound": "本群已绑定到{grid}。居民在群里反映问题，网格通会登记成工单并跟进。",
     "bad_code": "绑定码无效，请向平台管理员索取新的绑定码。",
@@ -139,10 +132,26 @@ class TelegramGateway:
         return await self._dispatch(inbound, message.chat.id, message.message_id)
 
     async def _button(self, update: Update) -> Handled | None:
+        """A press is the typed command it stands for (`bot/channels/buttons.py`). The presser is
+        answered at once with a short toast (已接单, or why not); the group post follows in the
+        outbox. Telegram shows a spinner on the button until the query is answered, so it is
+        answered even when the press is not ours or its handling failed."""
         query = update.callback_query
         assert query is not None
-        with contextlib.suppress(TelegramError):
-            await query.answer()
+        answer = NO_ANSWER
+        try:
+            handled = await self._pressed(query)
+            if handled is not None:
+                answer = toast([(r.template, r.text) for r in handled.replies])
+            return handled
+        except Exception:
+            answer = "处理失败，请稍后再试"
+            raise
+        finally:
+            with contextlib.suppress(TelegramError):
+                await query.answer(text=answer)
+
+    async def _pressed(self, query: CallbackQuery) -> Handled | None:
         message = query.message
         if not isinstance(message, Message) or not query.data:
             return None
@@ -309,11 +318,11 @@ class TelegramGateway:
 
     @staticmethod
     def _keyboard(message: StoredMessage) -> InlineKeyboardMarkup | None:
-        buttons = BUTTONS.get(message.template or "")
-        if not buttons or message.ticket_id is None or message.person_id:
+        buttons = buttons_for(message.template, message.ticket_id, message.person_id)
+        if not buttons or message.ticket_id is None:
             return None
-        row = [InlineKeyboardButton(label, callback_data=data.format(id=message.ticket_id)) for label, data in buttons]
-        return InlineKeyboardMarkup([row])
+        tid = message.ticket_id
+        return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.text(tid)) for b in buttons]])
 
     # ------------------------------------------------------------------------------- polling
 

@@ -1,15 +1,24 @@
 """WeCom (企业微信), with wechatpy's WeCom crypto.
 
 - **AI bot** (智能机器人, `POST /wecom/aibot`): group @-mentions arrive as encrypted JSON; the receive
-  id is empty. A group is bound to a micro-grid with `@机器人 /bind CODE` (the Telegram codes);
-  the answer is the passive, encrypted reply. An AI bot cannot post into a group on its own later,
-  so later status reaches such a group through the web transcript and the staff's app pings.
+  id is empty. A group is bound to a micro-grid with `@机器人 /bind CODE` (the Telegram codes).
+  The answer is the passive, encrypted reply, in the formats WeCom takes for a reply to a user
+  message: `stream` (finished at once), or a `template_card` of type `button_interaction` when the
+  answer is a case post with buttons (接单/已处理/吹哨 for staff, 满意/基本满意/不满意 for residents;
+  `bot/channels/buttons.py`). A press comes back as a `template_card_event`, checked exactly like
+  every other callback; it is handled as the command it stands for (`accept:12` → `/接单 12`), and
+  answered with `update_template_card` for the presser only (the toast: 已接单, or why not).
 - **App** (`POST /wecom/app`): staff write to the app one-to-one (encrypted XML, receive id = the
   corp id): `#12 已处理` acts on case 12 in its grid's chat; without a number, in their own grid.
   A WeCom user whose userid is a directory person id is that person (or link with `/iam CODE`;
   codes are single-use and expire; an `/iam` said to the AI bot in a group is burnt, links nobody).
-- **Outbound**: pings to staff (新工单, 催办, 超时上报 …) as app messages; group posts into an
-  `appchat` (an internal group the app created) bound with `run_bot.py wecom-appchat CHATID yg-1`.
+- **Outbound**: pings to staff (新工单, 催办, 超时上报 …) as app messages. An AI bot cannot post into a
+  group on its own, so the group's later posts (已接单, 已处理·请评价, escalations …) go through what
+  WeCom allows: an `appchat` (an internal group the app created) bound with
+  `run_bot.py wecom-appchat CHATID yg-1`, else the group robot (群机器人) added to the group, bound
+  with `run_bot.py wecom-webhook KEY yg-1` (send-only, text, 20 messages/minute per robot: a post
+  over the limit is postponed with `Wait`, never failed). A post that answers an @-mention in the
+  group went out as the passive reply and is not pushed again.
 Callbacks are checked first: message signature, replay window, AES, a (timestamp, nonce) never seen
 with another body (`bot/replay.py`); XML with a DTD or entities is refused with 400. URL
 verification (GET) decrypts `echostr`.
@@ -22,31 +31,42 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from wechatpy.enterprise.crypto import PrpCrypto
 
+from bot.channels.buttons import Button, buttons_for, press, toast
 from bot.channels.codes import LinkCodes, Purpose, redeem
 from bot.channels.wechat_oa import safe_xml
 from bot.channels.xmlreply import xml_message
 from bot.errors import ApiError
 from bot.inputs import external_id, json_body
 from bot.interpret import ticket_ref
-from bot.messages import Handle, Handled, InboundMessage
+from bot.messages import Handle, Handled, InboundMessage, Reply
 from bot.nlu.port import Parse
-from bot.outbox import ChannelError
+from bot.outbox import ChannelError, Wait
+from bot.ratelimit import RateLimiter
 from bot.replay import NonceStore, ReplayGuard
 from bot.tokens import AccessToken, MemoryTokenStore, TokenStore
 from tickets.directory import Directory
 from tickets.ports import StoredMessage, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-CHANNEL, APPCHAT = "wecom", "wecom-appchat"
+CHANNEL, APPCHAT, WEBHOOK = "wecom", "wecom-appchat", "wecom-webhook"
+AIBOT_PREFIX, CARD_PREFIX = "wc-", "wccard-"  # client ids: an @-mention (answered passively), a card press
+WEBHOOK_PER_MINUTE = 20  # WeCom's limit per group robot
+WEBHOOK_MAX_BYTES = 2048  # a group robot's text message
+CARD_TEXT_MAX = 112  # WeCom's advice for a card's sub_title_text (an updated card's answer is cut to it)
+_WEBHOOK_KEY = re.compile(r"[A-Za-z0-9-]{8,64}")
 TEXTS = {
     "bound": "本群已绑定到{grid}。@我 反映问题即可登记工单。",
     "bad_code": "绑定码无效，请向平台管理员索取新的绑定码。",
@@ -56,6 +76,7 @@ TEXTS = {
     "unknown": "您不在本平台的人员名单中，请联系管理员。",
     "linked": "已确认您的身份，之后的工单通知会发到这里。",
     "spent": "这个码已失效（已用过或已过期），请向平台管理员索取新的。",
+    "bad_button": "这个按钮已失效，请直接 @我 发送指令，例如“#12 已处理”。",
     "iam_in_group": "为保护账号安全，身份码只能在企业微信里私聊“网格通”应用发送。这个身份码已在群里公开，"
     "现已作废；请向平台管理员索取新的身份码。",
 }
@@ -74,12 +95,48 @@ async def _not_attached(message: InboundMessage) -> Handled:
     raise RuntimeError("the WeCom gateway has no dispatcher attached")
 
 
+class Slots(Protocol):
+    """A send limit per key: take a slot (0) or say how many seconds until one frees."""
+
+    async def take(self, chat: str) -> float: ...
+
+
+class MemorySlots:
+    """`Slots` in this process (`storage/redis_ratelimit.py` keeps them for every process)."""
+
+    def __init__(self, per_key: int, window_s: float) -> None:
+        self._limiter = RateLimiter(per_key, window_s, 1_000_000, 1)
+
+    async def take(self, chat: str) -> float:
+        return self._limiter.take(chat)
+
+
+def webhook_key(raw: str) -> str:
+    """A group robot's key, given as the key or its whole webhook URL; ValueError if neither."""
+    query = parse_qs(urlsplit(raw.strip()).query)
+    key = (query.get("key") or [raw.strip()])[0]
+    if not _WEBHOOK_KEY.fullmatch(key):
+        raise ValueError("not a group robot webhook key (…/cgi-bin/webhook/send?key=KEY)")
+    return key
+
+
+def _webhook_ref(key: str) -> str:
+    """How a robot is named where its key would leak (logs, the sent-message memory, limits)."""
+    return "wh-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    data = text.encode()
+    return text if len(data) <= max_bytes else data[: max_bytes - 3].decode(errors="ignore") + "…"
+
+
 class WecomGateway:
     def __init__(
         self, *, corp_id: str, token: str, aes_key: str, app_secret: str | None, agent_id: str | None,
         api_base: str, uow: UnitOfWorkFactory, directory: Callable[[], Directory], codes: LinkCodes,
         replay_window_s: int, max_text: int = 2000, tokens: TokenStore | None = None,
-        handle: Handle = _not_attached, nonces: NonceStore | None = None,
+        handle: Handle = _not_attached, nonces: NonceStore | None = None, webhook_slots: Slots | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:  # fmt: skip
         self._corp_id, self._token = corp_id, token
         self._crypto = PrpCrypto(base64.b64decode(aes_key + "="))
@@ -89,6 +146,8 @@ class WecomGateway:
         self._replay_window_s, self._max_text = replay_window_s, max_text
         self._replay = ReplayGuard(f"wecom:{corp_id}", replay_window_s, nonces)
         self._handle = handle
+        self._slots = webhook_slots or MemorySlots(WEBHOOK_PER_MINUTE, 60)
+        self._now = now
         self._access = AccessToken(f"wecom:{corp_id}:{agent_id or ''}", self._fetch_token, tokens or MemoryTokenStore())
 
     @property
@@ -129,6 +188,13 @@ class WecomGateway:
         opened = self.open(params, encrypt, "")
         await self._replay.admit(params.get("timestamp", ""), params.get("nonce", ""), body)
         event = json_body(opened)
+        if not isinstance(event, dict):
+            raise ApiError(400, "无法识别的消息 / unreadable message")
+        nonce = params.get("nonce", "n")
+        if event.get("msgtype") == "event":
+            card = (event.get("event") or {}) if isinstance(event.get("event"), dict) else {}
+            if card.get("eventtype") == "template_card_event":
+                return await self._card_event(event, card.get("template_card_event"), nonce)
         try:
             userid = external_id(event["from"]["userid"], "userid")
             chat = external_id(event.get("chatid") or userid, "chatid")
@@ -136,9 +202,9 @@ class WecomGateway:
         except (AttributeError, KeyError, TypeError) as exc:
             raise ApiError(400, "无法识别的消息 / unreadable message") from exc
         answer = await self._aibot_answer(event, chat, userid, text)
-        return self._json_reply(answer, params.get("nonce", "n"))
+        return self._passive(self._reply_body(answer), nonce)
 
-    async def _aibot_answer(self, event: dict[str, Any], chat: str, userid: str, text: str) -> str | None:
+    async def _aibot_answer(self, event: dict[str, Any], chat: str, userid: str, text: str) -> str | Handled | None:
         if text.startswith("/bind"):
             return await self._bind(chat, text.removeprefix("/bind").strip())
         if text.startswith("/iam"):  # said where the group reads it: burnt, links nobody
@@ -153,11 +219,36 @@ class WecomGateway:
         if chat_id is None:
             return TEXTS["unbound"]
         sender = await self._person(userid) or resident_id(userid)
-        client_id = f"wc-{event.get('msgid') or hashlib.sha1(text.encode()).hexdigest()[:16]}"
+        client_id = f"{AIBOT_PREFIX}{event.get('msgid') or hashlib.sha1(text.encode()).hexdigest()[:16]}"
         single = event.get("chattype") == "single" or not event.get("chatid")  # the AI bot's one-to-one chat
         inbound = InboundMessage(chat_id, sender, text[: self._max_text], None, client_id, CHANNEL, private=single)
-        handled = await self._handle(inbound)
-        return "\n\n".join(r.text for r in handled.replies) or None
+        return await self._handle(inbound)
+
+    async def _card_event(self, event: dict[str, Any], card: object, nonce: str) -> Response:
+        """A press on one of our cards' buttons: the command it stands for, in the card's chat, from the
+        presser; answered by updating the presser's card (the others keep their buttons)."""
+        if not isinstance(card, dict):
+            raise ApiError(400, "无法识别的卡片事件 / unreadable card event")
+        try:
+            userid = external_id(event["from"]["userid"], "userid")
+            chat = external_id(event.get("chatid") or userid, "chatid")
+            key, task_id = str(card.get("event_key") or ""), str(card.get("task_id") or "")[:128]
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise ApiError(400, "无法识别的卡片事件 / unreadable card event") from exc
+        command = press(key)
+        if command is None:
+            return self._passive(self._card_update(userid, task_id, "未能处理", TEXTS["bad_button"]), nonce)
+        async with self._uow() as uow:
+            chat_id = await uow.channels.chat_of(CHANNEL, chat)
+        if chat_id is None:
+            return self._passive(self._card_update(userid, task_id, "未能处理", TEXTS["unbound"]), nonce)
+        sender = await self._person(userid) or resident_id(userid)
+        client_id = f"{CARD_PREFIX}{event.get('msgid') or hashlib.sha1(f'{userid}:{key}'.encode()).hexdigest()[:16]}"
+        single = event.get("chattype") == "single" or not event.get("chatid")
+        handled = await self._handle(InboundMessage(chat_id, sender, command, None, client_id, CHANNEL, private=single))
+        said = [(r.template, r.text) for r in handled.replies]
+        answer = "\n\n".join(text for _, text in said)
+        return self._passive(self._card_update(userid, task_id, toast(said), answer), nonce)
 
     async def _bind(self, chat: str, raw: str) -> str:
         code = self._codes.read(Purpose.BIND, raw)
@@ -172,10 +263,31 @@ class WecomGateway:
             return TEXTS["spent"]
         return TEXTS["bound"].format(grid=node.name)
 
-    def _json_reply(self, text: str | None, nonce: str) -> Response:
-        if not text:
+    def _reply_body(self, answer: str | Handled | None) -> dict[str, Any] | None:
+        """A reply to a user message: `stream` (finished at once), or a button card for a case post
+        with buttons (WeCom takes no `text` here: that is for the welcome only)."""
+        if isinstance(answer, str):
+            return _stream(answer)
+        if answer is None or not answer.replies:
+            return None
+        text = "\n\n".join(r.text for r in answer.replies)
+        carded = next(((r, b) for r in answer.replies if (b := buttons_for(r.template, r.ticket_id, None))), None)
+        if carded is None:
+            return _stream(text)
+        return _button_card(carded[0], carded[1], text)
+
+    @staticmethod
+    def _card_update(userid: str, task_id: str, title: str, text: str) -> dict[str, Any]:
+        card: dict[str, Any] = {"card_type": "text_notice", "main_title": {"title": _cut(title, 100)},
+                                "task_id": task_id}  # fmt: skip
+        if text and text != title:
+            card["sub_title_text"] = text[:CARD_TEXT_MAX]
+        return {"response_type": "update_template_card", "userids": [userid], "template_card": card}
+
+    def _passive(self, body: dict[str, Any] | None, nonce: str) -> Response:
+        if not body:
             return PlainTextResponse("")
-        plain = json.dumps({"msgtype": "text", "text": {"content": text}}, ensure_ascii=False)
+        plain = json.dumps(body, ensure_ascii=False)
         encrypt, msg_signature, timestamp = self.seal(plain, "", nonce)
         return JSONResponse({"encrypt": encrypt, "msgsignature": msg_signature, "timestamp": timestamp, "nonce": nonce})
 
@@ -270,24 +382,30 @@ class WecomGateway:
         return await self._target(uow, message) is not None
 
     async def send(self, message: StoredMessage) -> None:
-        """Staff pings as app messages; group posts into bound appchats. Nothing else goes out."""
+        """Staff pings as app messages; group posts into the bound appchat, else the group robot."""
         if message.person_id and not self._agent_id:
             return
         async with self._uow() as uow:
             target = await self._target(uow, message)
-            if target is None or await uow.channels.external_message(CHANNEL, target, message.id):
+            ref = _webhook_ref(target[1]) if target and target[0] == WEBHOOK else (target[1] if target else "")
+            if target is None or await uow.channels.external_message(CHANNEL, ref, message.id):
                 return  # nowhere to go, or it went out before
-        if message.person_id:
-            path, body = "/cgi-bin/message/send", {"touser": target, "agentid": self._agent_id}
+        kind, to = target
+        if kind == WEBHOOK:
+            await self._webhook(to, ref, message.text)
+        elif message.person_id:
+            body = {"touser": to, "agentid": self._agent_id, "msgtype": "text", "text": {"content": message.text}}
+            await self._post("/cgi-bin/message/send", body)
         else:
-            path, body = "/cgi-bin/appchat/send", {"chatid": target}
-        await self._post(path, {**body, "msgtype": "text", "text": {"content": message.text}})
+            await self._post(
+                "/cgi-bin/appchat/send", {"chatid": to, "msgtype": "text", "text": {"content": message.text}}
+            )
         async with self._uow() as uow:
-            await uow.channels.remember(CHANNEL, str(target), f"out-{message.id}", message.id)
+            await uow.channels.remember(CHANNEL, ref, f"out-{message.id}", message.id)
 
-    async def _target(self, uow: UnitOfWork, message: StoredMessage) -> str | None:
-        """A staff member's WeCom id (linked, or the same id as ours when nothing is linked), or
-        the appchat bound to the post's group."""
+    async def _target(self, uow: UnitOfWork, message: StoredMessage) -> tuple[str, str] | None:
+        """(how, to whom): a staff member's WeCom id (linked, or the same id as ours when nothing is
+        linked); for a group post the appchat bound to its group, else its group robot."""
         if message.person_id:
             preferred = await uow.channels.preferred_channel(message.person_id)
             if preferred not in (None, CHANNEL):
@@ -295,9 +413,36 @@ class WecomGateway:
             target = await uow.channels.external_person(CHANNEL, message.person_id)
             if target is None and preferred is None and self._directory().person(message.person_id) is not None:
                 target = message.person_id  # same ids in WeCom and here, and no channel linked
-            return target
+            return ("app", target) if target else None
         chats = await uow.channels.external_chats(APPCHAT, message.chat_id or "")
-        return chats[0] if chats else None
+        if chats:
+            return APPCHAT, chats[0]
+        robots = await uow.channels.external_chats(WEBHOOK, message.chat_id or "")
+        if not robots or await self._answered_passively(uow, message):
+            return None
+        return WEBHOOK, robots[0]
+
+    @staticmethod
+    async def _answered_passively(uow: UnitOfWork, message: StoredMessage) -> bool:
+        """A group post that answers an @-mention of the AI bot was its passive reply, in that group."""
+        cause = await uow.messages.get(message.cause_id) if message.cause_id else None
+        return cause is not None and cause.channel == CHANNEL and (cause.client_id or "").startswith(AIBOT_PREFIX)
+
+    async def _webhook(self, key: str, ref: str, text: str) -> None:
+        """One text post through a group robot, inside its 20 messages a minute (else `Wait`)."""
+        pause = await self._slots.take(ref)
+        if pause > 0:
+            raise Wait(self._now() + timedelta(seconds=pause), f"group robot {ref}: 20 messages a minute")
+        body = {"msgtype": "text", "text": {"content": _cut(text, WEBHOOK_MAX_BYTES)}}
+        try:
+            data = (await self._http.post("/cgi-bin/webhook/send", params={"key": key}, json=body)).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ChannelError(f"wecom group robot {ref} unreachable: {exc!r}") from exc
+        code = int(data.get("errcode") or 0)
+        if code == 45009:  # over the limit after all (another sender on the same robot)
+            raise Wait(self._now() + timedelta(seconds=60), f"group robot {ref}: over its limit")
+        if code:
+            raise ChannelError(f"wecom group robot {ref} refused: {data.get('errcode')} {data.get('errmsg')}")
 
     async def _post(self, path: str, body: dict[str, Any], retried: bool = False) -> None:
         try:
@@ -320,6 +465,21 @@ class WecomGateway:
         if "access_token" not in data:
             raise ChannelError(f"wecom token refused: {data}")
         return str(data["access_token"]), int(data.get("expires_in", 7200))
+
+
+def _stream(text: str) -> dict[str, Any]:
+    return {"msgtype": "stream", "stream": {"id": uuid.uuid4().hex, "finish": True, "content": text}}
+
+
+def _button_card(reply: Reply, buttons: tuple[Button, ...], text: str) -> dict[str, Any]:
+    """A `button_interaction` card: the answer and its case's buttons; each key names the command."""
+    assert reply.ticket_id is not None
+    tid = reply.ticket_id
+    return {"msgtype": "template_card", "template_card": {
+        "card_type": "button_interaction", "main_title": {"title": f"工单 #{tid}"}, "sub_title_text": text,
+        "task_id": f"gb-{reply.message_id}-{uuid.uuid4().hex[:8]}",
+        "button_list": [{"text": b.label, "style": 1, "key": b.key(tid)} for b in buttons],
+    }}  # fmt: skip
 
 
 def _strip_mention(text: str) -> str:

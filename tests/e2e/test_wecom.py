@@ -25,7 +25,7 @@ from wechatpy.enterprise.crypto import PrpCrypto
 from bot.channels.codes import LinkCodes
 from tests.conftest import API_TOKEN, ROOT
 from tests.e2e.helpers import Api, wait_for
-from tests.fakes.wechat_api import FakeWechat
+from tests.fakes.wechat_api import FakeWechat, passive_text
 
 CORP, TOKEN, SECRET, AGENT = "ww1234567890abcdef", "wecomToken1", "wecom-app-secret", "1000002"
 AES_KEY = base64.b64encode(bytes(range(1, 33))).decode().rstrip("=")
@@ -66,7 +66,7 @@ def post_aibot(url: str, event: dict[str, Any], **sign_args: Any) -> httpx.Respo
 def aibot_reply(response: httpx.Response) -> str:
     assert response.status_code == 200, response.text
     body = response.json()
-    return str(json.loads(crypto.decrypt(body["encrypt"], ""))["text"]["content"])
+    return passive_text(json.loads(crypto.decrypt(body["encrypt"], "")))
 
 
 def post_app(url: str, userid: str, text: str) -> httpx.Response:

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import API_TOKEN
+from tests.fakes.wechat_api import passive_text
 from tests.fuzz.conftest import CRYPTO, TG_SECRET, WC_CORP, FuzzBot, oa_signed, wecom_post
 
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -198,7 +199,7 @@ def test_a_non_ascii_bind_or_iam_code_is_a_bad_code_not_a_crash(bot: FuzzBot) ->
              "text": {"content": "@网格通 /bind abc.令牌"}}  # fmt: skip
     answer = check(bot, lambda: wecom_post(bot.http, "/wecom/aibot", json.dumps(event, ensure_ascii=False), "", True))
     assert answer.status_code == 200
-    assert "绑定码无效" in json.loads(str(CRYPTO.decrypt(answer.json()["encrypt"], "")))["text"]["content"]
+    assert "绑定码无效" in passive_text(json.loads(str(CRYPTO.decrypt(answer.json()["encrypt"], ""))))
     iam = ("<xml><ToUserName>ww</ToUserName><FromUserName>u-iam</FromUserName><CreateTime>1</CreateTime>"
            "<MsgType>text</MsgType><Content>/iam 码.码</Content><MsgId>77</MsgId></xml>")  # fmt: skip
     app = check(bot, lambda: wecom_post(bot.http, "/wecom/app", iam, WC_CORP, False))

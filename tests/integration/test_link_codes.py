@@ -25,7 +25,7 @@ from bot.channels.codes import LinkCodes, Purpose
 from storage.sql import SqlUnitOfWork
 from tests.e2e.helpers import wait_for
 from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.wechat_api import FakeWechat
+from tests.fakes.wechat_api import FakeWechat, passive_text
 from tests.inproc import TOKEN, InProcessBot
 
 TG_TOKEN, TG_SECRET = "123456:LINK-token", "link-secret"
@@ -163,7 +163,7 @@ def wecom(bot: InProcessBot, path: str, inner: str, receive_id: str, as_json: bo
     if not response.content:
         return ""
     if as_json:
-        return str(json.loads(CRYPTO.decrypt(response.json()["encrypt"], receive_id))["text"]["content"])
+        return passive_text(json.loads(CRYPTO.decrypt(response.json()["encrypt"], receive_id)))
     outer = re.search(r"<Encrypt><!\[CDATA\[(.*?)\]\]>", response.text)
     assert outer is not None, response.text
     return _content(CRYPTO.decrypt(outer.group(1), receive_id))
