@@ -135,6 +135,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         wecom = wecom_of(settings, uow, routed, tokens, dispatcher.handle, nonces, redis, namespace, utcnow)
         platforms: list[Platform] = [c for c in (telegram, wechat, wecom) if c is not None]
         outbox = OutboxWorker(uow, platforms, utcnow, on_attempt=metrics.delivered, wake=outbox_wake)
+        metrics.watch_cache(nlu.nlu.cache.figures)
         routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
         # HTTP
         token = api_token(settings)

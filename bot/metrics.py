@@ -25,6 +25,13 @@ class Metrics:
                                registry=self.registry)  # fmt: skip
         self.outbox = Gauge("gridbot_outbox_messages", "Outbound messages by delivery state", ["status"],
                             registry=self.registry)  # fmt: skip
+        self.nlu_cache = Gauge("gridbot_nlu_cache", "Parse cache of this process: hits, misses, skipped (no words, "
+                               "never parsed), entries", ["kind"], registry=self.registry)  # fmt: skip
+        self._cache_figures: Callable[[], Mapping[str, int]] = dict
+
+    def watch_cache(self, figures: Callable[[], Mapping[str, int]]) -> None:
+        """Report this process's parse cache (`bot.nlu.chain.ParseCache.figures`) at each scrape."""
+        self._cache_figures = figures
 
     def handled(self, channel: str, route: str) -> None:
         self.messages.labels(channel, route).inc()
@@ -42,6 +49,8 @@ class Metrics:
             gauge.clear()
             for label, value in figures.get(key, {}).items():
                 gauge.labels(label).set(value)
+        for kind, value in self._cache_figures().items():
+            self.nlu_cache.labels(kind).set(value)
         return generate_latest(self.registry)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
@@ -44,38 +45,60 @@ _NOT_HERE = re.compile(
     r"(?:上次|上回|那次|那回|上礼拜|去年)[^，,。！!？?]{0,10}(?:那事|那晚|那天|那回|的事)"
 )
 # A message with no letter, digit or Chinese character in it (stickers are `[表情]`-style placeholders).
-_WORDS = re.compile(r"[0-9A-Za-z\u4e00-\u9fff]")
+_WORDS = re.compile(r"[0-9A-Za-z\u4e00-\u9fff\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")  # full-width too
 _STICKER = re.compile(r"\[[^\]]{1,6}\]")
 _TICKET_REF = ENTITY_PATTERNS["ticket_id"]  # a message about a named case (#3, 3号工单, 工单3)
 
 
+# What a cache key leaves out: surrounding spaces, trailing emoji, stickers and marks of emphasis
+# (`好的👍`, `收到[强]`, `收到！！`, `好的~`), runs of one punctuation mark, and full-width forms
+# (NFKC). A question mark stays: `停水了？` asks, `停水了` reports.
+_TRAILING_DECOR = re.compile(r"(?:\s|\[[^\]]{1,6}\]|[!~.。…,，]|[^\w\s?？;:、；：\-#＃])+$")
+_PUNCT_RUN = re.compile(r"([.,!?;:~、。，；：…])\1+")
+_SPACES = re.compile(r"\s+")
+
+
+def cache_key(text: str) -> str:
+    """`收到`, `收到！`, ` 收到!!! `, `收到👍` share one key; `收到？` does not."""
+    key = unicodedata.normalize("NFKC", text).strip()
+    key = _PUNCT_RUN.sub(r"\1", _TRAILING_DECOR.sub("", key))
+    return _SPACES.sub(" ", key).lower()
+
+
 class ParseCache:
     """The parses of short texts (`收到`, `好的`, `👍`, `+1` fill group chats), most recently used
-    kept, for one model version: `FallbackNlu.use` empties it when another version is activated."""
+    kept, by `cache_key`, for one model version: `FallbackNlu.use` empties it when another version
+    is activated. A parse with entities is only reused for the very text it was made from (the
+    entities point into that text)."""
 
     def __init__(self, size: int = 20_000, max_chars: int = 40) -> None:
-        self._entries: OrderedDict[str, Parse] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[str, Parse]] = OrderedDict()
         self.size, self.max_chars = size, max_chars
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.skipped = 0  # skipped: no words at all, never parsed
 
     def get(self, text: str) -> Parse | None:
-        found = self._entries.get(text)
-        if found is None:
+        key = cache_key(text)
+        found = self._entries.get(key)
+        if found is None or (found[1].entities and found[0] != text):
             self.misses += 1
             return None
-        self._entries.move_to_end(text)
+        self._entries.move_to_end(key)
         self.hits += 1
-        return found
+        return found[1]
 
     def put(self, text: str, parse: Parse) -> None:
         if len(text) > self.max_chars:
             return
-        self._entries[text] = parse
+        self._entries[cache_key(text)] = (text, parse)
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def figures(self) -> dict[str, int]:
+        """For `/metrics`: hits, misses, messages never parsed (emoji, stickers), entries held."""
+        return {"hits": self.hits, "misses": self.misses, "skipped": self.skipped, "entries": len(self._entries)}
 
 
 class FallbackNlu:
@@ -97,6 +120,7 @@ class FallbackNlu:
 
     async def parse(self, text: str) -> Parse:
         if not _WORDS.search(_STICKER.sub("", text)):  # emoji, stickers ([表情]), punctuation: no model asked
+            self.cache.skipped += 1
             return Parse(CHATTER, 1.0, (), "rules")
         cached = self.cache.get(text)
         if cached is not None:

@@ -25,3 +25,22 @@ async def test_counters_and_gauges_render_in_the_exposition_format() -> None:
 
     text = (await metrics.render(fewer)).decode()
     assert 'state="reported"' not in text  # a state with no tickets any more disappears
+
+
+async def test_the_parse_cache_figures_are_read_at_each_scrape() -> None:
+    from bot.nlu.chain import ParseCache
+    from bot.nlu.port import Parse
+
+    cache = ParseCache()
+    metrics = Metrics()
+    metrics.watch_cache(cache.figures)
+    cache.put("收到", Parse("chitchat", 0.9, (), "rasa"))
+    cache.get("收到！")
+    cache.get("好的")
+
+    async def standing() -> dict[str, dict[str, int]]:
+        return {}
+
+    body = (await metrics.render(standing)).decode()
+    assert 'gridbot_nlu_cache{kind="hits"} 1.0' in body and 'gridbot_nlu_cache{kind="misses"} 1.0' in body
+    assert 'gridbot_nlu_cache{kind="entries"} 1.0' in body

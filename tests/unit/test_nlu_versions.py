@@ -240,3 +240,17 @@ def test_the_admin_is_told_a_name_must_be_one_line_and_nothing_is_written(tmp_pa
         assert bot.say("yg-1", "张阿姨", "大家早上好")["replies"] == []
     finally:
         bot.close()
+
+
+async def test_activating_a_version_empties_the_parse_cache(tmp_path: Path, intents: Path) -> None:
+    """Through the real activation path: what the old version read is never served by the new one."""
+    live = Live(load_catalog(intents))
+    models = manager(tmp_path, intents, live)
+    first = await first_version(models)
+    await live.nlu.parse("收到")
+    assert (await live.nlu.parse("收到")) is not None and live.nlu.cache.hits == 1
+    assert live.nlu.cache.figures()["entries"] == 1
+    await models.activate(first)
+    assert live.nlu.cache.figures()["entries"] == 0
+    await live.nlu.parse("收到")
+    assert live.nlu.cache.misses == 2  # read afresh by the version now active
