@@ -22,6 +22,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,7 +119,8 @@ async def send(client: Client, chat: str, sender: str, text: str, results: Resul
     results.own_ms.append(total - nlu)
 
 
-async def load(url: str, chats: list[str], rate: float, seconds: float, seed: int) -> tuple[Results, float]:
+async def load(url: str, chats: list[str], rate: float, seconds: float, seed: int,
+               make: Callable[[random.Random], str] = message) -> tuple[Results, float]:  # fmt: skip
     rng = random.Random(seed)
     results = Results()
     client = Client(url)
@@ -133,7 +135,7 @@ async def load(url: str, chats: list[str], rate: float, seconds: float, seed: in
             results.late_starts += 1
         chat = rng.choice(chats)
         sender = f"居民{rng.randint(1, 60)}"
-        tasks.append(asyncio.create_task(send(client, chat, sender, message(rng), results)))
+        tasks.append(asyncio.create_task(send(client, chat, sender, make(rng), results)))
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - started
     client.close()
