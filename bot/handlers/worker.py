@@ -58,14 +58,18 @@ async def note(ctx: Context) -> None:
 
 async def my_tickets(ctx: Context) -> None:
     """我的工单: a worker's open cases in their grid, an officer's in their jurisdiction (never beyond it);
-    a resident's own, like a status question."""
+    a resident's own, like a status question. Asked in a group, the list is that group's grid only:
+    the group's residents see no other grid's cases (the whole list is on the asker's private line)."""
     if not is_staff(ctx.sender):
         tickets = await residents_tickets(ctx, sorted(ACTIVE_STATES), limit=MY_TICKETS_LIMIT)
     else:
         grids = ctx.directory.grids_served(ctx.actor)
         if not grids:
             raise Refused(Text.NOT_STAFF_HERE)
-        tickets = await ctx.uow.tickets.find(grids=grids, states=sorted(ACTIVE_STATES), limit=MY_TICKETS_LIMIT)
+        if not ctx.message.private:
+            grids = [g for g in grids if g == ctx.grid.id]
+        states = sorted(ACTIVE_STATES)
+        tickets = await ctx.uow.tickets.find(grids=grids, states=states, limit=MY_TICKETS_LIMIT) if grids else []
         if ctx.sender is not None and ctx.sender.role is Role.WORKER:
             tickets = [t for t in tickets if t.assignee in (None, ctx.actor)]
     if not tickets:
