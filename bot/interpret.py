@@ -69,6 +69,11 @@ COMMANDS = {
     "同意挂账": Route.APPROVE_SUSPENSION, "批准挂账": Route.APPROVE_SUSPENSION,
     "解除挂账": Route.RESUME, "恢复办理": Route.RESUME, "恢复": Route.RESUME,
 }  # fmt: skip
+_COMMAND_WORD = "|".join(sorted(COMMANDS, key=len, reverse=True))
+_NOTE_PREFIX = re.compile(
+    rf"^(?:[/／]\s*(?:{_COMMAND_WORD})\s*(?:[#＃]?\s*\d{{1,9}})?|[#＃]\s*\d{{1,9}}|\d{{1,9}}\s*号工单|工单\s*[#＃]?\s*\d{{1,9}})"
+    r"(?=\s|[，,。:：;；]|$)[\s，,。:：;；]*"
+)
 # 吹哨报到 and 挂账 said in words about a named case (`#12 报到`, replying `同意挂账` to the post).
 _GOVERNANCE = re.compile(r"(同意挂账|批准挂账|解除挂账|恢复办理|申请挂账|挂账|报到)")
 GOVERNANCE_KEYS = frozenset({Route.REPORT_IN, Route.SUSPEND, Route.APPROVE_SUSPENSION, Route.RESUME})
@@ -96,6 +101,12 @@ def command(text: str) -> Route | None:
         return Route.CHECKIN
     match = _COMMAND.match(stripped)
     return COMMANDS.get(match.group(1)) if match else None
+
+
+def command_note(text: str) -> str:
+    """What a command says beyond itself: `/进展 14 已联系师傅`, `#14 已联系师傅`, `14号工单 已联系师傅`
+    all say `已联系师傅` (the group reads the note, not the command that carried it)."""
+    return _NOTE_PREFIX.sub("", text.strip(), count=1).strip()
 
 
 def ticket_ref(parse: Parse, text: str) -> int | None:

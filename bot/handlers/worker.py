@@ -6,7 +6,7 @@ import re
 
 from bot.handlers.context import Context
 from bot.handlers.lookup import for_staff, residents_tickets
-from bot.interpret import is_staff
+from bot.interpret import command_note, is_staff
 from escalation.routines import local_day
 from tickets import transitions
 from tickets.directory import Role
@@ -29,6 +29,8 @@ async def progress(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
     if await _answered(ctx, ticket):
         return
+    if not _note(ctx):  # `/进展 14` or a bare `#14`: nothing to tell the group
+        raise Refused(Text.PROGRESS_NEEDS_NOTE, **transitions.notice_params(ticket))
     await ctx.apply(transitions.progress(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
 
 
@@ -93,4 +95,5 @@ def _line(ticket: Ticket) -> dict[str, object]:
 
 
 def _note(ctx: Context) -> str:
-    return ctx.message.text.strip()[:500]
+    """The worker's words without the command and case number that carried them."""
+    return command_note(ctx.message.text)[:500]

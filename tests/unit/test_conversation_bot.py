@@ -4,7 +4,7 @@ import pytest
 
 from bot.faq import FaqError, parse_faq
 from bot.handlers.report import place_key
-from bot.interpret import Situation, command, parse_rating, route, ticket_ref
+from bot.interpret import Situation, command, command_note, parse_rating, route, ticket_ref
 from bot.nlu.port import Parse
 from bot.render import Renderer, TemplateError, Templates, mask_personal
 from config.directory import load_directory_file
@@ -173,3 +173,14 @@ def test_a_one_to_one_variant_must_name_a_message() -> None:
         Templates.parse("messages:\n  ticket_opened: 'x'\none_to_one:\n  ticket_openned: 'y'\n")
     with pytest.raises(TemplateError, match="unknown"):
         Templates.parse("messages:\n  ticket_opened: 'x'\none_to_one:\n  ticket_opened: '{nope}'\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "note"),
+    [("/进展 14 已联系师傅", "已联系师傅"), ("/进展14 已联系师傅", "已联系师傅"), ("／已处理 #3 修好了", "修好了"),
+     ("#14，已联系师傅", "已联系师傅"), ("14号工单 已联系", "已联系"), ("工单#14：已联系", "已联系"),
+     ("/吹哨 5 需要城管", "需要城管"), ("/进展 14", ""), ("#12", ""), ("已联系师傅 #14", "已联系师傅 #14"),
+     ("/进展已联系师傅", "/进展已联系师傅")],
+)  # fmt: skip
+def test_a_commands_note_is_its_words_without_the_command(text: str, note: str) -> None:
+    assert command_note(text) == note
