@@ -37,6 +37,7 @@ KNOWN_FIELDS = frozenset(
         "lines",
         "mentions",
         "answer",
+        "added",
     ]
 )
 # Fields whose words come from the administrators (the FAQ's answer, the names in the directory and
@@ -182,8 +183,21 @@ class Renderer:
             actor_name=self.person_name(params.get("actor", "")) if params.get("actor") else "",
             grid_name=self._grid_name(params),
             mentions=self._mentions(params),
+            added=self._added(params),
         )
         return out
+
+    def _added(self, params: Mapping[str, object]) -> str:
+        """What a supplement added: `图片 ×2：门口又堆上了`, `位置（阳光小区东门）`, or the words alone."""
+        items = params.get("attachments")
+        kinds = [a for a in items if isinstance(a, Mapping)] if isinstance(items, list | tuple) else []
+        photos = sum(1 for a in kinds if a.get("kind") == "image")
+        parts = [f"{self.templates.name('attachment', 'image')} ×{photos}"] if photos else []
+        for place in (a for a in kinds if a.get("kind") == "location"):
+            where = place.get("label") or f"{place.get('lat')},{place.get('lng')}"
+            parts.append(f"{self.templates.name('attachment', 'location')}（{where}）")
+        head, note = "、".join(parts), str(params.get("note") or "")
+        return f"{head}：{note}" if head and note else head or note
 
     def _mentions(self, params: Mapping[str, object]) -> str:
         """`@张阿姨 @老王`: the reporter and every linked reporter of the case."""

@@ -152,7 +152,8 @@ def supplement(ticket: Ticket, actor: str, note: str, now: datetime, attachments
     event = TicketEvent(EventKind.SUPPLEMENTED, actor, now, {"note": note, "attachments": list(attachments)})
     notices = [_chat(Text.TICKET_SUPPLEMENTED, ticket, actor=actor)]
     if ticket.assignee and ticket.state in ACTIVE_STATES:
-        notices.append(_dm(Text.WORKER_SUPPLEMENTED, ticket.assignee, ticket, actor=actor, note=note))
+        added = {"note": note, "attachments": list(attachments)}  # the worker is told what was added
+        notices.append(_dm(Text.WORKER_SUPPLEMENTED, ticket.assignee, ticket, actor=actor, **added))
     return Outcome(ticket, (event,), tuple(notices))
 
 

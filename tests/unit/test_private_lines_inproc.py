@@ -130,5 +130,7 @@ def test_an_official_account_resident_is_answered_as_one_to_one_and_hears_the_st
         photo = {"MsgType": "image", "PicUrl": "http://mmbiz.example/2.jpg", "MediaId": "m2", "MsgId": "9102"}
         send(xml_of(resident, photo))
         assert [e["kind"] for e in bot.ticket(ticket)["events"]][-1] == "supplemented"
+        pinged = [m["text"] for m in bot.inbox("w-yg-1")]
+        assert f"工单 #{ticket} 有补充（微信用户0002）：图片 ×1" in pinged, pinged  # says what was added
     finally:
         bot.close()
