@@ -15,7 +15,7 @@ import yaml
 from bot.masking import mask_personal
 from escalation.calendar import LOCAL
 from tickets.directory import Directory
-from tickets.model import Notice
+from tickets.model import EventKind, Notice, TicketEvent
 
 KNOWN_FIELDS = frozenset(
     [
@@ -50,6 +50,7 @@ VERBATIM_FIELDS = frozenset(
 MAX_TEMPLATE = 1000  # characters of one message template (the longest shipped is under 150)
 
 
+_HIDDEN_DETAILS = frozenset(["policy"])  # the policy snapshot's name: shown in the case's deadlines instead
 _PLATFORM_SUFFIX = re.compile(r"#[a-z]{2,8}\d+$")
 
 
@@ -198,6 +199,40 @@ class Renderer:
             parts.append(f"{self.templates.name('attachment', 'location')}（{where}）")
         head, note = "、".join(parts), str(params.get("note") or "")
         return f"{head}：{note}" if head and note else head or note
+
+    def event_details(self, event: TicketEvent) -> list[str]:
+        """A timeline entry's details as people read them (`层级：社区`, `通知：荷花社区-孙书记`, `吹哨`):
+        every key and value in Chinese, people and nodes by name; the policy snapshot and empty values left out."""
+        shown = []
+        for key, value in event.detail.items():
+            if key in _HIDDEN_DETAILS or value in (None, "", [], {}, False):
+                continue
+            label = self._detail_label(event.kind, key)
+            shown.append(label if value is True else f"{label}：{self._detail_value(event.kind, key, value)}")
+        return shown
+
+    def _detail_label(self, kind: EventKind, key: str) -> str:
+        if key == "to" and kind is not EventKind.REASSIGNED:
+            return self.templates.name("detail", "to_officers")  # the people notified, not a new worker
+        return self.templates.name("detail", key)
+
+    def _detail_value(self, kind: EventKind, key: str, value: object) -> str:
+        if key in ("tier", "phase") or (key == "reason" and kind is EventKind.CLOSED):
+            return self.templates.name("close_reason" if key == "reason" else key, str(value))
+        if key == "state_before":
+            return self.templates.name("state", str(value))
+        if key in ("from", "to", "actor"):
+            people = value if isinstance(value, list | tuple) else [value]
+            return "、".join(self.person_name(p) for p in people)
+        if key in ("grid", "node"):
+            return self._grid_name({"grid": value}) or str(value)
+        if key == "attachments":
+            return self._added({"attachments": value})
+        if key == "rating":
+            return f"{value} 分"
+        if isinstance(value, list | tuple):
+            return "、".join(str(_display(v)) for v in value)
+        return str(_display(value))
 
     def _mentions(self, params: Mapping[str, object]) -> str:
         """`@张阿姨 @老王`: the reporter and every linked reporter of the case."""
