@@ -30,7 +30,7 @@ from bot.render import Renderer
 from escalation.cases import CaseService, StaleTicket
 from escalation.policy import PolicyBook
 from tickets.directory import Directory, Node, Person
-from tickets.model import Refused, TicketState
+from tickets.model import ACTIVE_STATES, Refused, TicketState
 from tickets.ports import (
     Delivery,
     Direction,
@@ -43,7 +43,7 @@ from tickets.ports import (
 )
 
 log = logging.getLogger(__name__)
-SITUATION_STATES = [*PLACE_STATES, TicketState.RESOLVED]  # what a sender's own cases may wait for from them
+SITUATION_STATES = [*PLACE_STATES, TicketState.RESOLVED, TicketState.SUSPENDED]  # a sender's own cases that matter
 SEVERAL_AT = 0.5  # a part of a message counts as a report of its own from this model confidence
 
 
@@ -204,7 +204,7 @@ async def _situation(uow: UnitOfWork, message: InboundMessage, sender: Person | 
     resolved case; and whether the message replies to a case post."""
     replied = await uow.messages.get(message.reply_to) if message.reply_to else None
     actor = sender.id if sender else message.sender
-    waiting = await uow.tickets.find(chat_id=message.chat_id, reporter=actor, states=SITUATION_STATES, limit=5)
+    waiting = await uow.tickets.find(chat_id=message.chat_id, reporter=actor, states=SITUATION_STATES, limit=10)
     draft = next((t for t in waiting if waits_for_place(t, now)), None)
     return Situation(
         sender=sender,
@@ -212,6 +212,7 @@ async def _situation(uow: UnitOfWork, message: InboundMessage, sender: Person | 
         awaiting_location=draft.type if draft else None,
         awaiting_feedback=any(t.state is TicketState.RESOLVED for t in waiting),
         attachments=bool(message.attachments),
+        open_types=frozenset(t.type for t in waiting if t.state in ACTIVE_STATES),
     )
 
 

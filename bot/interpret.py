@@ -69,6 +69,11 @@ COMMANDS = {
     "同意挂账": Route.APPROVE_SUSPENSION, "批准挂账": Route.APPROVE_SUSPENSION,
     "解除挂账": Route.RESUME, "恢复办理": Route.RESUME, "恢复": Route.RESUME,
 }  # fmt: skip
+_COMMAND_WORD = "|".join(sorted(COMMANDS, key=len, reverse=True))
+_NOTE_PREFIX = re.compile(
+    rf"^(?:[/／]\s*(?:{_COMMAND_WORD})\s*(?:[#＃]?\s*\d{{1,9}})?|[#＃]\s*\d{{1,9}}|\d{{1,9}}\s*号工单|工单\s*[#＃]?\s*\d{{1,9}})"
+    r"(?=\s|[，,。:：;；]|$)[\s，,。:：;；]*"
+)
 # 吹哨报到 and 挂账 said in words about a named case (`#12 报到`, replying `同意挂账` to the post).
 _GOVERNANCE = re.compile(r"(同意挂账|批准挂账|解除挂账|恢复办理|申请挂账|挂账|报到)")
 GOVERNANCE_KEYS = frozenset({Route.REPORT_IN, Route.SUSPEND, Route.APPROVE_SUSPENSION, Route.RESUME})
@@ -98,6 +103,12 @@ def command(text: str) -> Route | None:
     return COMMANDS.get(match.group(1)) if match else None
 
 
+def command_note(text: str) -> str:
+    """What a command says beyond itself: `/进展 14 已联系师傅`, `#14 已联系师傅`, `14号工单 已联系师傅`
+    all say `已联系师傅` (the group reads the note, not the command that carried it)."""
+    return _NOTE_PREFIX.sub("", text.strip(), count=1).strip()
+
+
 def ticket_ref(parse: Parse, text: str) -> int | None:
     for value in [*parse.values("ticket_id"), text]:
         match = _TICKET_REF.search(value)
@@ -119,6 +130,7 @@ class Situation:
     awaiting_location: str | None = None  # the type of the sender's draft waiting for its place (哪栋楼)
     awaiting_feedback: bool = False  # a case the sender reported is resolved and waits for their word
     attachments: bool = False  # a photo or a shared location came with it
+    open_types: frozenset[str] = frozenset()  # the types of the sender's own active cases in this chat
 
 
 def find_rating(text: str) -> int | None:
@@ -189,6 +201,14 @@ def reply_route(parse: Parse, text: str) -> Route | None:
     return None
 
 
+def asks_status(text: str) -> bool:
+    """A question about how a case goes, whatever the model made of it: when will it be fixed (什么时候
+    能修好, 多久能弄好), how far it is (进度怎么样, 到哪一步了), whether anyone handles it (有人管吗,
+    怎么还没人来), whether it is done (修好了吗). Short: a long message is something more."""
+    core = text.strip()
+    return len(core) <= 30 and _STATUS_ASK.search(core) is not None
+
+
 def plausible_report(parse: Parse, text: str, is_report: Callable[[str], bool]) -> bool:
     """Not read as a report, but the model ranks a report type close enough to ask the sender once."""
     return (
@@ -244,6 +264,8 @@ def _resident_route(parse: Parse, text: str, situation: Situation, is_report: Ca
         return Route.RATE
     if is_yes(text):
         return Route.ANSWER_YES
+    if situation.open_types and asks_status(text) and (not is_report(intent) or intent in situation.open_types):
+        return Route.ASK_STATUS  # 什么时候能修好 from someone whose case is open: about it, not a new matter
     if is_report(intent):
         return Route.REPORT
     if intent in RESIDENT_INTENTS:
@@ -364,6 +386,12 @@ _PLACE_WORDS = re.compile(
 )
 _QUESTION = re.compile(r"[?？吗呢]|什么时候|怎么|咋|啥时|多久|几时|谁|哪天|有人(?:管|接|来|弄)")
 _CHASE = re.compile(r"^(?:人呢|进展|进度|结果|情况)|还没(?:人|来|修|弄|好)|没人(?:来|管|接|理)")
+_STATUS_ASK = re.compile(
+    r"(?:什么时候|啥时候?|几时|多久|多长时间|哪天|何时)[^，,。！!]{0,6}(?:修|弄|处理|解决|来|搞|清|通|管|能好|会好)|"
+    r"(?:进度|进展|情况|结果)(?:怎么样|如何|咋样|呢|到哪)|(?:怎么样|咋样|如何)了|到哪(?:一步|了)|"
+    r"有(?:没有)?人(?:管|处理|来|理|接|弄)(?:吗|没|嘛|不|啊|呀|[?？])|"
+    r"(?:怎么|咋|为什么|为啥)?还没(?:人|修|好|来|弄|处理|解决|动静)|(?:修|处理|弄|解决|清理)(?:好|完)?了(?:吗|没|嘛)"
+)
 _WITHDRAW = re.compile(r"撤|不要了|算了|不用了|不用来|取消|不报了|别来了")
 _CONTRAST = re.compile(r"但是?|可是|不过|就是.{0,4}(?:还|又)|只是")
 _FILLER = re.compile(

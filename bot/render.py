@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import yaml
 from bot.masking import mask_personal
 from escalation.calendar import LOCAL
 from tickets.directory import Directory
-from tickets.model import Notice
+from tickets.model import EventKind, Notice, TicketEvent
 
 KNOWN_FIELDS = frozenset(
     [
@@ -36,12 +36,21 @@ KNOWN_FIELDS = frozenset(
         "phase_name",
         "lines",
         "mentions",
+        "answer",
+        "added",
     ]
+)
+# Fields whose words come from the administrators (the FAQ's answer, the names in the directory and
+# the templates), posted as written; every other value may carry a resident's number and is masked
+# in a group post. The template's own words (a hotline it names) are never masked.
+VERBATIM_FIELDS = frozenset(
+    ["answer", "type_name", "tier_name", "state_name", "phase_name", "grid_name", "worker_name"]
 )
 
 MAX_TEMPLATE = 1000  # characters of one message template (the longest shipped is under 150)
 
 
+_HIDDEN_DETAILS = frozenset(["policy"])  # the policy snapshot's name: shown in the case's deadlines instead
 _PLATFORM_SUFFIX = re.compile(r"#[a-z]{2,8}\d+$")
 
 
@@ -51,8 +60,12 @@ class TemplateError(ValueError):
 
 @dataclass(frozen=True)
 class Templates:
+    """`messages` by key; `one_to_one` holds the words of some of them for a one-to-one line (the
+    Official Account, the WeCom app), where "in the group" and "@name" make no sense."""
+
     messages: Mapping[str, str]
     names: Mapping[str, Any]
+    one_to_one: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Templates:
@@ -66,11 +79,14 @@ class Templates:
     def parse(cls, text: str, where: str = "templates") -> Templates:
         try:
             data = yaml.safe_load(text)
-            templates = cls(dict(data["messages"]), dict(data.get("names") or {}))
+            templates = cls(dict(data["messages"]), dict(data.get("names") or {}), dict(data.get("one_to_one") or {}))
         except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
             raise TemplateError(f"{where}: {exc}") from exc
-        if not all(isinstance(v, str) for v in templates.messages.values()):
+        if not all(isinstance(v, str) for v in [*templates.messages.values(), *templates.one_to_one.values()]):
             raise TemplateError(f"{where}: every message must be a text")
+        unknown = sorted(set(templates.one_to_one) - set(templates.messages))
+        if unknown:
+            raise TemplateError(f"{where}: one_to_one names messages that do not exist: {', '.join(unknown)}")
         templates.check(where)
         return templates
 
@@ -84,16 +100,16 @@ class Templates:
         `str.format` is a small language: `{text:>5000000}` pads a message to megabytes, `{x!r}` and
         `{x.attr}` / `{x[0]}` reach into the values, a nested `{x:{y}}` builds a format from data. A
         template is admin-edited text rendered into every chat post, so only bare names are allowed."""
-        for key, text in self.messages.items():
+        for key, text in [*self.messages.items(), *self.one_to_one.items()]:
             if len(text) > MAX_TEMPLATE:
                 raise TemplateError(f"{where}: template {key!r} is longer than {MAX_TEMPLATE} characters")
             try:
                 parts = list(string.Formatter().parse(text))
             except ValueError as exc:
                 raise TemplateError(f"{where}: template {key!r}: unbalanced braces ({exc})") from exc
-            for _, field, spec, conversion in parts:
-                if field is not None:
-                    _check_field(where, key, field, spec, conversion)
+            for _, name, spec, conversion in parts:
+                if name is not None:
+                    _check_field(where, key, name, spec, conversion)
 
     def name(self, group: str, key: str) -> str:
         return str((self.names.get(group) or {}).get(key, key))
@@ -121,16 +137,23 @@ class Renderer:
         self._directory = directory
         self._type_name = type_name  # display names from the active intent catalog
 
-    def render(self, key: str, params: Mapping[str, object]) -> str:
+    def render(self, key: str, params: Mapping[str, object], *, one_to_one: bool = False, masked: bool = False) -> str:
+        """The words of `key` filled in; `one_to_one` picks its one-to-one variant if it has one;
+        `masked` masks phone and ID numbers in what is filled in (not in the template's own words)."""
         template = self.templates.messages.get(key)
         if template is None:
             raise TemplateError(f"no template named {key!r} in templates.yaml")
-        return template.format_map(self.fields(params))
+        if one_to_one:
+            template = self.templates.one_to_one.get(key, template)
+        fields = self.fields(params)
+        if masked:
+            fields = {k: _masked(k, v) for k, v in fields.items()}
+        return template.format_map(fields)
 
     def notice(self, notice: Notice) -> str:
-        """The text of a notice; one posted to a group chat has phone and ID numbers masked."""
-        text = self.render(notice.template, notice.params)
-        return mask_personal(text) if notice.chat_id else text
+        """The text of a notice: an answer on a one-to-one line in its one-to-one words; one posted
+        to a chat with the residents' phone and ID numbers masked."""
+        return self.render(notice.template, notice.params, one_to_one=notice.private, masked=bool(notice.chat_id))
 
     def type_name(self, ticket_type: str) -> str:
         return self._type_name(ticket_type) or self.templates.name("type", ticket_type)
@@ -161,8 +184,55 @@ class Renderer:
             actor_name=self.person_name(params.get("actor", "")) if params.get("actor") else "",
             grid_name=self._grid_name(params),
             mentions=self._mentions(params),
+            added=self._added(params),
         )
         return out
+
+    def _added(self, params: Mapping[str, object]) -> str:
+        """What a supplement added: `图片 ×2：门口又堆上了`, `位置（阳光小区东门）`, or the words alone."""
+        items = params.get("attachments")
+        kinds = [a for a in items if isinstance(a, Mapping)] if isinstance(items, list | tuple) else []
+        photos = sum(1 for a in kinds if a.get("kind") == "image")
+        parts = [f"{self.templates.name('attachment', 'image')} ×{photos}"] if photos else []
+        for place in (a for a in kinds if a.get("kind") == "location"):
+            where = place.get("label") or f"{place.get('lat')},{place.get('lng')}"
+            parts.append(f"{self.templates.name('attachment', 'location')}（{where}）")
+        head, note = "、".join(parts), str(params.get("note") or "")
+        return f"{head}：{note}" if head and note else head or note
+
+    def event_details(self, event: TicketEvent) -> list[str]:
+        """A timeline entry's details as people read them (`层级：社区`, `通知：荷花社区-孙书记`, `吹哨`):
+        every key and value in Chinese, people and nodes by name; the policy snapshot and empty values left out."""
+        shown = []
+        for key, value in event.detail.items():
+            if key in _HIDDEN_DETAILS or value in (None, "", [], {}, False):
+                continue
+            label = self._detail_label(event.kind, key)
+            shown.append(label if value is True else f"{label}：{self._detail_value(event.kind, key, value)}")
+        return shown
+
+    def _detail_label(self, kind: EventKind, key: str) -> str:
+        if key == "to" and kind is not EventKind.REASSIGNED:
+            return self.templates.name("detail", "to_officers")  # the people notified, not a new worker
+        return self.templates.name("detail", key)
+
+    def _detail_value(self, kind: EventKind, key: str, value: object) -> str:
+        if key in ("tier", "phase") or (key == "reason" and kind is EventKind.CLOSED):
+            return self.templates.name("close_reason" if key == "reason" else key, str(value))
+        if key == "state_before":
+            return self.templates.name("state", str(value))
+        if key in ("from", "to", "actor"):
+            people = value if isinstance(value, list | tuple) else [value]
+            return "、".join(self.person_name(p) for p in people)
+        if key in ("grid", "node"):
+            return self._grid_name({"grid": value}) or str(value)
+        if key == "attachments":
+            return self._added({"attachments": value})
+        if key == "rating":
+            return f"{value} 分"
+        if isinstance(value, list | tuple):
+            return "、".join(str(_display(v)) for v in value)
+        return str(_display(value))
 
     def _mentions(self, params: Mapping[str, object]) -> str:
         """`@张阿姨 @老王`: the reporter and every linked reporter of the case."""
@@ -173,6 +243,10 @@ class Renderer:
     def _grid_name(self, params: Mapping[str, object]) -> str:
         node = self._directory().nodes.get(str(params.get("grid", "")))
         return node.name if node else ""
+
+
+def _masked(key: str, value: object) -> object:
+    return mask_personal(value) if isinstance(value, str) and key not in VERBATIM_FIELDS else value
 
 
 def _display(value: object) -> object:

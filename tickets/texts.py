@@ -75,6 +75,7 @@ class Text(StrEnum):
     BELOW_CURRENT_TIER = "below_current_tier"
     ALREADY_REPORTED_IN = "already_reported_in"
     SUSPEND_NEEDS_REASON = "suspend_needs_reason"
+    PROGRESS_NEEDS_NOTE = "progress_needs_note"
     NO_SUSPENSION_REQUEST = "no_suspension_request"
     NOT_SUSPENDED = "not_suspended"
     CHECKIN_WORKERS_ONLY = "checkin_workers_only"

@@ -6,6 +6,7 @@ the timeline events, the notices to send) or raises `Refused`. Nothing here does
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -151,7 +152,8 @@ def supplement(ticket: Ticket, actor: str, note: str, now: datetime, attachments
     event = TicketEvent(EventKind.SUPPLEMENTED, actor, now, {"note": note, "attachments": list(attachments)})
     notices = [_chat(Text.TICKET_SUPPLEMENTED, ticket, actor=actor)]
     if ticket.assignee and ticket.state in ACTIVE_STATES:
-        notices.append(_dm(Text.WORKER_SUPPLEMENTED, ticket.assignee, ticket, actor=actor, note=note))
+        added = {"note": note, "attachments": list(attachments)}  # the worker is told what was added
+        notices.append(_dm(Text.WORKER_SUPPLEMENTED, ticket.assignee, ticket, actor=actor, **added))
     return Outcome(ticket, (event,), tuple(notices))
 
 
@@ -176,14 +178,11 @@ def accept(ticket: Ticket, actor: str, now: datetime) -> Outcome:
 def progress(ticket: Ticket, actor: str, note: str, now: datetime) -> Outcome:
     if ticket.state not in OPEN_STATES:
         raise Refused(Text.NOT_OPEN, **notice_params(ticket))
-    new = ticket
-    if ticket.state is TicketState.REPORTED:  # reporting progress implies the worker took the case
-        new = accept(ticket, actor, now).ticket
-    return Outcome(
-        new,
-        (TicketEvent(EventKind.PROGRESS, actor, now, {"note": note}),),
-        (_chat(Text.TICKET_PROGRESS, new, actor=actor, note=note),),
-    )
+    new, events = ticket, [TicketEvent(EventKind.PROGRESS, actor, now, {"note": note})]
+    if ticket.state is TicketState.REPORTED:  # reporting progress implies the worker took the case: recorded so
+        taken = accept(ticket, actor, now)
+        new, events = taken.ticket, [*taken.events, *events]
+    return Outcome(new, tuple(events), (_chat(Text.TICKET_PROGRESS, new, actor=actor, note=note),))
 
 
 def resolve(ticket: Ticket, actor: str, note: str, now: datetime) -> Outcome:
@@ -311,15 +310,18 @@ def whistle(ticket: Ticket, actor: str, reason: str, directory: Directory, now: 
     return Outcome(new, (event,), tuple(notices))
 
 
-def report_in(ticket: Ticket, actor: str, tier: Tier, now: datetime) -> Outcome:
+def report_in(ticket: Ticket, actor: str, tier: Tier, now: datetime, *, history: Sequence[TicketEvent]) -> Outcome:
     """报到: an officer of `tier` takes the case. The climb stops there and that tier's own resolve
-    deadline starts (only tiers above it can be escalated to from now on)."""
+    deadline starts (only tiers above it can be escalated to from now on). `history` is the case's
+    timeline: who reported in at `tier` since the case last climbed is told so (a whistle gives the
+    tier a deadline, but nobody has reported in until someone does)."""
     if ticket.state not in OPEN_STATES:
         raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     if tier_rank(tier) < tier_rank(ticket.tier):
         raise Refused(Text.BELOW_CURRENT_TIER, **notice_params(ticket))
-    if ticket.tier is tier and ticket.clock.base_tier is tier and ticket.clock.phase is Phase.RESOLVE:
-        raise Refused(Text.ALREADY_REPORTED_IN, **notice_params(ticket))
+    taken = reported_in_by(history, tier)
+    if ticket.tier is tier and taken is not None:
+        raise Refused(Text.ALREADY_REPORTED_IN, **notice_params(ticket, actor=taken))
     new = replace(
         ticket,
         state=TicketState.ACCEPTED,
@@ -330,6 +332,17 @@ def report_in(ticket: Ticket, actor: str, tier: Tier, now: datetime) -> Outcome:
     if new.assignee:
         notices.append(_dm(Text.WORKER_REPORTED_IN, new.assignee, new, actor=actor))
     return Outcome(new, (TicketEvent(EventKind.REPORTED_IN, actor, now, {"tier": tier.value}),), tuple(notices))
+
+
+def reported_in_by(history: Sequence[TicketEvent], tier: Tier) -> str | None:
+    """Who reported in at `tier` since the case last climbed (None: nobody has yet)."""
+    taken: str | None = None
+    for event in history:
+        if event.kind is EventKind.ESCALATED:
+            taken = None
+        elif event.kind is EventKind.REPORTED_IN:
+            taken = event.actor if event.detail.get("tier") == tier.value else None
+    return taken
 
 
 def request_suspension(ticket: Ticket, actor: str, reason: str, directory: Directory, now: datetime) -> Outcome:

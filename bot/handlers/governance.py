@@ -21,7 +21,8 @@ async def report_in(ctx: Context) -> None:
     tier = ctx.directory.tier_of(ctx.actor)
     if tier is None:
         raise Refused(Text.OFFICER_ONLY, **transitions.notice_params(ticket))
-    await ctx.apply(transitions.report_in(ticket, ctx.actor, tier, ctx.now), before=ticket)
+    history = await ctx.uow.tickets.events(ticket.id)
+    await ctx.apply(transitions.report_in(ticket, ctx.actor, tier, ctx.now, history=history), before=ticket)
 
 
 async def suspend(ctx: Context) -> None:

@@ -89,7 +89,7 @@ async def consult(ctx: Context) -> None:
     """A question: the FAQ answers it when an entry matches, else it becomes a consult case for the worker."""
     entry = ctx.faq.match(ctx.message.text)
     if entry is not None:
-        await ctx.say(Text.FAQ_ANSWER, text=entry.answer)
+        await ctx.say(Text.FAQ_ANSWER, answer=entry.answer, text=entry.answer)
         return
     await open_case(ctx, transitions.CONSULT, "", urgent=False)
 

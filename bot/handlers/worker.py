@@ -6,7 +6,7 @@ import re
 
 from bot.handlers.context import Context
 from bot.handlers.lookup import for_staff, residents_tickets
-from bot.interpret import is_staff
+from bot.interpret import command_note, is_staff
 from escalation.routines import local_day
 from tickets import transitions
 from tickets.directory import Role
@@ -29,6 +29,8 @@ async def progress(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
     if await _answered(ctx, ticket):
         return
+    if not _note(ctx):  # `/进展 14` or a bare `#14`: nothing to tell the group
+        raise Refused(Text.PROGRESS_NEEDS_NOTE, **transitions.notice_params(ticket))
     await ctx.apply(transitions.progress(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
 
 
@@ -58,14 +60,18 @@ async def note(ctx: Context) -> None:
 
 async def my_tickets(ctx: Context) -> None:
     """我的工单: a worker's open cases in their grid, an officer's in their jurisdiction (never beyond it);
-    a resident's own, like a status question."""
+    a resident's own, like a status question. Asked in a group, the list is that group's grid only:
+    the group's residents see no other grid's cases (the whole list is on the asker's private line)."""
     if not is_staff(ctx.sender):
         tickets = await residents_tickets(ctx, sorted(ACTIVE_STATES), limit=MY_TICKETS_LIMIT)
     else:
         grids = ctx.directory.grids_served(ctx.actor)
         if not grids:
             raise Refused(Text.NOT_STAFF_HERE)
-        tickets = await ctx.uow.tickets.find(grids=grids, states=sorted(ACTIVE_STATES), limit=MY_TICKETS_LIMIT)
+        if not ctx.message.private:
+            grids = [g for g in grids if g == ctx.grid.id]
+        states = sorted(ACTIVE_STATES)
+        tickets = await ctx.uow.tickets.find(grids=grids, states=states, limit=MY_TICKETS_LIMIT) if grids else []
         if ctx.sender is not None and ctx.sender.role is Role.WORKER:
             tickets = [t for t in tickets if t.assignee in (None, ctx.actor)]
     if not tickets:
@@ -89,4 +95,5 @@ def _line(ticket: Ticket) -> dict[str, object]:
 
 
 def _note(ctx: Context) -> str:
-    return ctx.message.text.strip()[:500]
+    """The worker's words without the command and case number that carried them."""
+    return command_note(ctx.message.text)[:500]

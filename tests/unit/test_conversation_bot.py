@@ -4,10 +4,14 @@ import pytest
 
 from bot.faq import FaqError, parse_faq
 from bot.handlers.report import place_key
-from bot.interpret import Situation, command, parse_rating, route, ticket_ref
+from bot.interpret import Situation, command, command_note, parse_rating, route, ticket_ref
 from bot.nlu.port import Parse
-from bot.render import mask_personal
+from bot.render import Renderer, TemplateError, Templates, mask_personal
+from config.directory import load_directory_file
+from config.settings import CONFIG
 from tickets.directory import Person, Role
+from tickets.model import Notice
+from tickets.texts import Text
 
 WORKER = Person("w1", "李建国", Role.WORKER, "g1")
 
@@ -125,3 +129,58 @@ def test_every_route_has_a_handler_and_every_handler_a_route() -> None:
     registry = build_registry()
     assert set(registry) == set(Route)
     assert set(COMMANDS.values()) <= set(Route)
+
+
+def _renderer(templates: Templates | None = None) -> Renderer:
+    directory = load_directory_file(CONFIG / "grids.demo.yaml")
+    return Renderer(templates or Templates.load(CONFIG / "templates.yaml"), lambda: directory)
+
+
+def test_a_templates_own_hotline_is_posted_as_written_and_the_residents_number_masked() -> None:
+    """Issue 22: `社区电话 0571-88886666` in a template came out as 0571-****6666."""
+    shipped = Templates.load(CONFIG / "templates.yaml")
+    messages = {**shipped.messages, "ticket_opened": "已登记工单 #{ticket_id}：{text}。社区电话 0571-88886666"}
+    renderer = _renderer(Templates(messages, shipped.names))
+    params = {
+        "ticket_id": 3,
+        "text": "漏水了 我电话139 0000 1111",
+        "reporter": "１３９００００１１１１",
+        "grid": "yg-1",
+    }
+    posted = renderer.notice(Notice(Text.TICKET_OPENED, chat_id="yg-1", params=params))
+    assert posted == "已登记工单 #3：漏水了 我电话139****1111。社区电话 0571-88886666"
+    asked = renderer.notice(Notice(Text.STATUS_NONE, chat_id="yg-1", params=params))
+    assert asked.startswith("@139****1111 ")  # a resident whose name is a number, too
+    faq = renderer.notice(Notice(Text.FAQ_ANSWER, chat_id="yg-1", params={"answer": "物业电话 0571-88881234"}))
+    assert "0571-88881234" in faq  # the FAQ's answer is the administrators' words
+
+
+def test_an_answer_on_a_one_to_one_line_is_in_one_to_one_words() -> None:
+    """Issue 22: an Official Account resident (one to one) was told 会在群里告诉您."""
+    renderer = _renderer()
+    params = {"ticket_id": 3, "type": "report_water", "reporter": "微信用户0001#wx1", "worker": "w-yg-1"}
+    private = renderer.notice(Notice(Text.TICKET_OPENED, chat_id="yg-1", params=params, private=True))
+    group = renderer.notice(Notice(Text.TICKET_OPENED, chat_id="yg-1", params=params))
+    assert "#3" in private and "李建国" in private
+    assert "群" not in private and "@" not in private
+    assert "群里" in group and "@微信用户0001" in group  # the group's words are unchanged
+    for key, text in renderer.templates.one_to_one.items():
+        assert "群" not in text and "@" not in text, key
+
+
+def test_a_one_to_one_variant_must_name_a_message() -> None:
+    with pytest.raises(TemplateError, match="one_to_one"):
+        Templates.parse("messages:\n  ticket_opened: 'x'\none_to_one:\n  ticket_openned: 'y'\n")
+    with pytest.raises(TemplateError, match="unknown"):
+        Templates.parse("messages:\n  ticket_opened: 'x'\none_to_one:\n  ticket_opened: '{nope}'\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "note"),
+    [("/进展 14 已联系师傅", "已联系师傅"), ("/进展14 已联系师傅", "已联系师傅"), ("／已处理 #3 修好了", "修好了"),
+     ("#14，已联系师傅", "已联系师傅"), ("14号工单 已联系", "已联系"), ("工单#14：已联系", "已联系"),
+     ("/吹哨 5 需要城管", "需要城管"), ("/进展 14", ""), ("#12", ""), ("已联系师傅 #14", "已联系师傅 #14"),
+     ("/进展已联系师傅", "/进展已联系师傅")],
+)  # fmt: skip
+def test_a_commands_note_is_its_words_without_the_command(text: str, note: str) -> None:
+    assert command_note(text) == note

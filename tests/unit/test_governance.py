@@ -15,7 +15,7 @@ from tickets.model import Phase, Refused, TicketState, Tier
 def test_reporting_in_stops_the_climb_and_starts_that_tiers_own_deadline() -> None:
     whistled = transitions.whistle(new_ticket(), "w1", "请社区协调", directory(), T0).ticket
     assert whistled.tier is Tier.COMMUNITY
-    taken = transitions.report_in(whistled, "oc", Tier.COMMUNITY, T0 + timedelta(seconds=1))
+    taken = transitions.report_in(whistled, "oc", Tier.COMMUNITY, T0 + timedelta(seconds=1), history=())
     t = taken.ticket
     assert (t.state, t.tier, t.clock.phase, t.clock.base_tier) == (
         TicketState.ACCEPTED, Tier.COMMUNITY, Phase.RESOLVE, Tier.COMMUNITY)  # fmt: skip
@@ -23,11 +23,32 @@ def test_reporting_in_stops_the_climb_and_starts_that_tiers_own_deadline() -> No
     assert {s.tier for s in steps if s.action is Action.ESCALATE} == {Tier.TOWNSHIP, Tier.DISTRICT, Tier.DEPARTMENT}
     assert steps[0].at == T0 + timedelta(seconds=1 + t.policy.resolve_s * 0.5)  # the community's own deadline
     with pytest.raises(Refused, match="already_reported_in"):
-        transitions.report_in(t, "oc", Tier.COMMUNITY, T0)
-    township = transitions.report_in(t, "ot", Tier.TOWNSHIP, T0).ticket
+        transitions.report_in(t, "oc", Tier.COMMUNITY, T0, history=taken.events)
+    township = transitions.report_in(t, "ot", Tier.TOWNSHIP, T0, history=taken.events).ticket
     assert township.tier is Tier.TOWNSHIP
     with pytest.raises(Refused, match="below_current_tier"):
-        transitions.report_in(township, "oc", Tier.COMMUNITY, T0)
+        transitions.report_in(township, "oc", Tier.COMMUNITY, T0, history=())
+
+
+def test_a_whistle_on_an_accepted_case_waits_for_the_tier_to_report_in_and_records_it() -> None:
+    """Issue 22: after a whistle on a case in hand, `#7 报到` said 已由社区报到处理中 and recorded nothing."""
+    accepted = transitions.accept(new_ticket(), "w1", T0)
+    whistled = transitions.whistle(accepted.ticket, "w1", "请社区协调", directory(), T0)
+    history = [*accepted.events, *whistled.events]
+    taken = transitions.report_in(whistled.ticket, "oc", Tier.COMMUNITY, T0 + timedelta(seconds=1), history=history)
+    assert [e.kind for e in taken.events] == ["reported_in"] and taken.events[0].actor == "oc"
+    with pytest.raises(Refused, match="already_reported_in") as again:
+        transitions.report_in(taken.ticket, "oc2", Tier.COMMUNITY, T0, history=[*history, *taken.events])
+    assert again.value.params["actor"] == "oc"  # the refusal says who took it
+    climbed = transitions.whistle(taken.ticket, "oc", "请街道协调", directory(), T0)
+    history = [*history, *taken.events, *climbed.events]
+    assert transitions.reported_in_by(history, Tier.COMMUNITY) is None  # reporting in starts afresh after a climb
+
+
+def test_progress_on_a_case_nobody_took_records_that_it_was_taken() -> None:
+    progressed = transitions.progress(new_ticket(), "w1", "已联系师傅", T0)
+    assert progressed.ticket.state is TicketState.ACCEPTED
+    assert [(e.kind, e.actor) for e in progressed.events] == [("accepted", "w1"), ("progress", "w1")]
 
 
 def test_suspension_needs_a_reason_and_an_officer_and_stops_every_clock() -> None:
@@ -55,4 +76,7 @@ def test_department_staff_act_only_on_cases_that_reached_their_department() -> N
     assert d.may_act("dp", "g1", "report_water", Tier.DEPARTMENT)
     assert d.may_act("oc", "g1", "report_water", Tier.GRID) and not d.may_act("w2", "g1", "report_water", Tier.GRID)
     at_department = replace(new_ticket(), tier=Tier.DEPARTMENT)
-    assert transitions.report_in(at_department, "dp", Tier.DEPARTMENT, T0).ticket.clock.base_tier is Tier.DEPARTMENT
+    assert (
+        transitions.report_in(at_department, "dp", Tier.DEPARTMENT, T0, history=()).ticket.clock.base_tier
+        is Tier.DEPARTMENT
+    )

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_wechat_oa import APPID, APPSECRET, event_xml, reply_text, signed, text_xml
+from tests.e2e.test_wechat_oa import APPID, APPSECRET, event_xml, reply_text, signed, text_xml, xml_of
 from tests.e2e.test_wechat_oa import TOKEN as OA_TOKEN
 from tests.e2e.test_wecom import AES_KEY, AGENT, CORP, app_reply, sealed, sign
 from tests.e2e.test_wecom import TOKEN as WECOM_TOKEN
@@ -102,5 +102,35 @@ def test_staff_writing_to_the_wecom_app_move_the_case_in_the_group_but_their_wor
             assert any("已处理完毕" in t for t in texts)
             assert [m["sender"] for m in messages if m["sender"] != "gridbot"] == ["张阿姨"]
         assert bot.ticket(ticket)["state"] == "resolved"
+    finally:
+        bot.close()
+
+
+def test_an_official_account_resident_is_answered_as_one_to_one_and_hears_the_status_of_their_case(
+    tmp_path: Path, wechat: FakeWechat
+) -> None:
+    """Issue 22: the OA ack said 会在群里告诉您; 什么时候能修好啊 after the report opened a consult (and
+    the next photo went to that consult) instead of answering with the case's status."""
+    bot = InProcessBot(tmp_path, GRIDBOT_WECHAT_APPID=APPID, GRIDBOT_WECHAT_TOKEN=OA_TOKEN,
+                       GRIDBOT_WECHAT_APPSECRET=APPSECRET, GRIDBOT_WECHAT_API_BASE=wechat.base)  # fmt: skip
+    try:
+        oa, resident = bot.client(), "oPRIVATE-0002"
+
+        def send(xml: str) -> str:
+            return reply_text(oa.post("/wechat/oa", params=signed(), content=xml))
+
+        send(event_xml(resident, "subscribe", "qrscene_yg-1"))
+        ack = send(text_xml(resident, "3号楼楼道里垃圾堆了好几天了"))
+        ticket = int(re.findall(r"#(\d+)", ack)[0])
+        assert "群" not in ack and "@" not in ack, ack  # one to one: no group, no mention
+        for question in ("什么时候能修好啊", "进度怎么样", "有人管吗"):
+            status = send(text_xml(resident, question))
+            assert f"#{ticket}" in status and "待接单" in status, (question, status)
+        assert [t["id"] for t in bot.http.get("/tickets", params={"chat_id": "yg-1"}).json()["tickets"]] == [ticket]
+        photo = {"MsgType": "image", "PicUrl": "http://mmbiz.example/2.jpg", "MediaId": "m2", "MsgId": "9102"}
+        send(xml_of(resident, photo))
+        assert [e["kind"] for e in bot.ticket(ticket)["events"]][-1] == "supplemented"
+        pinged = [m["text"] for m in bot.inbox("w-yg-1")]
+        assert f"工单 #{ticket} 有补充（微信用户0002）：图片 ×1" in pinged, pinged  # says what was added
     finally:
         bot.close()
