@@ -290,12 +290,16 @@ def health_route(services: Services) -> Any:
         scheduler = services.health.scheduler()
         ready = database and nlu == "ok" and scheduler
         status = "ok" if ready else ("degraded" if database and scheduler and nlu == "degraded" else "starting")
-        body = {
+        body: dict[str, Any] = {
             "status": status,
             "database": "ok" if database else "down",
             "nlu": nlu,
             "scheduler": "ok" if scheduler else "stopped",
         }
+        warning = services.health.calendar()  # a warning, not a failure: the bot still works, holidays aside
+        body["calendar"] = "gap" if warning else "ok"
+        if warning:
+            body["detail"] = {"calendar": warning}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return healthz

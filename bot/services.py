@@ -23,6 +23,7 @@ class Health:
     database: Callable[[], Awaitable[bool]]
     nlu: Callable[[], Awaitable[str]]  # "ok" | "degraded" (keyword fallback) | "starting"
     scheduler: Callable[[], bool]
+    calendar: Callable[[], str | None] = lambda: None  # the holiday coverage warning (None: the next 60 days known)
 
 
 @dataclass(frozen=True)

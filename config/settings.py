@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     directory: Path = Field(default=CONFIG / "grids.demo.yaml", description="Grid file imported when the DB has none.")
     policies: Path = Field(default=CONFIG / "policies" / "default.yaml")
     templates: Path = Field(default=CONFIG / "templates.yaml")
+    holidays: Path = Field(
+        default=CONFIG / "holidays.yaml", description="放假/调休 arrangements for years chinese-calendar lacks."
+    )
     faq: Path = Field(default=CONFIG / "faq.yaml", description="Answers to common questions (consult).")
     followup_s: int = Field(default=600, ge=0, description="A reporter's same-type report this soon adds to the first.")
     intents: Path = Field(default=CONFIG / "intents", description="One YAML file per intent (+ _shared.yaml).")
