@@ -151,7 +151,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
                           calendar=calendar_warning(utcnow)),
             api_token=token, chat_secret=chat_secret(token), demo=settings.demo, max_text=settings.max_text,
             models=nlu.models, intents=IntentFiles(settings.intents), routines=routines,
-            media_dir=settings.var_dir / "media", metrics=metrics,
+            media_dir=settings.var_dir / "media", metrics=metrics, pdf_font=settings.pdf_font,
             media_quota=MediaQuota(settings.media_quota_count, settings.media_quota_mb * 1024 * 1024),
         )  # fmt: skip
         routers: list[APIRouter] = [

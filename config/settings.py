@@ -106,6 +106,10 @@ class Settings(BaseSettings):
         "except in demo mode (GRIDBOT_DEMO, served over plain http://127.0.0.1).",
     )
     max_text: int = 2000
+    pdf_font: Path = Field(
+        default=Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+        description="The Chinese font embedded (as a subset) in PDF bulletins; Debian's fonts-wqy-zenhei (make setup).",
+    )
     # What one web chat token (a sender in a chat) may upload per 24 h (0: no limit).
     media_quota_count: int = Field(default=50, ge=0, description="Photos per web chat token per 24 h.")
     media_quota_mb: int = Field(default=100, ge=0, description="Megabytes of photos per web chat token per 24 h.")
