@@ -67,6 +67,7 @@ from wiring import commands
 from wiring.parts import (
     Replaceable,
     admin_of,
+    bulletin_files,
     calendar_check,
     calendar_warning,
     database,
@@ -141,7 +142,8 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         wechat = wechat_of(settings, uow, routed, tokens, dispatcher.handle, nonces)
         wecom = wecom_of(settings, uow, routed, tokens, dispatcher.handle, nonces)
         platforms: list[Platform] = [c for c in (telegram, wechat, wecom) if c is not None]
-        outbox = OutboxWorker(uow, platforms, utcnow, on_attempt=metrics.delivered, wake=outbox_wake)
+        files = bulletin_files(uow, renderer.name, settings.pdf_font)  # the monthly bulletin's PDF for its officers
+        outbox = OutboxWorker(uow, platforms, utcnow, on_attempt=metrics.delivered, wake=outbox_wake, files=files)
         routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
         # HTTP
         token = api_token(settings)
