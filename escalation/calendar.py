@@ -120,7 +120,7 @@ def coverage_warning(today: date, days: int = LOOKAHEAD_DAYS, holidays: Holidays
         return None
     years = "、".join(str(y) for y in sorted({d.year for d in gap}))
     return (f"节假日安排缺失：{years} 年的放假调休安排尚未载入（未来 {days} 天中 {len(gap)} 天，自 {gap[0]} 起），"
-            f"这些日子的期限、催办和免打扰按普通工作日计算。请在“节假日”页面载入国务院办公厅的通知。"
+            f"这些日子按普通工作日计算（按工作时间计时的期限、催办会落在节假日）。请在“节假日”页面载入国务院办公厅的通知。"
             f" / Holiday arrangement missing for {years}: {len(gap)} of the next {days} days from {gap[0]} "
             f"count as ordinary weekdays; load the State Council's notice on the admin holidays page.")  # fmt: skip
 
