@@ -4,9 +4,17 @@ PY_BOT  := $(shell scripts/find-python.sh 3.11 bot)
 PY_RASA := $(shell scripts/find-python.sh 3.10 Rasa)
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: setup run test lint unit model assets browser clean-venvs
+.PHONY: setup run test lint unit model assets browser fonts clean-venvs
 
-setup: .venv/.installed .venv-rasa/.installed model assets
+setup: .venv/.installed .venv-rasa/.installed model assets fonts
+
+# PDF bulletins embed a Chinese font (a subset): Debian's WenQuanYi Zen Hei (GRIDBOT_PDF_FONT to use another).
+# Without it the bot still runs; a PDF download answers 503 saying what is missing.
+FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+fonts: $(FONT)
+$(FONT):
+	apt-get install -y -q fonts-wqy-zenhei || { apt-get update -q && apt-get install -y -q fonts-wqy-zenhei; } \
+	  || echo "warning: could not install fonts-wqy-zenhei (run as root, or set GRIDBOT_PDF_FONT): PDF bulletins need it"
 
 # The admin web's charts: Apache ECharts from the npm registry (package-lock.json), served from /static/vendor.
 ECHARTS := admin/static/vendor/echarts.min.js

@@ -52,6 +52,7 @@ from bot.outbox import OutboxNotifier, OutboxWorker, Platform
 from bot.render import Renderer, TemplateError, Templates
 from bot.services import Health, MediaQuota, Services
 from config.directory import GridFileError
+from config.holidays import HolidayError
 from config.policies import load_policies
 from config.settings import Settings, api_token
 from escalation.cases import CaseService
@@ -66,10 +67,14 @@ from wiring import commands
 from wiring.parts import (
     Replaceable,
     admin_of,
+    bulletin_files,
+    calendar_check,
+    calendar_warning,
     database,
     database_ok,
     directory_from_db,
     leader_of,
+    load_calendar,
     names_of,
     nlu_config,
     nonce_store,
@@ -113,6 +118,9 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         renderer = Renderer(templates, routed, lambda ticket_type: nlu.nlu.catalog.display_name(ticket_type))
         policies = Replaceable(load_policies(settings.policies))
         faq = load_faq(settings.faq)
+        load_calendar(settings)
+        check_calendar = calendar_check(utcnow)
+        await check_calendar()
         # the case service, the timers and the dispatcher
         notifier = OutboxNotifier(renderer)
         outbox_wake = asyncio.Event()
@@ -134,17 +142,19 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         wechat = wechat_of(settings, uow, routed, tokens, dispatcher.handle, nonces)
         wecom = wecom_of(settings, uow, routed, tokens, dispatcher.handle, nonces, redis, namespace, utcnow)
         platforms: list[Platform] = [c for c in (telegram, wechat, wecom) if c is not None]
-        outbox = OutboxWorker(uow, platforms, utcnow, on_attempt=metrics.delivered, wake=outbox_wake)
+        files = bulletin_files(uow, renderer.name, settings.pdf_font)  # the monthly bulletin's PDF for its officers
+        outbox = OutboxWorker(uow, platforms, utcnow, on_attempt=metrics.delivered, wake=outbox_wake, files=files)
         metrics.watch_cache(nlu.nlu.cache.figures)
         routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
         # HTTP
         token = api_token(settings)
         services = Services(
             dispatcher=dispatcher, uow=uow, nlu=nlu.nlu, renderer=renderer, directory=routed, cases=cases,
-            health=Health(database=lambda: database_ok(engine), nlu=nlu.health(), scheduler=lambda: scheduler.running),
+            health=Health(database=lambda: database_ok(engine), nlu=nlu.health(), scheduler=lambda: scheduler.running,
+                          calendar=calendar_warning(utcnow)),
             api_token=token, chat_secret=chat_secret(token), demo=settings.demo, max_text=settings.max_text,
             models=nlu.models, intents=IntentFiles(settings.intents), routines=routines,
-            media_dir=settings.var_dir / "media", metrics=metrics,
+            media_dir=settings.var_dir / "media", metrics=metrics, pdf_font=settings.pdf_font,
             media_quota=MediaQuota(settings.media_quota_count, settings.media_quota_mb * 1024 * 1024),
         )  # fmt: skip
         routers: list[APIRouter] = [
@@ -155,6 +165,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         routers += [wecom_router(wecom)] if wecom else []
         # background work
         schedule_routines(settings, scheduler, routines)
+        scheduler.add_routine("calendar-check", check_calendar, hour=9, minute=0)
         scheduler.start(escalation)
         await escalation.rearm_all()
         tasks = [outbox.run(settings.outbox_interval_s), nlu.retrain_if_pending()]
@@ -198,7 +209,7 @@ async def serve(settings: Settings) -> None:
 
 
 CONFIG_ERRORS = (GridFileError, PolicyError, TemplateError, IntentError, TrainingError, DirectoryError, EvalDataError,
-                 FaqError)  # fmt: skip
+                 FaqError, HolidayError)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

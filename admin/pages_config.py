@@ -1,5 +1,6 @@
 """What admins edit: intent rules (with the gated retrain and model versions), escalation policies
-(with a preview of a case's schedule) and message templates. Each save is validated first, then
+(with a preview of a case's schedule), message templates and the holidays file (放假/调休 for years
+chinese-calendar lacks). Each save is validated first, then
 audited with the text before and after."""
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from admin.page import AdminPages
 from bot.nlu.catalog import BUILTIN, IntentError, IntentFiles, IntentSpec, TicketSpec, dump_intent
 from bot.nlu.training import TrainingError
 from bot.nlu.versions import Busy, ModelManager
 from bot.render import TemplateError, Templates
-from escalation.calendar import LOCAL
+from escalation.calendar import LOCAL, Holidays, coverage_warning, library_covers, loaded_holidays
 from escalation.policy import PolicyBook
 from escalation.preview import preview
 
@@ -31,6 +33,7 @@ def register(router: APIRouter, web: AdminPages) -> None:
     _intent_routes(router, web)
     _policy_routes(router, web)
     _template_routes(router, web)
+    _holiday_routes(router, web)
 
 
 def _files(web: AdminPages) -> IntentFiles:
@@ -189,7 +192,9 @@ def _policy_page(web: AdminPages, request: Request, who: Any, text: str, book: P
     when = _when(at, web.admin.now())
     steps = preview(book, kind, when) if book is not None else []
     types = sorted(set(book.by_type) | {kind}) if book else [kind]
+    warning = coverage_warning(when.astimezone(LOCAL).date())
     return web.render(request, "admin/policies.html", who, status, text=text, error=error, ok=ok, steps=steps,
+                      warning=warning,
                       kind=kind, at=when.astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M"), types=types,
                       policy=book.for_type(kind) if book else None)  # fmt: skip
 
@@ -239,3 +244,56 @@ def _template_page(web: AdminPages, request: Request, who: Any, text: str, error
         except (KeyError, ValueError, IndexError) as exc:
             samples.append((key, template, f"（无法预览：{exc}）"))
     return web.render(request, "admin/templates.html", who, status, text=text, error=error, ok=ok, samples=samples)
+
+
+MAX_HOLIDAYS_FILE = 64 * 1024
+
+
+def _holiday_routes(router: APIRouter, web: AdminPages) -> None:
+    @router.get("/holidays", response_class=HTMLResponse)
+    async def holidays(request: Request) -> Response:
+        who = await web.admin_only(request)
+        return _holiday_page(web, request, who, web.admin.holidays.read(), loaded_holidays(), "", "")
+
+    @router.post("/holidays")
+    async def save(request: Request) -> Response:
+        """Edit the text, or upload a file (it replaces the text); validate, then save and use it."""
+        who = await web.admin_only(request)
+        form = await web.form(request, who)
+        text = str(form.get("yaml") or "")
+        upload = form.get("file")
+        if isinstance(upload, UploadFile) and upload.filename:
+            data = await upload.read(MAX_HOLIDAYS_FILE + 1)
+            if len(data) > MAX_HOLIDAYS_FILE:
+                return _holiday_page(web, request, who, text, None, f"文件超过 {MAX_HOLIDAYS_FILE // 1024} KB", "", 413)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                return _holiday_page(web, request, who, text, None, "文件不是 UTF-8 编码的 YAML", "", 422)
+        try:
+            parsed = web.admin.holidays.parse(text)
+        except ValueError as exc:
+            return _holiday_page(web, request, who, text, None, f"校验失败：{exc}", "", 422)
+        if form.get("op") != "save":
+            return _holiday_page(web, request, who, text, parsed, "", "校验通过（尚未保存）")
+        before = web.admin.holidays.read()
+        web.admin.holidays.save(text)
+        await web.audit(who, "holidays.save", "holidays", {"yaml": before}, {"yaml": text})
+        return _holiday_page(web, request, who, text, parsed, "", "已保存，立即生效：期限、催办和免打扰按新安排计算")
+
+
+def _holiday_page(web: AdminPages, request: Request, who: Any, text: str, shown: Holidays | None, error: str,
+                  ok: str, status: int = 200) -> Response:  # fmt: skip
+    """The file, the coverage warning of what is in force, and per year who knows its arrangement."""
+    today = web.admin.now().astimezone(LOCAL).date()
+    holidays = shown or loaded_holidays()
+    years = []
+    for year in range(today.year - 1, today.year + 2):
+        arrangement = holidays.years.get(year)
+        years.append({"year": year, "library": library_covers(year),
+                      "file": arrangement is not None and arrangement.published,
+                      "off": len(arrangement.off) if arrangement else 0,
+                      "workdays": len(arrangement.workdays) if arrangement else 0,
+                      "source": arrangement.source if arrangement else ""})  # fmt: skip
+    return web.render(request, "admin/holidays.html", who, status, text=text, error=error, ok=ok, years=years,
+                      warning=coverage_warning(today))  # fmt: skip

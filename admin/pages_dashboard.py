@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from admin import dashboard
 from admin.auth import Principal
 from admin.page import AdminPages
-from escalation.calendar import is_workday
+from escalation.calendar import coverage_warning, is_workday
 from tickets.model import ACTIVE_STATES
 
 MAX_DAYS = 366
@@ -22,7 +22,8 @@ def register(router: APIRouter, web: AdminPages) -> None:
     async def page(request: Request, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30) -> Response:
         who = await web.who(request)
         figures = await figures_for(web, who, days)
-        return web.render(request, "admin/dashboard.html", who, figures=figures, days=days)
+        warning = coverage_warning(dashboard.local_day(web.admin.now()))  # holidays unknown ahead: loud
+        return web.render(request, "admin/dashboard.html", who, figures=figures, days=days, calendar_warning=warning)
 
     @router.get("/api/dashboard")
     async def data(request: Request, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30) -> dict[str, Any]:

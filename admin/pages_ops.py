@@ -16,6 +16,7 @@ from admin import exports
 from admin.auth import Principal
 from admin.dashboard import tree_order
 from admin.page import AdminPages
+from bot import bulletin_pdf
 from bot.inputs import RowId
 from bot.outbox import outbox_counts, outbox_entries, retry_dead
 from escalation.bulletin import grids_under
@@ -203,6 +204,17 @@ def _bulletin_routes(router: APIRouter, web: AdminPages) -> None:
         who = await web.who(request)
         found = await _bulletin(web, who, bulletin_id)
         return web.render(request, "admin/bulletin.html", who, b=found, body=found.body)
+
+    @router.get("/bulletins/{bulletin_id}/pdf")
+    async def pdf(request: Request, bulletin_id: RowId) -> Response:
+        found = await _bulletin(web, await web.who(request), bulletin_id)
+        try:
+            data = await asyncio.to_thread(bulletin_pdf.render_pdf, found, web.services.renderer.name,
+                                           web.services.pdf_font)  # fmt: skip
+        except bulletin_pdf.FontMissing as exc:
+            raise HTTPException(503, str(exc)) from exc
+        headers = {"Content-Disposition": f'attachment; filename="{bulletin_pdf.filename(found)}"'}
+        return Response(data, media_type="application/pdf", headers=headers)
 
     @router.get("/bulletins/{bulletin_id}/text")
     async def text(request: Request, bulletin_id: RowId) -> PlainTextResponse:

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from admin.auth import AdminAuth
 from bot.render import Templates
+from escalation.calendar import Holidays
 from escalation.policy import PolicyBook
 from tickets.directory import Directory
 
@@ -26,7 +27,7 @@ class EditableFile(Generic[T]):
     use: Callable[[T], None]
 
     def read(self) -> str:
-        return self.path.read_text(encoding="utf-8")
+        return self.path.read_text(encoding="utf-8") if self.path.exists() else ""
 
     def save(self, text: str) -> T:
         value = self.parse(text)
@@ -53,5 +54,6 @@ class AdminServices:
     live_policies: Callable[[], PolicyBook]
     templates: EditableFile[Templates]
     directory_io: DirectoryIO
+    holidays: EditableFile[Holidays]  # the 放假/调休 arrangements for years chinese-calendar lacks
     now: Callable[[], datetime]
     secure_cookies: bool = True  # the Secure flag on the admin cookies (config.settings.secure_cookies decides)

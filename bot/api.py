@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
+from bot import bulletin_pdf
 from bot.api_nlu import build_nlu_router
 from bot.dispatcher import UnknownChat
 from bot.errors import ApiError
@@ -196,6 +198,12 @@ def build_router(services: Services) -> APIRouter:
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
         return PlainTextResponse(found.text, headers=headers)
 
+    @guarded.get("/bulletins/{bulletin_id}/pdf")
+    async def bulletin_pdf(bulletin_id: RowId) -> Response:
+        """The bulletin as a PDF (Chinese font embedded, charts drawn); 503 when the font is missing."""
+        found = await _bulletin(services, bulletin_id)
+        return await pdf_response(services, found)
+
     @guarded.post("/nlu/parse")
     async def parse(body: ParseRequest) -> dict[str, Any]:
         check_length(services, body.text)
@@ -271,6 +279,16 @@ async def _bulletin(services: Services, bulletin_id: int) -> Bulletin:
     return found
 
 
+async def pdf_response(services: Services, b: Bulletin) -> Response:
+    """The PDF download of `b`; rendered in a thread (a CJK font and charts take a while)."""
+    try:
+        data = await asyncio.to_thread(bulletin_pdf.render_pdf, b, services.renderer.name, services.pdf_font)
+    except bulletin_pdf.FontMissing as exc:
+        raise ApiError(503, str(exc)) from exc
+    headers = {"Content-Disposition": f'attachment; filename="{bulletin_pdf.filename(b)}"'}
+    return Response(data, media_type="application/pdf", headers=headers)
+
+
 def bulletin_json(b: Bulletin, with_body: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"id": b.id, "kind": b.kind, "period": b.period, "scope": b.scope,
                            "created_at": b.created_at.isoformat()}  # fmt: skip
@@ -290,12 +308,16 @@ def health_route(services: Services) -> Any:
         scheduler = services.health.scheduler()
         ready = database and nlu == "ok" and scheduler
         status = "ok" if ready else ("degraded" if database and scheduler and nlu == "degraded" else "starting")
-        body = {
+        body: dict[str, Any] = {
             "status": status,
             "database": "ok" if database else "down",
             "nlu": nlu,
             "scheduler": "ok" if scheduler else "stopped",
         }
+        warning = services.health.calendar()  # a warning, not a failure: the bot still works, holidays aside
+        body["calendar"] = "gap" if warning else "ok"
+        if warning:
+            body["detail"] = {"calendar": warning}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return healthz

@@ -28,10 +28,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.messages import BOT_SENDER
 from bot.render import Renderer
@@ -70,6 +70,7 @@ class OutboxNotifier:
                 not_before=notice.not_before,
                 template=notice.template,
                 private=notice.private and notice.chat_id is not None,
+                attachments=notice.attachments,
             )
             written.append(await uow.messages.add(message, now))
         return written
@@ -109,6 +110,22 @@ class Platform(Protocol):
         ...
 
 
+@runtime_checkable
+class FileSender(Protocol):
+    """A platform that also carries files (Telegram, WeCom): it sends the post with the file."""
+
+    async def send_file(self, message: StoredMessage, name: str, data: bytes) -> None:
+        """Deliver the post and the file `name` (`data`), or raise as `Platform.send` does."""
+        ...
+
+
+Files = Callable[[Mapping[str, object]], Awaitable[tuple[str, bytes] | None]]  # a file attachment → (name, bytes)
+
+
+def file_of(message: StoredMessage) -> Mapping[str, object] | None:
+    return next((a for a in message.attachments if a.get("kind") == "file"), None)
+
+
 _Conversation = tuple[str, str | None, str | None]
 
 
@@ -126,8 +143,10 @@ class OutboxWorker:
         send_timeout_s: float = 30.0,
         concurrency: int = 16,
         wake: asyncio.Event | None = None,
+        files: Files | None = None,
     ) -> None:
         self._uow = uow
+        self._files = files  # the bytes of a post's file (the monthly bulletin's PDF), for platforms that carry files
         self._on_attempt = on_attempt
         self._platforms = {p.name: p for p in platforms}
         self._now = now
@@ -212,7 +231,7 @@ class OutboxWorker:
             if platform is None:
                 raise ChannelError(f"no adapter for platform {delivery.platform!r}")
             async with asyncio.timeout(self.send_timeout_s):
-                await platform.send(delivery.message)
+                await self._send(platform, delivery.message)
         except Wait as wait:
             async with self._uow() as uow:
                 await uow.deliveries.postpone([delivery.id], wait.until)
@@ -223,6 +242,16 @@ class OutboxWorker:
             await uow.deliveries.sent(delivery.id, self._now())
         self._on_attempt(True)
         return None
+
+    async def _send(self, platform: Platform, message: StoredMessage) -> None:
+        """The post alone, or with its file where the platform carries files (else the text links to it)."""
+        attachment = file_of(message)
+        if attachment is not None and self._files is not None and isinstance(platform, FileSender):
+            found = await self._files(attachment)
+            if found is not None:
+                await platform.send_file(message, *found)
+                return
+        await platform.send(message)
 
     async def _failed(self, delivery: PlatformDelivery, exc: Exception) -> datetime:
         retry_at = self._retry_at(delivery.attempts + 1)

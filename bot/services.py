@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.bulletin_pdf import DEFAULT_FONT
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics
 from bot.nlu.catalog import IntentFiles
@@ -23,6 +24,7 @@ class Health:
     database: Callable[[], Awaitable[bool]]
     nlu: Callable[[], Awaitable[str]]  # "ok" | "degraded" (keyword fallback) | "starting"
     scheduler: Callable[[], bool]
+    calendar: Callable[[], str | None] = lambda: None  # the holiday coverage warning (None: the next 60 days known)
 
 
 @dataclass(frozen=True)
@@ -55,3 +57,4 @@ class Services:
     media_dir: Path | None = None  # photos uploaded through the web chat
     media_quota: MediaQuota = field(default_factory=MediaQuota)
     metrics: Metrics = field(default_factory=Metrics)
+    pdf_font: Path = DEFAULT_FONT  # the Chinese font of PDF bulletins (GRIDBOT_PDF_FONT)

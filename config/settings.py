@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     directory: Path = Field(default=CONFIG / "grids.demo.yaml", description="Grid file imported when the DB has none.")
     policies: Path = Field(default=CONFIG / "policies" / "default.yaml")
     templates: Path = Field(default=CONFIG / "templates.yaml")
+    holidays: Path = Field(
+        default=CONFIG / "holidays.yaml", description="放假/调休 arrangements for years chinese-calendar lacks."
+    )
     faq: Path = Field(default=CONFIG / "faq.yaml", description="Answers to common questions (consult).")
     followup_s: int = Field(default=600, ge=0, description="A reporter's same-type report this soon adds to the first.")
     intents: Path = Field(default=CONFIG / "intents", description="One YAML file per intent (+ _shared.yaml).")
@@ -103,6 +106,10 @@ class Settings(BaseSettings):
         "except in demo mode (GRIDBOT_DEMO, served over plain http://127.0.0.1).",
     )
     max_text: int = 2000
+    pdf_font: Path = Field(
+        default=Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+        description="The Chinese font embedded (as a subset) in PDF bulletins; Debian's fonts-wqy-zenhei (make setup).",
+    )
     # What one web chat token (a sender in a chat) may upload per 24 h (0: no limit).
     media_quota_count: int = Field(default=50, ge=0, description="Photos per web chat token per 24 h.")
     media_quota_mb: int = Field(default=100, ge=0, description="Megabytes of photos per web chat token per 24 h.")

@@ -115,8 +115,10 @@ class Routines:
                 officers = [p for p in directory.people.values() if p.role is Role.OFFICER and p.node == scope.id]
                 params = {"lines": text.split("\n\n")[1] if "\n\n" in text else text, "grid": scope.id,
                           "ticket_id": bid, "text": period}  # fmt: skip
-                await self._notifier.notify(
-                    uow, [Notice(Text.OFFICER_BULLETIN, person_id=p.id, params=params) for p in officers], now=now
-                )
+                pdf = ({"kind": "file", "bulletin": bid, "name": f"bulletin-{period}-{scope.id}.pdf",
+                        "url": f"/admin/bulletins/{bid}/pdf"},)  # fmt: skip
+                notices = [Notice(Text.OFFICER_BULLETIN, person_id=p.id, params=params, attachments=pdf)
+                           for p in officers]  # fmt: skip
+                await self._notifier.notify(uow, notices, now=now)
         log.info("monthly bulletin %s: %d scopes", period, len(ids))
         return ids

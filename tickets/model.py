@@ -200,6 +200,9 @@ class Notice:
     # A chat notice that answers someone on a one-to-one line (WeChat OA, the WeCom app): it goes back
     # to them through that line and is never part of the group's transcript.
     private: bool = False
+    # Files that go with it (`{"kind": "file", "bulletin": id, "name", "url"}`): platforms that carry
+    # files attach them, the web shows the link.
+    attachments: tuple[Mapping[str, object], ...] = ()
 
 
 @dataclass(frozen=True)

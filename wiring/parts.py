@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -20,6 +20,7 @@ from telegram import Bot
 
 from admin.auth import AdminAuth, FirstAdmin
 from admin.services import AdminServices, DirectoryIO, EditableFile
+from bot import bulletin_pdf
 from bot.channels.codes import LinkCodes
 from bot.channels.telegram import TelegramGateway
 from bot.channels.wechat_oa import WechatGateway
@@ -27,12 +28,15 @@ from bot.channels.wecom import WEBHOOK_PER_MINUTE, WecomGateway
 from bot.directory import RoutedDirectory
 from bot.messages import Handle, Handled, InboundMessage
 from bot.nlu.lifecycle import NluConfig
+from bot.outbox import Files
 from bot.render import Renderer, Templates
 from config.directory import checked_directory, dump_directory, load_directory_file
+from config.holidays import load_holidays, parse_holidays
 from config.policies import parse_policies
 from config.settings import Settings, api_token, secure_cookies
+from escalation.calendar import coverage_warning, use_holidays
 from escalation.policy import PolicyBook, PolicyError
-from escalation.routines import Routines
+from escalation.routines import Routines, local_day
 from escalation.scheduler import AlwaysLeader, Leader, SchedulerTrigger
 from storage.database import create_engine, redis_namespace
 from storage.directory import load_directory, save_directory
@@ -170,6 +174,7 @@ async def admin_of(
         live_policies=policies.get,
         templates=EditableFile(settings.templates, lambda t: Templates.parse(t, "templates.yaml"), set_templates),
         directory_io=DirectoryIO(checked_directory, dump_directory, replace_directory),
+        holidays=EditableFile(settings.holidays, parse_holidays, use_holidays),
         now=now,
         secure_cookies=secure_cookies(settings),
     )
@@ -249,6 +254,54 @@ def names_of(renderer: Renderer) -> Callable[[str, str], str]:
         return renderer.templates.name(group, key)
 
     return name
+
+
+def bulletin_files(uow: UnitOfWorkFactory, names: Callable[[str, str], str], font: Path) -> Files:
+    """A post's file attachment → the monthly bulletin's PDF (name, bytes), for platforms that carry
+    files; None (the text alone goes) when the bulletin is gone or the font is missing."""
+    cache: dict[int, tuple[str, bytes]] = {}  # one bulletin goes to several officers and platforms
+
+    async def load(attachment: Mapping[str, object]) -> tuple[str, bytes] | None:
+        bid = attachment.get("bulletin")
+        if not isinstance(bid, int):
+            return None
+        if bid not in cache:
+            async with uow() as u:
+                found = await u.records.bulletin(bid)
+            if found is None:
+                return None
+            try:
+                data = await asyncio.to_thread(bulletin_pdf.render_pdf, found, names, font)
+            except bulletin_pdf.FontMissing as exc:
+                log.warning("bulletin %s goes without its PDF: %s", bid, exc)
+                return None
+            if len(cache) >= 16:
+                cache.clear()
+            cache[bid] = (bulletin_pdf.filename(found), data)
+        return cache[bid]
+
+    return load
+
+
+def load_calendar(settings: Settings) -> None:
+    """Merge the holidays file (GRIDBOT_HOLIDAYS) over chinese-calendar for this process."""
+    use_holidays(load_holidays(settings.holidays))
+
+
+def calendar_warning(now: Callable[[], datetime]) -> Callable[[], str | None]:
+    """The holiday coverage warning of today (None when the next 60 days are known)."""
+    return lambda: coverage_warning(local_day(now()))
+
+
+def calendar_check(now: Callable[[], datetime]) -> Callable[[], Awaitable[None]]:
+    """Log the coverage warning (at start-up, then daily): a missing year must be loud."""
+
+    async def check() -> None:
+        warning = coverage_warning(local_day(now()))
+        if warning:
+            log.warning("%s", warning)
+
+    return check
 
 
 def schedule_routines(settings: Settings, scheduler: SchedulerTrigger, routines: Routines) -> None:

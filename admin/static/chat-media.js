@@ -12,6 +12,7 @@
 
   var OWN_MEDIA = /^\/chat\/media\/[0-9a-f]{32}\.(jpg|png|webp|gif)$/;
   var WEB_LINK = /^https?:\/\/[^\s]+$/i;
+  var BULLETIN_PDF = /^\/admin\/bulletins\/\d+\/pdf$/;  // the monthly bulletin's PDF (officers sign in to read it)
 
   function view(a) {
     if (!a || typeof a !== 'object') return { kind: 'text', text: '[附件]' };
@@ -24,6 +25,9 @@
     if (a.kind === 'location') {
       var where = a.label || (Number(a.lat).toFixed(5) + ', ' + Number(a.lng).toFixed(5));
       return { kind: 'text', text: '位置：' + where };
+    }
+    if (a.kind === 'file' && BULLETIN_PDF.test(url)) {
+      return { kind: 'link', url: url, text: '[PDF] ' + (typeof a.name === 'string' && a.name ? a.name : '下载') };
     }
     return { kind: 'text', text: '[附件]' };
   }

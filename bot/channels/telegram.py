@@ -26,7 +26,7 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
-from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update, User
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot.channels.buttons import NO_ANSWER, buttons_for, toast
@@ -40,6 +40,7 @@ from tickets.ports import StoredMessage, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
+CAPTION_MAX = 1024  # Telegram's limit on a document's caption
 MAPPING_WAIT_S = 30
 BUTTON_PREFIX = "tg-cb-"  # the client id of a button press (a callback query)
 MAPPING_POLL_S = 1.0  # how often a post waiting for the id of the message it answers looks again
@@ -277,6 +278,27 @@ class TelegramGateway:
                 raise ChannelError(f"telegram unreachable: {exc!r}") from exc
             async with self._uow() as uow:
                 await uow.channels.remember(CHANNEL, tg_chat, str(sent.message_id), message.id)
+
+    async def send_file(self, message: StoredMessage, name: str, data: bytes) -> None:
+        """The post with a file (the monthly bulletin's PDF): sendDocument, the text as its caption (a
+        text longer than a caption goes first as a message). Errors as in `send`."""
+        caption: str | None = message.text
+        if len(message.text) > CAPTION_MAX:
+            await self.send(message)
+            caption = None
+        async with self._uow() as uow:
+            targets = await self._targets(uow, message)
+        for tg_chat, _ in targets:
+            await self._limiter.wait(tg_chat)
+            try:
+                await self.bot.send_document(chat_id=int(tg_chat), document=InputFile(data, filename=name),
+                                             caption=caption)  # fmt: skip
+            except RetryAfter as exc:
+                raise ChannelError(f"telegram flood control: retry after {exc.retry_after}") from exc
+            except (BadRequest, Forbidden) as exc:
+                log.warning("telegram refused file of message %s for %s: %r", message.id, tg_chat, exc)
+            except (TimedOut, NetworkError) as exc:
+                raise ChannelError(f"telegram unreachable: {exc!r}") from exc
 
     async def _person_target(self, uow: UnitOfWork, person_id: str) -> str | None:
         if await uow.channels.preferred_channel(person_id) != CHANNEL:

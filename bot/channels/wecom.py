@@ -403,6 +403,46 @@ class WecomGateway:
         async with self._uow() as uow:
             await uow.channels.remember(CHANNEL, ref, f"out-{message.id}", message.id)
 
+    async def send_file(self, message: StoredMessage, name: str, data: bytes) -> None:
+        """The post, then the file (the monthly bulletin's PDF): uploaded as temporary media (type
+        file, kept 3 days) and sent as a file message to the same person or appchat (a group
+        robot gets the text only)."""
+        if message.person_id and not self._agent_id:
+            return
+        await self.send(message)
+        async with self._uow() as uow:
+            target = await self._target(uow, message)
+            if target is None or target[0] == WEBHOOK:
+                return  # nowhere to go, or a robot (text only)
+            if message.id in await uow.channels.marked(CHANNEL, target[1], f"file-{message.id}"):
+                return  # the file went out before
+        kind, to = target
+        media_id = await self._upload(name, data)
+        file = {"msgtype": "file", "file": {"media_id": media_id}}
+        if kind == APPCHAT:
+            await self._post("/cgi-bin/appchat/send", {"chatid": to, **file})
+        else:
+            await self._post("/cgi-bin/message/send", {"touser": to, "agentid": self._agent_id, **file})
+        async with self._uow() as uow:
+            await uow.channels.remember(CHANNEL, to, f"file-{message.id}", message.id)
+
+    async def _upload(self, name: str, data: bytes, retried: bool = False) -> str:
+        try:
+            token = await self._access.get()
+            files = {"media": (name, data, "application/pdf")}
+            response = await self._http.post("/cgi-bin/media/upload", params={"access_token": token, "type": "file"},
+                                             files=files)  # fmt: skip
+            answer = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ChannelError(f"wecom unreachable: {exc!r}") from exc
+        code = int(answer.get("errcode") or 0)
+        if code in (40014, 42001) and not retried:
+            await self._access.rejected(token)
+            return await self._upload(name, data, retried=True)
+        if code or not answer.get("media_id"):
+            raise ChannelError(f"wecom refused the upload: {answer}")
+        return str(answer["media_id"])
+
     async def _target(self, uow: UnitOfWork, message: StoredMessage) -> tuple[str, str] | None:
         """(how, to whom): a staff member's WeCom id (linked, or the same id as ours when nothing is
         linked); for a group post the appchat bound to its group, else its group robot."""

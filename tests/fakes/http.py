@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -23,6 +25,17 @@ class JsonHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         return
+
+
+def multipart(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """A multipart/form-data body → {field: (filename or None, bytes)} (file uploads to the fakes)."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    out: dict[str, tuple[str | None, bytes]] = {}
+    for part in message.iter_parts():  # type: ignore[attr-defined]
+        name = str(part.get_param("name", header="content-disposition"))
+        out[name] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    return out
 
 
 class FakeServer:

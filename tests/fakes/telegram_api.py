@@ -14,7 +14,7 @@ from collections import defaultdict, deque
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes.http import FakeServer, JsonHandler
+from tests.fakes.http import FakeServer, JsonHandler, multipart
 
 BOT_USER = {"id": 999, "is_bot": True, "first_name": "网格通", "username": "gridbot_test_bot"}
 
@@ -28,6 +28,7 @@ class FakeTelegram(FakeServer):
         self._next_id = 5000
         self.updates: list[dict[str, Any]] = []  # served by getUpdates (polling mode)
         self.delivered: list[dict[str, Any]] = []  # sendMessage calls that succeeded
+        self.documents: list[dict[str, Any]] = []  # sendDocument calls: `document` is (filename, bytes)
         self.hang_until = self.fail_until = 0.0
         self._lock = threading.Lock()
         super().__init__(self._handler())
@@ -91,6 +92,14 @@ class FakeTelegram(FakeServer):
                            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
                            "from": BOT_USER}  # fmt: skip
                 return 200, {"ok": True, "result": message}
+            if method == "sendDocument":
+                self._next_id += 1
+                self.documents.append(params)
+                n = self._next_id
+                message = {"message_id": n, "date": int(time.time()), "caption": params.get("caption", ""),
+                           "chat": {"id": int(params["chat_id"]), "type": "private"}, "from": BOT_USER,
+                           "document": {"file_id": f"DOC{n}", "file_unique_id": f"U{n}"}}  # fmt: skip
+                return 200, {"ok": True, "result": message}
             self.unexpected.append(method)
             return 404, {"ok": False, "error_code": 404, "description": f"fake: unexpected method {method}"}
 
@@ -104,9 +113,14 @@ class FakeTelegram(FakeServer):
                     fake.unexpected.append(f"path {self.path}")
                     self.reply_json({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
                     return
-                body = self.read_body().decode()
+                raw = self.read_body()
                 kind = self.headers.get("content-type", "")
-                params = json.loads(body or "{}") if "json" in kind else dict(parse_qsl(body))
+                if "multipart/form-data" in kind:  # a file upload (sendDocument)
+                    parts = multipart(kind, raw)
+                    params = {k: (f, v) if f else v.decode() for k, (f, v) in parts.items()}
+                else:
+                    body = raw.decode()
+                    params = json.loads(body or "{}") if "json" in kind else dict(parse_qsl(body))
                 for key in ("reply_markup", "reply_parameters"):
                     if isinstance(params.get(key), str):
                         params[key] = json.loads(params[key])

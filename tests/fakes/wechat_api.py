@@ -12,7 +12,7 @@ from collections import deque
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.http import FakeServer, JsonHandler
+from tests.fakes.http import FakeServer, JsonHandler, multipart
 
 WECOM_SENDS = ("/cgi-bin/message/send", "/cgi-bin/appchat/send")
 
@@ -37,12 +37,21 @@ class FakeWechat(FakeServer):
         self.robots: dict[str, list[str]] = {}  # group robot key → texts it posted
         self.robot_refusals: list[str] = []  # keys a post was refused for (over 20 a minute, unknown key)
         self._robot_times: dict[str, list[float]] = {}
+        self.uploads: dict[str, tuple[str, bytes]] = {}  # WeCom temporary media: media_id → (filename, bytes)
         self._lock = threading.Lock()
         super().__init__(self._handler())
 
     def to(self, openid: str) -> list[str]:
         with self._lock:
-            return [m["text"]["content"] for m in self.custom if openid in (m.get("touser"), m.get("chatid"))]
+            return [m["text"]["content"] for m in self.custom
+                    if m.get("msgtype", "text") == "text" and openid in (m.get("touser"), m.get("chatid"))]  # fmt: skip
+
+    def files_to(self, target: str) -> list[tuple[str, bytes]]:
+        """The files (name, bytes) sent to `target` as WeCom file messages, through their uploaded media."""
+        with self._lock:
+            media = [m["file"]["media_id"] for m in self.custom
+                     if m.get("msgtype") == "file" and target in (m.get("touser"), m.get("chatid"))]  # fmt: skip
+            return [self.uploads[i] for i in media]
 
     def add_robot(self, key: str) -> None:
         with self._lock:
@@ -83,6 +92,11 @@ class FakeWechat(FakeServer):
                     return self.failures.popleft()
                 self.custom.append(body)
                 return {"errcode": 0, "errmsg": "ok"}
+            if path == "/cgi-bin/media/upload" and self.wecom and query.get("type") == "file" and "media" in body:
+                filename, data = body["media"]
+                media_id = f"MEDIA-{len(self.uploads) + 1}"
+                self.uploads[media_id] = (filename, data)
+                return {"errcode": 0, "errmsg": "", "type": "file", "media_id": media_id, "created_at": "1380000000"}
             if path == "/cgi-bin/qrcode/create" and not self.wecom:
                 scene = body["action_info"]["scene"]["scene_str"]
                 return {"ticket": f"TICKET-{scene}", "url": f"http://weixin.qq.com/q/{scene}"}
@@ -111,7 +125,9 @@ class FakeWechat(FakeServer):
         class Handler(JsonHandler):
             def _serve(self) -> None:
                 url = urlsplit(self.path)
-                body = json.loads(self.read_body() or b"{}")
+                kind = self.headers.get("content-type", "")
+                raw = self.read_body()
+                body = multipart(kind, raw) if "multipart/form-data" in kind else json.loads(raw or b"{}")
                 self.reply_json(fake._answer(url.path, dict(parse_qsl(url.query)), body))
 
             do_GET = do_POST = _serve

@@ -63,6 +63,14 @@ def test_places_and_unknown_attachments_are_text() -> None:
     assert [v["text"] for v in shown] == ["位置：30.10000, 120.20000", "位置：3号楼", "[附件]", "[附件]"]
 
 
+def test_the_bulletin_pdf_is_a_download_link_and_no_other_file_is() -> None:
+    shown = views([{"kind": "file", "url": "/admin/bulletins/7/pdf", "name": "bulletin-2026-11-shifan.pdf"},
+                   {"kind": "file", "url": "https://tracker.example/x.pdf", "name": "x.pdf"},
+                   {"kind": "file", "url": "/admin/bulletins/7/pdf?x=javascript:1"}])  # fmt: skip
+    assert shown == [{"kind": "link", "url": "/admin/bulletins/7/pdf", "text": "[PDF] bulletin-2026-11-shifan.pdf"},
+                     {"kind": "text", "text": "[附件]"}, {"kind": "text", "text": "[附件]"}]  # fmt: skip
+
+
 def test_the_chat_page_makes_images_only_through_the_policy() -> None:
     chat = (STATIC / "chat.js").read_text()
     assert len(re.findall(r"el\('img'|createElement\('img'\)|new Image", chat)) == 1
