@@ -9,7 +9,8 @@
   every other callback; it is handled as the command it stands for (`accept:12` → `/接单 12`), and
   answered with `update_template_card` for the presser only (the toast: 已接单, or why not).
 - **App** (`POST /wecom/app`): staff write to the app one-to-one (encrypted XML, receive id = the
-  corp id): `#12 已处理` acts on case 12 in its grid's chat; without a number, in their own grid.
+  corp id): `#12 已处理` acts on case 12 in its grid's chat; without a number, in their own grid;
+  an officer above grid level's `我的工单` lists every grid of their area.
   A WeCom user whose userid is a directory person id is that person (or link with `/iam CODE`;
   codes are single-use and expire; an `/iam` said to the AI bot in a group is burnt, links nobody).
 - **Outbound**: pings to staff (新工单, 催办, 超时上报 …) as app messages. An AI bot cannot post into a
@@ -50,7 +51,7 @@ from bot.channels.wechat_oa import safe_xml
 from bot.channels.xmlreply import xml_message
 from bot.errors import ApiError
 from bot.inputs import external_id, json_body
-from bot.interpret import ticket_ref
+from bot.interpret import Route, command, ticket_ref
 from bot.messages import Handle, Handled, InboundMessage, Reply
 from bot.nlu.port import Parse
 from bot.outbox import ChannelError, Wait
@@ -72,7 +73,7 @@ TEXTS = {
     "bad_code": "绑定码无效，请向平台管理员索取新的绑定码。",
     "unbound": "本群还没有绑定微网格，请管理员 @我 发送 /bind 绑定码。",
     "unsupported": "暂时只能处理文字消息，谢谢！",
-    "no_grid": "请注明工单号，例如“#12 已处理”。",
+    "no_grid": "请注明工单号，例如“#12 已处理”；发“我的工单”可查看在办工单。",
     "unknown": "您不在本平台的人员名单中，请联系管理员。",
     "linked": "已确认您的身份，之后的工单通知会发到这里。",
     "spent": "这个码已失效（已用过或已过期），请向平台管理员索取新的。",
@@ -340,7 +341,10 @@ class WecomGateway:
         return "\n\n".join(r.text for r in handled.replies) or None
 
     async def _chat_for(self, person: str, text: str) -> str | None:
-        """A named case's chat, else the chat of the person's own micro-grid."""
+        """A named case's chat, else the chat of the person's own micro-grid. An officer above grid
+        level has none: their `我的工单` goes through the chat of a grid of their area (one to one it
+        lists the whole area); anything else they say needs a case number (a case picked from one
+        grid's chat without it would be a guess)."""
         ticket_id = ticket_ref(Parse("", 0.0), text)
         if ticket_id is not None:
             async with self._uow() as uow:
@@ -349,7 +353,12 @@ class WecomGateway:
         directory = self._directory()
         who = directory.person(person)
         node = directory.nodes.get(who.node) if who and who.node else None
-        return node.chat_id if node is not None and node.chat_id else None
+        if node is not None and node.chat_id:
+            return node.chat_id
+        if command(text) is not Route.MY_TICKETS:
+            return None
+        chats = (directory.nodes[grid].chat_id for grid in directory.grids_served(person))
+        return next((chat for chat in chats if chat), None)
 
     async def _link(self, userid: str, raw: str) -> str:
         """`/iam CODE` to the app (one to one): the WeCom user is the code's person (once per code)."""

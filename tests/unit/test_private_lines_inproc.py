@@ -134,3 +134,24 @@ def test_an_official_account_resident_is_answered_as_one_to_one_and_hears_the_st
         assert f"工单 #{ticket} 有补充（微信用户0002）：图片 ×1" in pinged, pinged  # says what was added
     finally:
         bot.close()
+
+
+def test_an_officer_above_grid_level_lists_the_cases_of_their_whole_area_on_the_wecom_app(tmp_path: Path) -> None:
+    """Issue 22: a community or township officer's `我的工单` to the app got 请注明工单号 (no chat of
+    their own); one to one it lists every grid of their area, and no other."""
+    bot = InProcessBot(tmp_path, GRIDBOT_WECOM_CORP_ID=CORP, GRIDBOT_WECOM_TOKEN=WECOM_TOKEN,
+                       GRIDBOT_WECOM_AES_KEY=AES_KEY)  # fmt: skip
+    try:
+        app = bot.client()
+        opened = {chat: bot.say(chat, "张阿姨", "3号楼楼道里垃圾堆了好几天了")["replies"][0]["ticket_id"]
+                  for chat in ("yg-1", "yg-2", "hh-1", "df-1")}  # fmt: skip
+        for n, (officer, area) in enumerate(
+            [("o-yangguang", ["yg-1", "yg-2"]), ("o-xingfu", ["yg-1", "yg-2", "hh-1"]), ("o-shifan", list(opened))]
+        ):
+            mine = app_message(app, officer, "我的工单", 10 + n)
+            listed = sorted(int(i) for i in re.findall(r"#(\d+)", mine))
+            assert listed == sorted(opened[chat] for chat in area), (officer, mine)
+            assert "群" not in mine and "@" not in mine, mine
+        assert "工单号" in app_message(app, "o-yangguang", "已处理", 20)  # without a number: which case?
+    finally:
+        bot.close()
