@@ -151,8 +151,8 @@ class Renderer:
         return template.format_map(fields)
 
     def notice(self, notice: Notice) -> str:
-        """The text of a notice: an answer on a one-to-one line in its one-to-one words; one posted
-        to a chat with the residents' phone and ID numbers masked."""
+        """The text of a notice: an answer on a one-to-one line, or a ping about something said on
+        one, in its one-to-one words; one posted to a chat with the residents' phone and ID numbers masked."""
         return self.render(notice.template, notice.params, one_to_one=notice.private, masked=bool(notice.chat_id))
 
     def type_name(self, ticket_type: str) -> str:

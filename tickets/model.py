@@ -198,7 +198,8 @@ class Notice:
     params: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     not_before: datetime | None = None  # held in the outbox until then (a ping asked during quiet hours)
     # A chat notice that answers someone on a one-to-one line (WeChat OA, the WeCom app): it goes back
-    # to them through that line and is never part of the group's transcript.
+    # to them through that line and is never part of the group's transcript. A ping to a person
+    # marked private is about something said on such a line (its words do not send them to the group).
     private: bool = False
     # Files that go with it (`{"kind": "file", "bulletin": id, "name", "url"}`): platforms that carry
     # files attach them, the web shows the link.

@@ -80,8 +80,10 @@ def _private(notice: Notice) -> Notice:
 
     Who is on the line decides what its case changes are: a resident writing one to one (the
     Official Account) chose not to speak in the group, so every chat notice their message causes
-    (the acknowledgement naming them and their case, a rating's thanks, a reopen) is private. Staff
-    writing to the WeCom app act on the group's cases: the case posts that follow (accepted,
-    resolved, escalated) are the group's business and stay group posts, as if written there; only
-    the direct answers to them (`Context.say`: refusals, their case lists) are private."""
-    return replace(notice, private=True) if notice.chat_id else notice
+    (the acknowledgement naming them and their case, a rating's thanks, a reopen) is private, and
+    the pings it causes to staff are in the words for something the group never saw (a consult
+    `私信问`, not `在…群里问`). Staff writing to the WeCom app act on the group's cases: the case
+    posts that follow (accepted, resolved, escalated) are the group's business and stay group
+    posts, as if written there; only the direct answers to them (`Context.say`: refusals, their
+    case lists) are private."""
+    return replace(notice, private=True)

@@ -155,3 +155,31 @@ def test_an_officer_above_grid_level_lists_the_cases_of_their_whole_area_on_the_
         assert "工单号" in app_message(app, "o-yangguang", "已处理", 20)  # without a number: which case?
     finally:
         bot.close()
+
+
+def test_a_worker_pinged_about_what_a_resident_said_one_to_one_is_not_sent_to_the_group(
+    tmp_path: Path, wechat: FakeWechat
+) -> None:
+    """Issue 22: the ping for a consult asked through the Official Account said 在…群里问 and told the
+    worker to answer 在群里; the group never saw the question (nor the report's acknowledgement)."""
+    bot = InProcessBot(tmp_path, GRIDBOT_WECHAT_APPID=APPID, GRIDBOT_WECHAT_TOKEN=OA_TOKEN,
+                       GRIDBOT_WECHAT_APPSECRET=APPSECRET, GRIDBOT_WECHAT_API_BASE=wechat.base)  # fmt: skip
+    try:
+        oa, resident = bot.client(), "oPRIVATE-0003"
+
+        def send(xml: str) -> str:
+            return reply_text(oa.post("/wechat/oa", params=signed(), content=xml))
+
+        send(event_xml(resident, "subscribe", "qrscene_yg-1"))
+        consult = int(re.findall(r"#(\d+)", send(text_xml(resident, "请问孩子上小学报名需要准备哪些材料")))[0])
+        report = int(re.findall(r"#(\d+)", send(text_xml(resident, "3号楼楼道里垃圾堆了好几天了")))[0])
+        pings = {t: next(m["text"] for m in bot.inbox("w-yg-1") if f"#{t}" in m["text"]) for t in (consult, report)}
+        assert "居民咨询" in pings[consult] and f"#{consult} " in pings[consult], pings
+        assert "新工单" in pings[report], pings
+        for ping in pings.values():
+            assert "群" not in ping and "回复该条消息" not in ping, ping  # answered by case number, anywhere
+
+        bot.say("yg-2", "周大爷", "请问孩子上小学报名需要准备哪些材料")  # asked in the group: its words as before
+        assert any("在阳光社区第2微网格" in m["text"] and "群里问" in m["text"] for m in bot.inbox("w-yg-2"))
+    finally:
+        bot.close()
