@@ -183,3 +183,22 @@ def test_a_worker_pinged_about_what_a_resident_said_one_to_one_is_not_sent_to_th
         assert any("在阳光社区第2微网格" in m["text"] and "群里问" in m["text"] for m in bot.inbox("w-yg-2"))
     finally:
         bot.close()
+
+
+def test_staff_refused_on_the_wecom_app_are_told_in_one_to_one_words(tmp_path: Path) -> None:
+    """Issue 22: a worker on the app was told to 直接回复机器人发的工单消息 (no such reply one to one)
+    and that 本群 had no case."""
+    bot = InProcessBot(tmp_path, GRIDBOT_WECOM_CORP_ID=CORP, GRIDBOT_WECOM_TOKEN=WECOM_TOKEN,
+                       GRIDBOT_WECOM_AES_KEY=AES_KEY)  # fmt: skip
+    try:
+        app = bot.client()
+        none = app_message(app, "w-yg-1", "已处理", 30)
+        assert "没有" in none and "群" not in none, none
+        for text in ("3号楼楼道里垃圾堆了好几天了", "5号楼东门的路灯坏了，晚上很黑"):
+            bot.say("yg-1", "张阿姨", text)
+        which = app_message(app, "w-yg-1", "已处理", 31)
+        assert "工单号" in which and "群" not in which and "回复机器人" not in which, which
+        in_group = bot.say("yg-1", "w-yg-1", "已处理")["replies"][0]["text"]  # the group keeps its words
+        assert "回复机器人发的工单消息" in in_group, in_group
+    finally:
+        bot.close()
