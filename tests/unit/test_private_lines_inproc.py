@@ -153,6 +153,8 @@ def test_an_officer_above_grid_level_lists_the_cases_of_their_whole_area_on_the_
             assert listed == sorted(opened[chat] for chat in area), (officer, mine)
             assert "群" not in mine and "@" not in mine, mine
         assert "工单号" in app_message(app, "o-yangguang", "已处理", 20)  # without a number: which case?
+        for n, person in enumerate(("o-yangguang", "w-yg-1")):  # a number that is no case: said so
+            assert "没有找到工单 #999" in app_message(app, person, "#999 报到", 21 + n)
     finally:
         bot.close()
 
