@@ -79,13 +79,12 @@ class BulletinRequest(BaseModel):
 
 
 def build_router(services: Services) -> APIRouter:
-    async def authorised(authorization: Annotated[str | None, Header()] = None) -> None:  # async: no thread hop
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), services.api_token.encode()):
+    async def guard(authorization: Annotated[str | None, Header()] = None) -> None:  # async: no thread hop
+        if not authorised(services, authorization):
             raise ApiError(401)
 
     router = APIRouter(prefix="/api/v1")
-    guarded = APIRouter(dependencies=[Depends(authorised)])
+    guarded = APIRouter(dependencies=[Depends(guard)])
 
     @guarded.get("/directory")
     async def directory() -> dict[str, Any]:
@@ -93,15 +92,9 @@ def build_router(services: Services) -> APIRouter:
 
     @guarded.post("/chats/{chat_id}/messages", status_code=201, response_class=JSONResponse)
     async def post_message(chat_id: str, body: PostMessage) -> JSONResponse:
-        """`Server-Timing: nlu;dur=…` tells how much of the handling the NLU parse took (benchmarks).
-        The answer is rendered here, not by FastAPI's response validation (the hot path)."""
-        attachments = tuple(a.to_attachment() for a in body.attachments)
-        message = InboundMessage(
-            chat_id, body.sender.strip(), body.text, body.reply_to, body.client_id, attachments=attachments
-        )
-        handled = await dispatch(services, message)
-        timing = {"Server-Timing": f"nlu;dur={handled.nlu_s * 1000:.2f}"}
-        return JSONResponse(handled_json(handled), status_code=201, headers=timing)
+        """The hot path: `bot.fastpath.MessageFastPath` answers the requests that pass every check
+        without FastAPI's machinery; this route answers the rest (and documents the contract)."""
+        return await answer_message(services, chat_id, body)
 
     @guarded.get("/chats/{chat_id}/messages")
     async def chat_messages(chat_id: str, after: Cursor = 0) -> dict[str, Any]:
@@ -227,7 +220,7 @@ def build_router(services: Services) -> APIRouter:
         return answer
 
     router.include_router(guarded)
-    router.include_router(build_nlu_router(services, authorised))
+    router.include_router(build_nlu_router(services, guard))
     router.add_api_route("/healthz", health_route(services), methods=["GET"])
     return router
 
@@ -328,6 +321,23 @@ def check_length(services: Services, text: str) -> None:
         raise ApiError(413, f"消息超过 {services.max_text} 字 / text longer than {services.max_text} characters")
     if not text.strip():
         raise ApiError(422, "消息不能为空 / text must not be empty")
+
+
+async def answer_message(services: Services, chat_id: str, body: PostMessage) -> JSONResponse:
+    """`Server-Timing: nlu;dur=…` tells how much of the handling the NLU parse took (benchmarks).
+    The answer is rendered here, not by FastAPI's response validation (the hot path)."""
+    attachments = tuple(a.to_attachment() for a in body.attachments)
+    message = InboundMessage(chat_id, body.sender.strip(), body.text, body.reply_to, body.client_id,
+                             attachments=attachments)  # fmt: skip
+    handled = await dispatch(services, message)
+    timing = {"Server-Timing": f"nlu;dur={handled.nlu_s * 1000:.2f}"}
+    return JSONResponse(handled_json(handled), status_code=201, headers=timing)
+
+
+def authorised(services: Services, authorization: str | None) -> bool:
+    """A `Bearer` token equal to the API token (compared in constant time)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(token.encode(), services.api_token.encode())
 
 
 async def dispatch(services: Services, message: InboundMessage) -> Handled:

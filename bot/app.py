@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import api, errors, logs
 from bot.channels import webchat
+from bot.fastpath import MessageFastPath
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ def create_app(
     `body_limits`: paths whose bodies may be larger than `MAX_BODY` (the admin's directory upload)."""
     app = FastAPI(title="gridbot", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
     errors.install(app)
+    app.add_middleware(MessageFastPath, services=services)  # innermost: inside every guard below
     app.add_middleware(BodyLimit, limits=body_limits)
     app.add_middleware(UrlGuard)
     app.add_middleware(SecurityHeaders)  # outside the guards: their refusals carry the headers too
