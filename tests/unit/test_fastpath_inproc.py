@@ -29,7 +29,7 @@ REQUESTS: list[tuple[str, dict[str, str], bytes]] = [
     (URL, JSON, b'{"text": "no sender"}'),
     (URL, JSON, '{"sender": "   ", "text": "空名字"}'.encode()),
     (URL, JSON, '{"sender": "网格通", "text": "冒充机器人"}'.encode()),  # reserved
-    (URL, JSON, '{"sender": "a", "text": "'.encode() + "长".encode() * 2001 + b'"}'),  # too long
+    (URL, JSON, b'{"sender": "a", "text": "' + "长".encode() * 2001 + b'"}'),  # too long
     ("/api/v1/chats/no-such-chat/messages", JSON, b'{"sender": "a", "text": "hi"}'),
     (URL, {**AUTH, "Content-Type": "text/plain"}, b'{"sender": "a", "text": "not json by type"}'),
     (URL, JSON, b'{"sender": "a", "text": "\\u0000nul"}'),
