@@ -12,8 +12,8 @@ Rasa on the same model, in one run (prints one JSON line per figure; not a pass/
    over the step, or p99 passed 1 s); one bisection between the last rate kept and the first
    lost. Then a run at 80 % of that saturation point gives the p99 and the bot's CPU per message
    (the bot process alone, not its Rasa children, not PostgreSQL).
-3. The message mix is a group chat's: about a third short acknowledgements (`收到`, `好的👍`,
-   `+1`, stickers), a fifth reports of many places, the rest chatter and questions. The parse
+3. The message mix is a group chat's (`Mix`): a third short acknowledgements (`收到`, `好的👍`,
+   `+1`, stickers), the rest residents' messages of our corpus, each once per round. The parse
    cache's hit rate is read from the bot's `/metrics` after the Rasa runs.
 
 Figures: `host`, `bare_rasa_per_s`, `rules_e2e_per_s`, `rasa_e2e_per_s`, `p99_ms_at_80pct_rules`,
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import random
 import re
@@ -48,27 +49,43 @@ from config.settings import Settings
 
 ACKS = ["收到", "收到！", "好的", "好的👍", "好的好的", "谢谢", "谢谢网格员", "辛苦了", "👍", "+1", "嗯嗯", "明白",
         "OK", "[强]", "🙏🙏", "收到收到", "知道了", "好嘞", "1", "已阅"]  # fmt: skip
-PLACES = ["{b}号楼", "{b}号楼{u}单元", "{b}栋{u}0{r}", "东门", "西门口", "南区{b}号楼后面", "小区北门",
-          "{b}号楼地下车库"]  # fmt: skip
-PROBLEMS = ["的路灯坏了 晚上黑漆漆的", "楼道里堆满了垃圾没人清理", "楼上漏水漏到我家了", "有辆车违停堵住消防通道了",
-            "有人半夜装修 吵得睡不着", "的下水道堵了 臭死了", "电梯又坏了", "井盖没了 很危险", "垃圾桶满了好几天没人收",
-            "门口的树枝断了挂在电线上"]  # fmt: skip
-CHATTER = ["大家早上好", "今天天气真不错", "晚安各位", "哈哈哈 太搞笑了", "谁家的快递放错了", "周末一起去爬山吗",
-           "孩子的作业太难了", "菜市场今天的菜好新鲜", "明天降温 大家多穿点", "楼下的桂花开了 好香", "有人拼单买水果吗",
-           "今天的晚霞真好看", "小区门口新开了一家面馆", "谁知道附近哪里能修手机", "广场舞几点开始啊"]  # fmt: skip
-QUESTIONS = ["我反映的问题处理得怎么样了", "什么时候能修好啊", "明天几点停水啊", "社区办事几点上班", "物业电话多少"]
+CORPUS = Path(__file__).resolve().parent.parent / "config" / "corpus" / "groupchat.csv"
+NAMES = ["王阿姨", "李叔", "小张", "老陈", "刘姐", "赵大爷", "孙老师", "周师傅", "吴阿婆", "郑哥"]
 
 
-def message(rng: random.Random) -> str:
-    roll = rng.random()
-    if roll < 0.34:
-        return rng.choice(ACKS)
-    if roll < 0.54:
-        place = rng.choice(PLACES).format(b=rng.randint(1, 40), u=rng.randint(1, 6), r=rng.randint(1, 9))
-        return place + rng.choice(PROBLEMS)
-    if roll < 0.9:
-        return rng.choice(CHATTER) + rng.choice(["", "", "～", "！", " 😄", "吧"])
-    return rng.choice(QUESTIONS)
+class Mix:
+    """A group chat's messages: a third short acknowledgements (they repeat, as in any group), a
+    fifth reports, the rest chatter, questions, notices and feedback, all but the acknowledgements
+    residents' messages of our corpus (config/corpus/groupchat.csv), each used once per round in a
+    shuffled order; later rounds address someone (`@王阿姨 …`), so a run repeats a message no more
+    than real chats do."""
+
+    def __init__(self, seed: int = 7) -> None:
+        with CORPUS.open(encoding="utf-8") as f:
+            rows = [r for r in csv.DictReader(f) if r["role"] == "resident"]
+        self.pools = {
+            kind: [r["text"] for r in rows if r["label"].startswith("report_") == kind] for kind in (True, False)
+        }
+        self.rng = random.Random(seed)
+        self.queues: dict[bool, list[str]] = {True: [], False: []}
+        self.rounds = {True: 0, False: 0}
+
+    def __call__(self, rng: random.Random) -> str:
+        roll = rng.random()
+        if roll < 0.34:
+            return rng.choice(ACKS)
+        return self._next(roll < 0.54)
+
+    def _next(self, report: bool) -> str:
+        queue = self.queues[report]
+        if not queue:
+            queue.extend(self.rng.sample(self.pools[report], len(self.pools[report])))
+            self.rounds[report] += 1
+        text, round_ = queue.pop(), self.rounds[report]
+        return text if round_ == 1 else f"@{NAMES[round_ % len(NAMES)]} {text}"
+
+
+message = Mix()
 
 
 @dataclass(frozen=True)
@@ -224,7 +241,7 @@ def main() -> None:
             def read_cache(bot: Bot) -> None:
                 hits["rate"], hits["figures"] = cache_hit_rate(bot)
 
-            run = Run("rasa", {"GRIDBOT_NLU": "rasa", **workers}, [40, 60, 80, 100, 130, 170, 220, 280])
+            run = Run("rasa", {"GRIDBOT_NLU": "rasa", **workers}, [40, 60, 80, 100, 130, 170, 220, 280, 360, 460])
             sat, at80 = run_bot(run, args, db, tmp, chats, read_cache)
             results |= {"rasa_e2e_per_s": sat, "bot_cpu_ms_rasa": at80.cpu_ms, "p99_ms_at_80pct_rasa": at80.p99_ms,
                         "cache_hit_rate": float(hits.get("rate", 0.0))}  # type: ignore[arg-type]  # fmt: skip
