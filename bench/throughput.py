@@ -50,6 +50,7 @@ from config.settings import Settings
 ACKS = ["收到", "收到！", "好的", "好的👍", "好的好的", "谢谢", "谢谢网格员", "辛苦了", "👍", "+1", "嗯嗯", "明白",
         "OK", "[强]", "🙏🙏", "收到收到", "知道了", "好嘞", "1", "已阅"]  # fmt: skip
 CORPUS = Path(__file__).resolve().parent.parent / "config" / "corpus" / "groupchat.csv"
+SETTLE_S = 20
 NAMES = ["王阿姨", "李叔", "小张", "老陈", "刘姐", "赵大爷", "孙老师", "周师傅", "吴阿婆", "郑哥"]
 
 
@@ -139,7 +140,7 @@ async def saturation(bot: Bot, chats: list[str], rates: list[float], seconds: fl
 
 
 async def at_80_percent(bot: Bot, chats: list[str], saturated: float, seconds: float, mode: str) -> Step:
-    await asyncio.sleep(3)
+    await asyncio.sleep(SETTLE_S)  # the overloaded steps leave a backlog (outbox, timers, autovacuum)
     result = await step(bot, chats, 0.8 * saturated, seconds, 80)
     print(result.line(f"{mode} at 80 %"), flush=True)
     return result
