@@ -285,12 +285,14 @@ async def fault(name: str, bots: list[Bot], after_s: float, telegram: FakeTelegr
 
 
 async def settled(url: str, least_s: float, most_s: float) -> dict[str, int]:
-    """Wait `least_s` (fast policy: every tier reached), then until nothing is pending or `most_s` passed."""
+    """Wait `least_s` (fast policy: every tier reached), then until nothing is pending and no step is
+    overdue, or `most_s` passed. A killed leader's steps wait for its scheduler lease to pass (30 s)
+    and the next audit (10 s): they count as missed only if they never fire."""
     await asyncio.sleep(least_s)
     deadline = time.monotonic() + most_s
     while True:
         found = await counts(url)
-        if time.monotonic() > deadline or not (found["pending"] or found["stored_unhandled"]):
+        if time.monotonic() > deadline or not (found["pending"] or found["stored_unhandled"] or found["missed_steps"]):
             return found
         await asyncio.sleep(5)
 
