@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import gc
 import json
 import random
 import re
@@ -104,9 +105,18 @@ class Step:
 
 
 async def step(bot: Bot, chats: list[str], rate: float, seconds: float, seed: int) -> Step:
-    cpu = bot.cpu_s()
-    results, elapsed = await load(bot.url, chats, rate, seconds, seed, message)
-    cpu_ms = (bot.cpu_s() - cpu) * 1000 / max(1, len(results.total_ms))
+    """One open-loop step. The load client's garbage collector is off while it runs (collected
+    between steps), so its own collections over thousands of pending requests cannot pause it
+    mid-step and show as the bot's latency (a suspect for the keyword path's stalls; turning it off
+    did not remove them, README)."""
+    gc.collect()
+    gc.disable()
+    try:
+        cpu = bot.cpu_s()
+        results, elapsed = await load(bot.url, chats, rate, seconds, seed, message)
+        cpu_ms = (bot.cpu_s() - cpu) * 1000 / max(1, len(results.total_ms))
+    finally:
+        gc.enable()
     return _step(rate, seconds, results, elapsed, cpu_ms)
 
 
