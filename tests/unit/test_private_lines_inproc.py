@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,22 @@ def wechat() -> Iterator[FakeWechat]:
     assert server.unexpected == [], server.unexpected
 
 
+def oa_bot(tmp_path: Path, wechat: FakeWechat) -> InProcessBot:
+    """The in-process bot with the Official Account on the fake WeChat API."""
+    return InProcessBot(tmp_path, GRIDBOT_WECHAT_APPID=APPID, GRIDBOT_WECHAT_TOKEN=OA_TOKEN,
+                        GRIDBOT_WECHAT_APPSECRET=APPSECRET, GRIDBOT_WECHAT_API_BASE=wechat.base)  # fmt: skip
+
+
+def oa_sender(bot: InProcessBot) -> Callable[[str], str]:
+    """Posts a signed Official Account message and returns the passive reply's text."""
+    oa = bot.client()
+
+    def send(xml: str) -> str:
+        return reply_text(oa.post("/wechat/oa", params=signed(), content=xml))
+
+    return send
+
+
 def group_transcript(bot: InProcessBot, chat: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The group's transcript as a web chat member sees it, and as the API returns it."""
     web = bot.client("http://bot/chat/api")
@@ -42,8 +58,7 @@ def group_transcript(bot: InProcessBot, chat: str) -> tuple[list[dict[str, Any]]
 
 
 def test_an_official_account_message_and_its_answers_stay_out_of_the_group(tmp_path: Path, wechat: FakeWechat) -> None:
-    bot = InProcessBot(tmp_path, GRIDBOT_WECHAT_APPID=APPID, GRIDBOT_WECHAT_TOKEN=OA_TOKEN,
-                       GRIDBOT_WECHAT_APPSECRET=APPSECRET, GRIDBOT_WECHAT_API_BASE=wechat.base)  # fmt: skip
+    bot = oa_bot(tmp_path, wechat)
     try:
         oa, resident = bot.client(), "oPRIVATE-0001"
         assert "阳光社区第1微网格" in reply_text(
@@ -111,13 +126,10 @@ def test_an_official_account_resident_is_answered_as_one_to_one_and_hears_the_st
 ) -> None:
     """Issue 22: the OA ack said 会在群里告诉您; 什么时候能修好啊 after the report opened a consult (and
     the next photo went to that consult) instead of answering with the case's status."""
-    bot = InProcessBot(tmp_path, GRIDBOT_WECHAT_APPID=APPID, GRIDBOT_WECHAT_TOKEN=OA_TOKEN,
-                       GRIDBOT_WECHAT_APPSECRET=APPSECRET, GRIDBOT_WECHAT_API_BASE=wechat.base)  # fmt: skip
+    bot = oa_bot(tmp_path, wechat)
     try:
-        oa, resident = bot.client(), "oPRIVATE-0002"
-
-        def send(xml: str) -> str:
-            return reply_text(oa.post("/wechat/oa", params=signed(), content=xml))
+        resident = "oPRIVATE-0002"
+        send = oa_sender(bot)
 
         send(event_xml(resident, "subscribe", "qrscene_yg-1"))
         ack = send(text_xml(resident, "3号楼楼道里垃圾堆了好几天了"))
@@ -164,13 +176,10 @@ def test_a_worker_pinged_about_what_a_resident_said_one_to_one_is_not_sent_to_th
 ) -> None:
     """Issue 22: the ping for a consult asked through the Official Account said 在…群里问 and told the
     worker to answer 在群里; the group never saw the question (nor the report's acknowledgement)."""
-    bot = InProcessBot(tmp_path, GRIDBOT_WECHAT_APPID=APPID, GRIDBOT_WECHAT_TOKEN=OA_TOKEN,
-                       GRIDBOT_WECHAT_APPSECRET=APPSECRET, GRIDBOT_WECHAT_API_BASE=wechat.base)  # fmt: skip
+    bot = oa_bot(tmp_path, wechat)
     try:
-        oa, resident = bot.client(), "oPRIVATE-0003"
-
-        def send(xml: str) -> str:
-            return reply_text(oa.post("/wechat/oa", params=signed(), content=xml))
+        resident = "oPRIVATE-0003"
+        send = oa_sender(bot)
 
         send(event_xml(resident, "subscribe", "qrscene_yg-1"))
         consult = int(re.findall(r"#(\d+)", send(text_xml(resident, "请问孩子上小学报名需要准备哪些材料")))[0])
