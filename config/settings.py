@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     followup_s: int = Field(default=600, ge=0, description="A reporter's same-type report this soon adds to the first.")
     intents: Path = Field(default=CONFIG / "intents", description="One YAML file per intent (+ _shared.yaml).")
     nlu_pipeline: str = Field(
-        default="wide", description="A pipeline of bot/nlu/pipelines/ (wide, logreg, words, diet): README compares."
+        default="tfidf_svm",
+        description="A pipeline of bot/nlu/pipelines/ (tfidf_svm, wide, logreg, words, diet): README compares.",
     )
     nlu_test_data: str = Field(
         default=f"{CONFIG / 'nlu_test.csv'},{CONFIG / 'corpus' / 'groupchat.csv'}",

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from bot.nlu.catalog import ENTITY_NAMES, Catalog
+from bot.nlu.rasa_process import COMPONENTS
 
 PIPELINES = Path(__file__).resolve().parent / "pipelines"
 ROOT = PIPELINES.parents[2]
@@ -37,6 +38,9 @@ def project_files(catalog: Catalog, pipeline: str) -> dict[str, str]:
         "domain.yml": domain_yml(catalog),
         "data/nlu.yml": nlu_yml(catalog),
         "jieba/userdict.txt": jieba_dict(catalog),
+        # A copy of gridbot's Rasa components: their code is part of the version (Rasa imports
+        # them from COMPONENTS on its PYTHONPATH).
+        **{f"components/{p.name}": p.read_text(encoding="utf-8") for p in sorted(COMPONENTS.glob("*.py"))},
     }
 
 

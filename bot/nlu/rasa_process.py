@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 180.0
 # Quiet, and offline: telemetry would try to reach the internet.
-RASA_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+# gridbot's own Rasa components (nlu_components/gridbot_classifier.py), imported by module path by
+# `rasa train` and `rasa run`; the BLAS thread pools stay at one thread (two cores: the bot and Rasa share them).
+COMPONENTS = Path(__file__).resolve().parents[2] / "nlu_components"
+RASA_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "PYTHONPATH": str(COMPONENTS), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}  # fmt: skip
 
 
 def free_port() -> int:
@@ -99,7 +103,8 @@ class RasaProcess:
         self._proc = await asyncio.create_subprocess_exec(
             str(self.rasa_bin), "run", "--enable-api",
             "--model", str(self.model),
-            "--interface", "127.0.0.1", "--port", str(self.port), "--auth-token", self.auth_token,
+            "--interface", "127.0.0.1", "--port", str(self.port),
+            f"--auth-token={self.auth_token}",  # one argument: a token may start with "-" (1 in 64 urlsafe ones)
             stdout=out, stderr=asyncio.subprocess.STDOUT, env=env,
             preexec_fn=_die_with_parent,
         )  # fmt: skip

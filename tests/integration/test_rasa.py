@@ -32,6 +32,8 @@ async def test_rasa_parses_the_taxonomy(rasa_url: str) -> None:
         for text, intent in SAMPLES.items():
             parsed = await rasa.parse(text)
             assert (parsed.intent, parsed.source) == (intent, "rasa"), text
+            # gridbot's classifier (nlu_components/): softmax confidences, a ranking led by the intent
+            assert 0.45 <= parsed.confidence <= 1.0 and parsed.ranking[0] == intent and len(parsed.ranking) >= 3, text
     finally:
         await rasa.aclose()
 

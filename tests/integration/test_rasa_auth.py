@@ -103,7 +103,7 @@ async def test_an_external_rasa_gets_the_configured_token(rasa_bin: Path, tmp_pa
 
 
 async def test_the_retrain_gates_candidate_server_is_shut_too(rasa_bin: Path, tmp_path: Path) -> None:
-    config = NluConfig(mode="rasa", intents=CONFIG / "intents", pipeline="wide", model_cache=tmp_path / "cache",
+    config = NluConfig(mode="rasa", intents=CONFIG / "intents", pipeline="tfidf_svm", model_cache=tmp_path / "cache",
                        rasa_bin=rasa_bin, var_dir=tmp_path, test_data=(), threshold=0.45, timeout_s=10.0)  # fmt: skip
     nlu, stop = await candidate_stack(config, MODEL, load_catalog(CONFIG / "intents"))
     try:
@@ -111,3 +111,14 @@ async def test_the_retrain_gates_candidate_server_is_shut_too(rasa_bin: Path, tm
         assert "auth token required" in (tmp_path / "rasa-candidate.log").read_text()
     finally:
         await stop()
+
+
+async def test_a_token_that_starts_with_a_dash_still_starts_rasa(rasa_bin: Path, tmp_path: Path) -> None:
+    """One random urlsafe token in 64 starts with "-": passed as its own argument, Rasa's argument
+    parser took it for an option and exited (seen: `nlu eval` failed with "expected one argument")."""
+    child = RasaProcess(rasa_bin, MODEL, 0, tmp_path / "rasa.log", auth_token="-Xk3Q_starts-with-a-dash")
+    await child.start()
+    try:
+        assert await child.wait_ready(timeout_s=20), (tmp_path / "rasa.log").read_text()
+    finally:
+        await child.stop()

@@ -87,7 +87,7 @@ def manager(tmp_path: Path, intents: Path, live: Live) -> ModelManager:
     held_out = tmp_path / "held_out.csv"
     held_out.write_text(HELD_OUT, encoding="utf-8")
     registry = Registry(tmp_path / "var" / "nlu", tmp_path / "cache")
-    return ModelManager(registry, intents, "wide", tmp_path / "no-rasa", [held_out], live.hooks())
+    return ModelManager(registry, intents, "tfidf_svm", tmp_path / "no-rasa", [held_out], live.hooks())
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ async def test_a_newer_edit_made_during_the_run_is_not_thrown_away(models: Model
 
 
 def config_of(tmp_path: Path, intents: Path, mode: str) -> NluConfig:
-    return NluConfig(mode=mode, intents=intents, pipeline="wide", model_cache=tmp_path / "cache",
+    return NluConfig(mode=mode, intents=intents, pipeline="tfidf_svm", model_cache=tmp_path / "cache",
                      rasa_bin=tmp_path / "no-rasa", var_dir=tmp_path / "var", test_data=(), threshold=0.45,
                      timeout_s=1.0, url="http://127.0.0.1:9")  # fmt: skip
 
@@ -163,7 +163,7 @@ def accept_shipped(tmp_path: Path, intents: Path, *, with_model: bool = True) ->
     registry = Registry(tmp_path / "var" / "nlu", tmp_path / "cache")
     version = "v-accepted"
     registry.snapshot(version, intents)
-    registry.save(VersionRecord(version, "wide", "2026-12-01T00:00:00+00:00", 100, status="active"))
+    registry.save(VersionRecord(version, "tfidf_svm", "2026-12-01T00:00:00+00:00", 100, status="active"))
     registry.set_active(version)
     if with_model:
         registry.model(version).parent.mkdir(parents=True, exist_ok=True)
