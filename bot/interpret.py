@@ -168,20 +168,23 @@ def feedback_route(parse: Parse, text: str) -> Route | None:
         return (
             Route.REJECT_RESOLUTION if rating <= 2 and (negative or parse.intent == "reject_resolution") else Route.RATE
         )
-    if negative and (parse.intent == "reject_resolution" or not _is_new_matter(parse)):
+    if negative and (parse.intent == "reject_resolution" or not _is_new_matter(parse, text)):
         return Route.REJECT_RESOLUTION
     if parse.intent == "reject_resolution" and not positive:
         return Route.REJECT_RESOLUTION
-    if parse.intent == "confirm_resolved" or (positive and not _is_new_matter(parse)):
+    if parse.intent == "confirm_resolved" or (positive and not _is_new_matter(parse, text)):
         return Route.CONFIRM_RESOLVED
     if _CONTRAST.search(text) and parse.intent.startswith("report_"):
         return Route.REJECT_RESOLUTION  # 水是来了 但还是黄的: the same problem, still there
     return None
 
 
-def _is_new_matter(parse: Parse) -> bool:
-    """Something else than the resolved case: a question, a new incident, a request to withdraw."""
-    return parse.intent in ("consult", "ask_status", "cancel_report") or (
+def _is_new_matter(parse: Parse, text: str) -> bool:
+    """Something else than the resolved case: a question, a new incident, a request to withdraw.
+    Read as a status question, a plain statement (`还没修好啊`, no question word) is no question."""
+    if parse.intent == "ask_status":
+        return _QUESTION.search(text) is not None
+    return parse.intent in ("consult", "cancel_report") or (
         parse.intent.startswith("report_") and parse.confidence >= 0.8
     )
 
