@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         description="The --auth-token of the Rasa servers in GRIDBOT_NLU_URL (our own children get a random one).",
     )
     nlu_timeout_s: float = 2.0
-    nlu_threshold: float = Field(default=0.45, description="Below this Rasa confidence the keyword rules decide.")
+    nlu_threshold: float = Field(default=0.50, description="Below this Rasa confidence the keyword rules decide.")
     demo: bool = Field(default=False, description="Let the web chat page speak as anyone.")
     host: str = "127.0.0.1"
     port: int = 8000
