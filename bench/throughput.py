@@ -225,7 +225,20 @@ def run_bot(run: Run, args: argparse.Namespace, db: Database, tmp: str, chats: l
         after(bot)
     finally:
         bot.stop()
+        stalls(run.mode, Path(tmp) / f"bot-{run.mode}.log")
     return saturated, at80 or Step(0, 0, float("nan"), float("nan"), False)
+
+
+def stalls(mode: str, log: Path) -> None:
+    """What the bot's watchdog (bot/watchdog.py, GRIDBOT_LOOP_WATCHDOG_MS) saw: loop stalls with the
+    loop thread's stack, slow garbage collections. The stacks go to stderr."""
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    blocked = re.findall(r"event loop blocked for (\d+) ms", text)
+    collections = re.findall(r"garbage collection of generation (\d) took (\d+) ms", text)
+    figure("stalls", {"mode": mode, "loop_blocked_ms": [int(b) for b in blocked],
+                    "slow_gc_ms": [f"gen{g}:{ms}" for g, ms in collections]})  # fmt: skip
+    for block in re.findall(r"event loop blocked.*?(?=\n\S|\Z)", text, flags=re.S)[:10]:
+        print(block, file=sys.stderr)
 
 
 def main() -> None:

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # What one web chat token (a sender in a chat) may upload per 24 h (0: no limit).
     media_quota_count: int = Field(default=50, ge=0, description="Photos per web chat token per 24 h.")
     media_quota_mb: int = Field(default=100, ge=0, description="Megabytes of photos per web chat token per 24 h.")
+    loop_watchdog_ms: int = Field(
+        default=1000, ge=0, description="Log the event loop's stack when blocked this long (0: off); also slow GC."
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$", description="json: one object per line.")
 
