@@ -36,7 +36,7 @@ async def test_a_busy_but_responsive_loop_is_not_a_stall(caplog: pytest.LogCaptu
         watchdog.start()
         try:
             for _ in range(20):
-                time.sleep(0.01)  # short slices, the loop runs between them
+                time.sleep(0.01)  # noqa: ASYNC251 -- short slices of blocking work, the loop runs between them
                 await asyncio.sleep(0)
             await asyncio.sleep(0.2)
         finally:
