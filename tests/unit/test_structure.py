@@ -103,3 +103,27 @@ async def test_unsure_without_any_keyword_the_model_s_own_no_ticket_reading_stan
     assert parsed.intent == "consult"
     reported = await read("那边黑咕隆咚的看不清", "report_public_facility", 0.35)
     assert reported.intent == "chitchat"  # an unsure report still needs a keyword (or the bot asks)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("为什么不给修电梯 5号楼电梯坏了一个礼拜了", "report_property"),
+     ("水管一直在漏 要是物业能来看一下就好了", "report_water"),
+     ("师傅辛苦了 5号楼电梯坏了 麻烦派人修一下", "report_property"),
+     ("物业辛苦了 3栋2单元楼道灯不亮", "report_public_facility"),
+     ("以前反映过的水管漏水 麻烦尽快派人看看", "report_water"),
+     ("小区门口的垃圾好多了 都臭了", "report_sanitation"),
+     ("大家注意 3号楼下水道堵了 12点前别往下倒水", "report_water"),
+     ("提醒一下 2号门的路灯坏了好几天", "report_public_facility"),
+     ("通知一下 5号门岗的栏杆被车撞坏了 明天找人修", "report_public_facility"),
+     ("我家楼上漏水到我家天花板了 物业来人的话私聊我 电话13912345678", "report_water"),
+     ("房东押金不退还 我电话13812345678 麻烦帮忙协调", "report_dispute")],
+)  # fmt: skip
+async def test_a_report_in_polite_nostalgic_or_announcing_words_stays_a_report(text: str, intent: str) -> None:
+    assert (await read(text, intent)).intent == intent
+
+
+@pytest.mark.parametrize("intent", ["cancel_report", "reject_resolution", "worker_resolve", "worker_accept"])
+async def test_an_unsure_reading_that_would_change_a_case_does_not_stand(intent: str) -> None:
+    """Below the threshold with no keyword, `那就这样吧` read as a withdrawal must not withdraw a case."""
+    assert (await read("那就这样吧", intent, 0.3)).intent == "chitchat"
