@@ -183,7 +183,7 @@ def _is_new_matter(parse: Parse, text: str) -> bool:
     """Something else than the resolved case: a question, a new incident, a request to withdraw.
     Read as a status question, a plain statement (`还没修好啊`, no question word) is no question."""
     if parse.intent == "ask_status":
-        return _QUESTION.search(text) is not None
+        return _QUESTION.search(text) is not None or _HOW_FAR.search(text) is not None
     return parse.intent in ("consult", "cancel_report") or (
         parse.intent.startswith("report_") and parse.confidence >= 0.8
     )
@@ -387,6 +387,7 @@ _PLACE_WORDS = re.compile(
     r"公园|市场|菜场|站|店|超市|学校|幼儿园|医院|车库|停车场|花园|绿化带|河边|桥|家门口|俺家|我家|我们家|二楼|一楼|"
     r"后头|前头|边上|靠近|隔壁|对过|拐角|[东西南北中]区|[\u4e00-\u9fff]{1,5}(?:所|房|馆|厂|场|院|园|库|亭|角|侧|处|部|委会)"
 )
+_HOW_FAR = re.compile(r"如何|怎样|怎么样|哪一步|到哪了|到哪儿了|进展|进度")  # a status question without a question word
 _QUESTION = re.compile(r"[?？吗呢]|什么时候|怎么|咋|啥时|多久|几时|谁|哪天|有人(?:管|接|来|弄)")
 _CHASE = re.compile(r"^(?:人呢|进展|进度|结果|情况)|还没(?:人|来|修|弄|好)|没人(?:来|管|接|理)")
 _STATUS_ASK = re.compile(

@@ -36,7 +36,8 @@ def test_a_rating_inside_a_longer_message(text: str, rating: int | None) -> None
      (p("confirm_resolved"), "修好了 满意", Route.RATE), (p("chitchat"), "好了 5分", Route.RATE),
      (p("reject_resolution"), "楼道干净了 下次还找你们", Route.CONFIRM_RESOLVED),
      (p("ask_status"), "还没修好啊", Route.REJECT_RESOLUTION),
-     (p("ask_status"), "灯还是不亮", Route.REJECT_RESOLUTION)],
+     (p("ask_status"), "灯还是不亮", Route.REJECT_RESOLUTION),
+     (p("ask_status"), "还是想问问另一个单子到哪一步了", Route.ASK_STATUS)],
 )  # fmt: skip
 def test_the_word_on_a_resolved_case(parse: Parse, text: str, expected: Route) -> None:
     assert route(parse, text, FEEDBACK) is expected
