@@ -15,8 +15,10 @@ Rasa's PYTHONPATH for training and serving, and hashes this file into the model 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +55,12 @@ class TfidfSvmClassifier(IntentClassifier, GraphComponent):
     def required_packages() -> list[str]:
         return ["sklearn"]
 
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Rasa's training cache keys a component by its class's source only: the whole module's
+        source here, so an edit to a helper (`_words`, `_ngrams`) is never served from the cache."""
+        return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {"C": 1.0, "scale": 5.0, "ranking_length": 10, "char_ngrams": [1, 5], "word_ngrams": [1, 2]}
@@ -82,7 +90,8 @@ class TfidfSvmClassifier(IntentClassifier, GraphComponent):
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
-        if not examples:
+        if len({e.get(INTENT) for e in examples}) < 2:  # a linear SVM needs two classes at least
+            logger.warning("%s not trained: fewer than two intents with examples", type(self).__name__)
             return self._resource
         lo, hi = self.config["word_ngrams"]
         self.words = TfidfVectorizer(analyzer=_ngrams(lo, hi), sublinear_tf=True)

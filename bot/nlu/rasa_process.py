@@ -31,7 +31,8 @@ READY_TIMEOUT_S = 180.0
 # `rasa train` and `rasa run`; the BLAS thread pools stay at one thread (two cores: the bot and Rasa share them).
 COMPONENTS = Path(__file__).resolve().parents[2] / "nlu_components"
 RASA_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-            "PYTHONPATH": str(COMPONENTS), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}  # fmt: skip
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(COMPONENTS), os.environ.get("PYTHONPATH")])),
+            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}  # fmt: skip
 
 
 def free_port() -> int:
