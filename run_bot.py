@@ -206,7 +206,7 @@ async def serve(settings: Settings) -> None:
                  "GRIDBOT_API_TOKEN" if settings.api_token else settings.var_dir / "api_token")  # fmt: skip
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
         settle_garbage_collector()
-        watchdog = LoopWatchdog(settings.loop_watchdog_ms / 1000) if settings.loop_watchdog_ms else None
+        watchdog = LoopWatchdog(max(settings.loop_watchdog_ms, 50) / 1000) if settings.loop_watchdog_ms else None
         if watchdog:
             watchdog.start()
         try:

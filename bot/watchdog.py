@@ -62,7 +62,8 @@ class LoopWatchdog:
                 reported = beat
                 self.stalls += 1
                 frame = sys._current_frames().get(self._loop_thread)
-                stack = "".join(traceback.format_stack(frame)[-8:]) if frame else "(no frame)"
+                stack = "".join(traceback.format_stack(frame)[-20:]) if frame else "(no frame)"
+                del frame  # the loop's frames (and a request's locals) are not kept until the next stall
                 log.warning("event loop blocked for %.0f ms so far; the loop thread is at:\n%s", lag * 1000, stack)
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:

@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     media_quota_count: int = Field(default=50, ge=0, description="Photos per web chat token per 24 h.")
     media_quota_mb: int = Field(default=100, ge=0, description="Megabytes of photos per web chat token per 24 h.")
     loop_watchdog_ms: int = Field(
-        default=1000, ge=0, description="Log the event loop's stack when blocked this long (0: off); also slow GC."
+        default=1000, ge=0, description="Log the event loop's stack when blocked this long (0: off; at least 50)."
     )
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$", description="json: one object per line.")
