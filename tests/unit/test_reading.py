@@ -108,3 +108,14 @@ def test_the_gate_refuses_a_missed_emergency_and_a_lost_point() -> None:
     assert not gate(missed, good).passed and "emergencies" in gate(missed, good).reason
     worse = _scores(labels, ["chitchat"] * 2 + labels[2:], [True] + [False] * 99, notes)
     assert not gate(worse, good).passed  # two rows of a hundred: more than one point
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("好的 三号楼那个下水道我这就过去", Route.WORKER_ACCEPT), ("收到收到 西门那辆车我下午去瞅瞅", Route.WORKER_ACCEPT),
+     ("嗯 知道了 三点前到", Route.WORKER_ACCEPT), ("行 这事归我", Route.WORKER_ACCEPT),
+     ("收到 我到家了", Route.IGNORE), ("好的 大家早点休息", Route.IGNORE)],
+)  # fmt: skip
+def test_a_worker_s_acknowledgement_that_says_they_go_takes_the_case(text: str, expected: Route) -> None:
+    """Read as chatter by the model, a worker's 收到 + "I go and look" takes the case; a bare 收到 does not."""
+    assert route(p("chitchat"), text, Situation(WORKER)) is expected
