@@ -51,7 +51,7 @@ from bot.nlu.training import TrainingError
 from bot.outbox import OutboxNotifier, OutboxWorker, Platform
 from bot.render import Renderer, TemplateError, Templates
 from bot.services import Health, MediaQuota, Services
-from bot.watchdog import LoopWatchdog
+from bot.watchdog import watching
 from config.directory import GridFileError
 from config.holidays import HolidayError
 from config.policies import load_policies
@@ -206,14 +206,8 @@ async def serve(settings: Settings) -> None:
                  "GRIDBOT_API_TOKEN" if settings.api_token else settings.var_dir / "api_token")  # fmt: skip
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
         settle_garbage_collector()
-        watchdog = LoopWatchdog(max(settings.loop_watchdog_ms, 50) / 1000) if settings.loop_watchdog_ms else None
-        if watchdog:
-            watchdog.start()
-        try:
+        with watching(settings.loop_watchdog_ms):
             await uvicorn.Server(config).serve()
-        finally:
-            if watchdog:
-                watchdog.stop()
 
 
 CONFIG_ERRORS = (GridFileError, PolicyError, TemplateError, IntentError, TrainingError, DirectoryError, EvalDataError,

@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -74,3 +76,17 @@ class LoopWatchdog:
         if took > self.limit_s / 4:
             log.warning("garbage collection of generation %s took %.0f ms (%s collected)", info.get("generation"),
                         took * 1000, info.get("collected"))  # fmt: skip
+
+
+@contextmanager
+def watching(limit_ms: int) -> Iterator[LoopWatchdog | None]:
+    """A watchdog for the running loop while the block runs (none when `limit_ms` is 0; at least 50 ms)."""
+    if not limit_ms:
+        yield None
+        return
+    watchdog = LoopWatchdog(max(limit_ms, 50) / 1000)
+    watchdog.start()
+    try:
+        yield watchdog
+    finally:
+        watchdog.stop()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.watchdog import LoopWatchdog
+from bot.watchdog import LoopWatchdog, watching
 
 
 def a_blocking_call_in_a_handler() -> None:
@@ -42,3 +42,10 @@ async def test_a_busy_but_responsive_loop_is_not_a_stall(caplog: pytest.LogCaptu
         finally:
             watchdog.stop()
     assert watchdog.stalls == 0 and not caplog.records
+
+
+async def test_zero_turns_the_watchdog_off_and_a_tiny_limit_is_raised() -> None:
+    with watching(0) as off:
+        assert off is None
+    with watching(1) as on:
+        assert on is not None and on.limit_s == 0.05
