@@ -405,12 +405,35 @@ def ticket_json(t: Ticket, events: list[TicketEvent] | None = None) -> dict[str,
         "reopens": t.reopens,
         "suspension": t.suspension,
         "urgent": t.urgent,
+        "department": t.department,
+        "returns": t.returns,
+        "dispatch": dispatch_json(t),
+        "extension": extension_json(t),
+        "external_id": t.external_id,
     }
     if events is not None:
         body["events"] = [
             {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "detail": dict(e.detail)} for e in events
         ]
     return body
+
+
+def dispatch_json(t: Ticket) -> dict[str, Any] | None:
+    """The department holding the case (派单, 签收, 指定), or None."""
+    held = t.dispatch
+    if held is None:
+        return None
+    return {"department": held.department, "by": held.by, "tier": held.tier.value, "at": held.at.isoformat(),
+            "signed_by": held.signed_by, "signed_at": held.signed_at.isoformat() if held.signed_at else None,
+            "final": held.final}  # fmt: skip
+
+
+def extension_json(t: Ticket) -> dict[str, Any] | None:
+    """A 延期申请 waiting for a decision, or None (an approved one is the deadline in `deadlines`)."""
+    asked = t.extension
+    if asked is None:
+        return None
+    return {"until": asked.until.isoformat(), "reason": asked.reason, "by": asked.by, "at": asked.at.isoformat()}
 
 
 def deadlines_json(t: Ticket) -> dict[str, Any]:
@@ -426,4 +449,5 @@ def deadlines_json(t: Ticket) -> dict[str, Any]:
         "next_at": nxt.isoformat() if nxt else None,
         "next_action": step.action.value if step else None,
         "next_tier": step.tier.value if step else None,
+        "fixed": planner.fixed_deadline(t) is not None,  # moved by an approved 延期 or set by the city platform
     }

@@ -26,6 +26,12 @@ class Route(StrEnum):
     SUSPEND = "suspend"
     APPROVE_SUSPENSION = "approve_suspension"
     RESUME = "resume"
+    DISPATCH = "dispatch"
+    SIGN = "sign"
+    RETURN = "return"
+    REQUEST_EXTENSION = "request_extension"
+    APPROVE_EXTENSION = "approve_extension"
+    REFUSE_EXTENSION = "refuse_extension"
     RATE = "rate"
     CONFIRM_RESOLVED = "confirm_resolved"
     REJECT_RESOLUTION = "reject_resolution"
@@ -68,6 +74,11 @@ COMMANDS = {
     "挂账": Route.SUSPEND, "申请挂账": Route.SUSPEND,
     "同意挂账": Route.APPROVE_SUSPENSION, "批准挂账": Route.APPROVE_SUSPENSION,
     "解除挂账": Route.RESUME, "恢复办理": Route.RESUME, "恢复": Route.RESUME,
+    "派单": Route.DISPATCH, "派": Route.DISPATCH, "指定": Route.DISPATCH,
+    "签收": Route.SIGN, "退单": Route.RETURN,
+    "申请延期": Route.REQUEST_EXTENSION, "延期": Route.REQUEST_EXTENSION,
+    "同意延期": Route.APPROVE_EXTENSION, "批准延期": Route.APPROVE_EXTENSION,
+    "不同意延期": Route.REFUSE_EXTENSION, "驳回延期": Route.REFUSE_EXTENSION,
 }  # fmt: skip
 _COMMAND_WORD = "|".join(sorted(COMMANDS, key=len, reverse=True))
 _NOTE_PREFIX = re.compile(
@@ -77,6 +88,23 @@ _NOTE_PREFIX = re.compile(
 # 吹哨报到 and 挂账 said in words about a named case (`#12 报到`, replying `同意挂账` to the post).
 _GOVERNANCE = re.compile(r"(同意挂账|批准挂账|解除挂账|恢复办理|申请挂账|挂账|报到)")
 GOVERNANCE_KEYS = frozenset({Route.REPORT_IN, Route.SUSPEND, Route.APPROVE_SUSPENSION, Route.RESUME})
+# 派单 · 签收 · 退单 · 延期 about a named case, the word right after the number (`#12 派 城管`, `#12 签收`,
+# `#12 退单 不归我们管`, `#12 申请延期 2027-01-20 等配件`, `#12 同意延期`), or opening a reply to the
+# case's post; anywhere else in a sentence these words are a note (`#12 已联系派出所`).
+_HANDLING = re.compile(
+    r"^\s*(?:[#＃]\s*\d{1,9}|\d{1,9}\s*号工单|工单\s*[#＃]?\s*\d{1,9})?[\s，,:：]*"
+    r"(不同意延期|驳回延期|同意延期|批准延期|申请延期|签收|退单|派单|指定(?=[\s:：])|派(?=[\s:：给至到]))"
+)
+HANDLING_KEYS = frozenset({Route.DISPATCH, Route.SIGN, Route.RETURN, Route.REQUEST_EXTENSION,
+                           Route.APPROVE_EXTENSION, Route.REFUSE_EXTENSION})  # fmt: skip
+
+
+def handling_words(text: str) -> tuple[Route, str] | None:
+    """A 派单/签收/退单/延期 command said in words, and what follows it (the department, the reason, the date)."""
+    match = _HANDLING.match(text)
+    if match is None:
+        return None
+    return COMMANDS[match.group(1)], text[match.end() :].strip(" \t\n，,。:：;；")
 
 
 def parse_rating(text: str) -> int | None:
@@ -301,6 +329,9 @@ def _staff_route(parse: Parse, text: str, situation: Situation, is_report: Calla
     named = _TICKET_REF.search(text) is not None
     replies = situation.replies_to_ticket
     intent = parse.prior if parse.urgent and (named or replies or parse.prior in WORKER_INTENTS) else parse.intent
+    handling = handling_words(text)
+    if handling is not None and (named or replies):
+        return handling[0]
     word = _GOVERNANCE.search(text)
     if word and (named or replies):
         return COMMANDS[word.group(1)]
@@ -356,6 +387,9 @@ _ROUTE_INTENT = {
     Route.WORKER_NOTE: "worker_progress", Route.MY_TICKETS: "ask_status", Route.CHECKIN: "chitchat",
     Route.ATTACH: "chitchat", Route.ANSWER_YES: "chitchat", Route.REPORT_IN: "worker_accept",
     Route.SUSPEND: "escalate_request", Route.APPROVE_SUSPENSION: "escalate_request", Route.RESUME: "worker_progress",
+    Route.DISPATCH: "escalate_request", Route.SIGN: "worker_accept", Route.RETURN: "escalate_request",
+    Route.REQUEST_EXTENSION: "worker_progress", Route.APPROVE_EXTENSION: "escalate_request",
+    Route.REFUSE_EXTENSION: "escalate_request",
 }  # fmt: skip
 
 

@@ -38,13 +38,15 @@ KNOWN_FIELDS = frozenset(
         "mentions",
         "answer",
         "added",
+        "department_name",
+        "returns",
     ]
 )
 # Fields whose words come from the administrators (the FAQ's answer, the names in the directory and
 # the templates), posted as written; every other value may carry a resident's number and is masked
 # in a group post. The template's own words (a hotline it names) are never masked.
 VERBATIM_FIELDS = frozenset(
-    ["answer", "type_name", "tier_name", "state_name", "phase_name", "grid_name", "worker_name"]
+    ["answer", "type_name", "tier_name", "state_name", "phase_name", "grid_name", "worker_name", "department_name"]
 )
 
 MAX_TEMPLATE = 1000  # characters of one message template (the longest shipped is under 150)
@@ -226,6 +228,12 @@ class Renderer:
             return "、".join(self.person_name(p) for p in people)
         if key in ("grid", "node"):
             return self._grid_name({"grid": value}) or str(value)
+        if key == "department":
+            return next((d.name for d in self._directory().departments if d.id == value), str(value))
+        if key == "from_tier":
+            return self.templates.name("tier", str(value))
+        if key == "until" and isinstance(value, str):
+            return str(_display(datetime.fromisoformat(value)))
         if key == "attachments":
             return self._added({"attachments": value})
         if key == "rating":

@@ -72,6 +72,8 @@ def _policy(raw: dict[str, Any], fallback_name: str) -> SlaPolicy:
             ladder=ladder,
             location_s=parse_duration(raw.get("ask_location", SlaPolicy.location_s)),
             feedback_s=parse_duration(raw.get("feedback", SlaPolicy.feedback_s)),
+            sign_s=parse_duration(raw.get("sign", SlaPolicy.sign_s)),
+            sign_urgent_s=parse_duration(raw.get("sign_urgent", SlaPolicy.sign_urgent_s)),
             quiet=parse_hours(raw.get("quiet_hours"), "quiet_hours"),
             working=parse_hours(raw.get("working_time"), "working_time"),
         )

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from escalation.calendar import ROUND_THE_CLOCK, WorkCalendar
-from tickets import transitions
+from tickets import departments, transitions
 from tickets.directory import Directory
 from tickets.model import EventKind, Notice, Outcome, Phase, Ticket, TicketEvent, Tier, tier_rank
 from tickets.texts import Text
@@ -24,10 +24,11 @@ class Action(StrEnum):
     REMIND = "remind"  # the tier the case sits at has not reported in (报到): ping it again
     OPEN = "open"  # the reporter never said where: open the draft with what is known
     CLOSE = "close"  # nobody rated in time: close as 默认满意
+    SIGN_LATE = "sign_late"  # the department did not sign for (签收) a dispatched case in time
 
 
 # Phases that end with one transition instead of a nag-and-escalate ladder.
-_PHASE_END = {Phase.LOCATION: Action.OPEN, Phase.FEEDBACK: Action.CLOSE}
+_PHASE_END = {Phase.LOCATION: Action.OPEN, Phase.FEEDBACK: Action.CLOSE, Phase.SIGN: Action.SIGN_LATE}
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,38 @@ def schedule(ticket: Ticket) -> list[Step]:
     if clock.phase is Phase.NONE:
         return []
     cal = calendar_of(ticket)
-    duration = policy.duration(clock.phase, ticket.reopens)
+    duration = policy.duration(clock.phase, ticket.reopens, ticket.urgent)
     start = clock.started_at
     if clock.phase in _PHASE_END:
         return [Step(cal.fire_at(start + timedelta(seconds=duration)), _PHASE_END[clock.phase], clock.base_tier)]
+    if fixed_deadline(ticket) is not None:
+        return _to_fixed(ticket, cal)
     steps = [
         Step(cal.fire_at(cal.after(start, duration * f)), Action.NAG, clock.base_tier) for f in sorted(policy.nag_at)
     ]
     at = cal.after(start, duration)
+    return steps + _climb(ticket, cal, at)
+
+
+def fixed_deadline(ticket: Ticket) -> datetime | None:
+    """The handling deadline set outright (an approved 延期, the city platform's), else None."""
+    return ticket.deadline if ticket.clock.phase is Phase.RESOLVE else None
+
+
+def _to_fixed(ticket: Ticket, cal: WorkCalendar) -> list[Step]:
+    """Nags at the policy's fractions of the time from the clock's start to the fixed deadline, then the climb."""
+    start, end = ticket.clock.started_at, ticket.deadline
+    assert end is not None
+    span = max(timedelta(0), end - start)
+    steps = [
+        Step(cal.fire_at(start + span * f), Action.NAG, ticket.clock.base_tier) for f in sorted(ticket.policy.nag_at)
+    ]
+    return steps + _climb(ticket, cal, end)
+
+
+def _climb(ticket: Ticket, cal: WorkCalendar, at: datetime) -> list[Step]:
+    clock, policy = ticket.clock, ticket.policy
+    steps: list[Step] = []
     for rung in policy.ladder:
         if tier_rank(rung.tier) <= tier_rank(clock.base_tier):
             continue
@@ -72,9 +97,22 @@ def schedule(ticket: Ticket) -> list[Step]:
 
 
 def phase_end(ticket: Ticket) -> datetime:
-    """When the running phase's deadline (接单/办结期限) falls, in counted time."""
-    duration = ticket.policy.duration(ticket.clock.phase, ticket.reopens)
+    """When the running phase's deadline (接单/签收/办结期限) falls, in counted time."""
+    fixed = fixed_deadline(ticket)
+    if fixed is not None:
+        return fixed
+    duration = ticket.policy.duration(ticket.clock.phase, ticket.reopens, ticket.urgent)
     return calendar_of(ticket).after(ticket.clock.started_at, duration)
+
+
+def skip_past_nags(ticket: Ticket, now: datetime) -> Ticket:
+    """A clock that started in the past (the handling clock of a dispatched case counts from the
+    dispatch; an extension re-plans it) does not fire the nags it would have sent already."""
+    steps = schedule(ticket)
+    step = ticket.clock.step
+    while step < len(steps) and steps[step].action is Action.NAG and steps[step].at <= now:
+        step += 1
+    return replace(ticket, clock=replace(ticket.clock, step=step))
 
 
 def next_due(ticket: Ticket) -> datetime | None:
@@ -102,6 +140,9 @@ def fire(ticket: Ticket, token: int | None, directory: Directory, now: datetime)
         return transitions.open_unlocated(ticket, now)
     if due[0].action is Action.CLOSE:
         return transitions.auto_close(ticket, now)
+    if due[0].action is Action.SIGN_LATE:
+        late = departments.sign_overdue(ticket, directory, now)
+        return replace(late, ticket=skip_past_nags(late.ticket, now))
     events: list[TicketEvent] = []
     notices: list[Notice] = []
     current = ticket
@@ -122,7 +163,7 @@ def _apply(
 ) -> tuple[Ticket, list[TicketEvent], list[Notice]]:
     phase = ticket.clock.phase.value
     if step.action is Action.NAG:
-        who = [ticket.assignee] if ticket.assignee else [p.id for p in directory.workers_of(ticket.grid)]
+        who = departments.handlers(ticket, directory)
         detail = {"phase": phase, "due": phase_end(ticket)}
         notices = [
             Notice(Text.WORKER_NAG, person_id=pid, ticket_id=ticket.id, params=notice_params(ticket, **detail))

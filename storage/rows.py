@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import RowMapping, Select, bindparam, select
 
 from storage import tables as t
-from tickets.model import LIVE_STATES, Clock, CloseReason, LadderStep, Phase, SlaPolicy, Ticket, TicketState, Tier
+from tickets.model import (
+    LIVE_STATES,
+    Clock,
+    CloseReason,
+    Dispatch,
+    Extension,
+    LadderStep,
+    Phase,
+    SlaPolicy,
+    Ticket,
+    TicketState,
+    Tier,
+)
 from tickets.ports import Bulletin, Delivery, Direction, StoredMessage, TicketQuery
 
 
@@ -60,6 +72,8 @@ def policy_to_json(policy: SlaPolicy) -> dict[str, Any]:
         "feedback_s": policy.feedback_s,
         "quiet": list(policy.quiet) if policy.quiet else None,
         "working": list(policy.working) if policy.working else None,
+        "sign_s": policy.sign_s,
+        "sign_urgent_s": policy.sign_urgent_s,
     }
 
 
@@ -75,6 +89,8 @@ def policy_from_json(data: dict[str, Any]) -> SlaPolicy:
         feedback_s=int(data.get("feedback_s", SlaPolicy.feedback_s)),
         quiet=_pair(data.get("quiet")),
         working=_pair(data.get("working")),
+        sign_s=int(data.get("sign_s", SlaPolicy.sign_s)),
+        sign_urgent_s=int(data.get("sign_urgent_s", SlaPolicy.sign_urgent_s)),
     )
 
 
@@ -107,6 +123,11 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         "close_reason": ticket.close_reason.value if ticket.close_reason else None,
         "reopens": ticket.reopens,
         "suspension": ticket.suspension,
+        "department": ticket.department,
+        "handling": handling_to_json(ticket),
+        "returns": ticket.returns,
+        "deadline": ticket.deadline,
+        "external_id": ticket.external_id,
         "next_due_at": next_due_at if TicketState(ticket.state) in LIVE_STATES else None,
     }
 
@@ -139,7 +160,64 @@ def _ticket(row: Mapping[str, Any] | RowMapping) -> Ticket:
         close_reason=CloseReason(row["close_reason"]) if row["close_reason"] else None,
         reopens=int(row["reopens"] or 0),
         suspension=row["suspension"] or "",
+        dispatch=dispatch_from_json((row["handling"] or {}).get("dispatch")),
+        extension=extension_from_json((row["handling"] or {}).get("extension")),
+        returns=int(row["returns"] or 0),
+        deadline=_aware(row["deadline"]),
+        external_id=row["external_id"],
     )
+
+
+def handling_to_json(ticket: Ticket) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if ticket.dispatch is not None:
+        out["dispatch"] = dispatch_to_json(ticket.dispatch)
+    if ticket.extension is not None:
+        e = ticket.extension
+        out["extension"] = {"until": e.until.isoformat(), "reason": e.reason, "by": e.by, "at": e.at.isoformat()}
+    return out
+
+
+def dispatch_to_json(dispatch: Dispatch) -> dict[str, Any]:
+    return {
+        "department": dispatch.department,
+        "by": dispatch.by,
+        "tier": dispatch.tier.value,
+        "at": dispatch.at.isoformat(),
+        "signed_by": dispatch.signed_by,
+        "signed_at": dispatch.signed_at.isoformat() if dispatch.signed_at else None,
+        "final": dispatch.final,
+    }
+
+
+def dispatch_from_json(data: Mapping[str, Any] | None) -> Dispatch | None:
+    if not data:
+        return None
+    return Dispatch(
+        department=str(data["department"]),
+        by=str(data["by"]),
+        tier=Tier(data["tier"]),
+        at=_when(data["at"]),
+        signed_by=data.get("signed_by"),
+        signed_at=_when(data["signed_at"]) if data.get("signed_at") else None,
+        final=bool(data.get("final")),
+    )
+
+
+def extension_from_json(data: Mapping[str, Any] | None) -> Extension | None:
+    if not data:
+        return None
+    return Extension(_when(data["until"]), str(data["reason"]), str(data["by"]), _when(data["at"]))
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _message(row: Any) -> StoredMessage:

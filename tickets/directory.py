@@ -111,6 +111,21 @@ class Directory:
         role = Role.WORKER if tier is Tier.GRID else Role.OFFICER
         return list(self._at_node.get((node.id, role), ()))
 
+    def department(self, query: str) -> Department | None:
+        """The department an officer names (`#12 派 城管`): its id, its name, or the one name that holds
+        the words in order (城管 → 区城市管理局, 住建 → 区住房和城乡建设局); None when none or several do."""
+        words = query.strip()
+        if not words:
+            return None
+        exact = [d for d in self.departments if words in (d.id, d.name)]
+        if exact:
+            return exact[0]
+        found = [d for d in self.departments if _in_order(words, d.name)]
+        return found[0] if len(found) == 1 else None
+
+    def staff_of(self, department_id: str) -> tuple[str, ...]:
+        return next((d.people for d in self.departments if d.id == department_id), ())
+
     def departments_for(self, ticket_type: str) -> list[Department]:
         specific = [d for d in self.departments if ticket_type in d.types]
         return specific or [d for d in self.departments if not d.types]
@@ -131,11 +146,16 @@ class Directory:
         grids = [n.id for n in self.nodes.values() if n.tier is Tier.GRID]
         return [g for g in grids if self.serves(person_id, g)]
 
-    def may_act(self, person_id: str, grid_id: str, ticket_type: str, tier: Tier) -> bool:
+    def may_act(
+        self, person_id: str, grid_id: str, ticket_type: str, tier: Tier, department: str | None = None
+    ) -> bool:
         """`serves`, plus department staff on a case that reached the department tier of a type
-        their department takes (吹哨报到: the department reports in and acts)."""
+        their department takes (吹哨报到: the department reports in and acts), or that was dispatched
+        (派单) to their department."""
         if self.serves(person_id, grid_id):
             return True
+        if department is not None:
+            return person_id in self.staff_of(department)
         return tier is Tier.DEPARTMENT and any(person_id in d.people for d in self.departments_for(ticket_type))
 
     def may_take(self, person_id: str, grid_id: str, ticket_type: str, tier: Tier) -> bool:
@@ -170,6 +190,12 @@ class Directory:
         if person.role is Role.WORKER:
             return person.node == grid_id
         return any(n.id == person.node for n in self.chain(grid_id))
+
+
+def _in_order(words: str, name: str) -> bool:
+    """Every character of `words` appears in `name`, in that order (a Chinese abbreviation)."""
+    rest = iter(name)
+    return all(ch in rest for ch in words)
 
 
 def _validate(directory: Directory) -> None:

@@ -55,6 +55,9 @@ TIER_ORDER: tuple[Tier, ...] = (
 )
 
 
+NODE_ORDER: tuple[Tier, ...] = (Tier.GRID, Tier.COMMUNITY, Tier.TOWNSHIP, Tier.DISTRICT)  # the grid tree, bottom-up
+
+
 def tier_rank(tier: Tier) -> int:
     return TIER_ORDER.index(tier)
 
@@ -67,6 +70,7 @@ class Phase(StrEnum):
     ACCEPT = "accept"
     RESOLVE = "resolve"
     FEEDBACK = "feedback"
+    SIGN = "sign"  # a department's 签收 after a dispatch (派单); the handling clock already runs
     NONE = "none"
 
 
@@ -90,10 +94,14 @@ class SlaPolicy:
     feedback_s: int = 86400  # how long a resolved case waits for a rating before it closes as 默认满意
     quiet: tuple[int, int] | None = None  # quiet hours (minutes after local midnight): pings wait for the end
     working: tuple[int, int] | None = None  # count only these hours of workdays (None: calendar time)
+    sign_s: int = 1800  # a department signs for (签收) a dispatched case within this; urgent: `sign_urgent_s`
+    sign_urgent_s: int = 600
 
-    def duration(self, phase: Phase, reopens: int = 0) -> int:
+    def duration(self, phase: Phase, reopens: int = 0, urgent: bool = False) -> int:
         if phase is Phase.RESOLVE and reopens:
             return max(1, self.resolve_s // 2)  # 退回重办: a reopened case has priority
+        if phase is Phase.SIGN:
+            return self.sign_urgent_s if urgent else self.sign_s
         return {
             Phase.LOCATION: self.location_s,
             Phase.ACCEPT: self.accept_s,
@@ -121,6 +129,30 @@ class Clock:
 
 
 @dataclass(frozen=True)
+class Extension:
+    """A handler's 延期申请: the deadline they ask for and why; the dispatching tier decides."""
+
+    until: datetime
+    reason: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """The department holding a case (派单): who sent it, from which tier, when; its 签收; whether the
+    tier above assigned it after two returns (指定: it cannot be returned again)."""
+
+    department: str
+    by: str
+    tier: Tier
+    at: datetime
+    signed_by: str | None = None
+    signed_at: datetime | None = None
+    final: bool = False
+
+
+@dataclass(frozen=True)
 class Ticket:
     id: int
     type: str
@@ -142,6 +174,15 @@ class Ticket:
     close_reason: CloseReason | None = None
     reopens: int = 0  # times a resident sent it back; a reopened case gets half the resolve time
     suspension: str = ""  # 挂账 reason: requested by a worker (state unchanged) or approved (SUSPENDED)
+    dispatch: Dispatch | None = None  # the department that holds the case, if one does
+    returns: int = 0  # 退单: times a department sent this case back
+    extension: Extension | None = None  # a 延期申请 waiting for the dispatching tier's decision
+    deadline: datetime | None = None  # the handling deadline when fixed: an approved 延期 or the city platform's
+    external_id: str | None = None  # the city platform's case id (12345), for a case that came from it
+
+    @property
+    def department(self) -> str | None:
+        return self.dispatch.department if self.dispatch else None
 
     @property
     def is_open(self) -> bool:
@@ -177,6 +218,14 @@ class EventKind(StrEnum):
     REASSIGNED = "reassigned"
     NAGGED = "nagged"
     REMINDED = "reminded"
+    DISPATCHED = "dispatched"
+    SIGNED = "signed"
+    SIGN_OVERDUE = "sign_overdue"
+    RETURNED = "returned"
+    ARBITRATED = "arbitrated"
+    EXTENSION_REQUESTED = "extension_requested"
+    EXTENSION_APPROVED = "extension_approved"
+    EXTENSION_REFUSED = "extension_refused"
 
 
 @dataclass(frozen=True)

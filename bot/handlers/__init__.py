@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.handlers import governance, report, resident, worker
+from bot.handlers import governance, handling, report, resident, worker
 from bot.handlers.context import Context, Handler
 from bot.interpret import Route
 
@@ -28,6 +28,12 @@ def build_registry() -> Mapping[Route, Handler]:
         Route.SUSPEND: governance.suspend,
         Route.APPROVE_SUSPENSION: governance.approve,
         Route.RESUME: governance.resume,
+        Route.DISPATCH: handling.dispatch,
+        Route.SIGN: handling.sign,
+        Route.RETURN: handling.return_case,
+        Route.REQUEST_EXTENSION: handling.request_extension,
+        Route.APPROVE_EXTENSION: handling.approve_extension,
+        Route.REFUSE_EXTENSION: handling.refuse_extension,
         Route.RATE: resident.rate,
         Route.CONFIRM_RESOLVED: resident.confirm,
         Route.REJECT_RESOLUTION: resident.reject,

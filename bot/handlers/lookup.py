@@ -26,8 +26,9 @@ async def referenced(ctx: Context) -> tuple[Ticket | None, bool]:
     return ticket, True
 
 
-async def for_staff(ctx: Context, states: Sequence[TicketState]) -> Ticket:
-    """The ticket a worker means; without a reference, their only ticket in this chat in `states`."""
+async def for_staff(ctx: Context, states: Sequence[TicketState], *, department_staff: bool = False) -> Ticket:
+    """The ticket a worker means; without a reference, their only ticket in this chat in `states`.
+    `department_staff`: any department's people reach the transition, which says whose case it is."""
     ticket, named = await referenced(ctx)
     if named and ticket is None:
         raise Refused(Text.NO_TICKET, ticket_id=ticket_ref(ctx.parse, ctx.message.text) or "")
@@ -40,7 +41,9 @@ async def for_staff(ctx: Context, states: Sequence[TicketState]) -> Ticket:
             raise Refused(Text.WHICH_TICKET if own else Text.NO_OPEN_TICKET)
         ticket = await ctx.uow.tickets.get(own[0].id, for_update=True)
         assert ticket is not None
-    if not ctx.directory.may_act(ctx.actor, ticket.grid, ticket.type, ticket.tier):
+    if department_staff and any(ctx.actor in d.people for d in ctx.directory.departments):
+        return ticket
+    if not ctx.directory.may_act(ctx.actor, ticket.grid, ticket.type, ticket.tier, ticket.department):
         raise Refused(Text.NOT_STAFF, ticket_id=ticket.id)
     return ticket
 

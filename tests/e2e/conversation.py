@@ -166,6 +166,10 @@ class Runner:
             if key == "location" and isinstance(want_value, str):
                 if want_value not in (have or ""):
                     return f"ticket #{ticket_id} location {have!r} lacks {want_value!r}"
+            elif isinstance(want_value, dict) and isinstance(have, dict):  # these keys have these values
+                off = {k: have.get(k) for k, v in want_value.items() if have.get(k) != self.sub(v)}
+                if off:
+                    return f"ticket #{ticket_id} {key}: {off}, expected {want_value!r}"
             elif have != want_value:
                 return f"ticket #{ticket_id} {key} = {have!r}, expected {want_value!r}"
         return ""
