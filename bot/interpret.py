@@ -32,6 +32,9 @@ class Route(StrEnum):
     REQUEST_EXTENSION = "request_extension"
     APPROVE_EXTENSION = "approve_extension"
     REFUSE_EXTENSION = "refuse_extension"
+    VERIFY_PASS = "verify_pass"
+    STAFF_PHOTOS = "staff_photos"
+    VERIFY_FAIL = "verify_fail"
     RATE = "rate"
     CONFIRM_RESOLVED = "confirm_resolved"
     REJECT_RESOLUTION = "reject_resolution"
@@ -79,6 +82,8 @@ COMMANDS = {
     "申请延期": Route.REQUEST_EXTENSION, "延期": Route.REQUEST_EXTENSION,
     "同意延期": Route.APPROVE_EXTENSION, "批准延期": Route.APPROVE_EXTENSION,
     "不同意延期": Route.REFUSE_EXTENSION, "驳回延期": Route.REFUSE_EXTENSION,
+    "核查通过": Route.VERIFY_PASS, "核查合格": Route.VERIFY_PASS, "验收通过": Route.VERIFY_PASS,
+    "核查不通过": Route.VERIFY_FAIL, "核查不合格": Route.VERIFY_FAIL, "返工": Route.VERIFY_FAIL,
 }  # fmt: skip
 _COMMAND_WORD = "|".join(sorted(COMMANDS, key=len, reverse=True))
 _NOTE_PREFIX = re.compile(
@@ -93,10 +98,12 @@ GOVERNANCE_KEYS = frozenset({Route.REPORT_IN, Route.SUSPEND, Route.APPROVE_SUSPE
 # case's post; anywhere else in a sentence these words are a note (`#12 已联系派出所`).
 _HANDLING = re.compile(
     r"^\s*(?:[#＃]\s*\d{1,9}|\d{1,9}\s*号工单|工单\s*[#＃]?\s*\d{1,9})?[\s，,:：]*"
-    r"(不同意延期|驳回延期|同意延期|批准延期|申请延期|签收|退单|派单|指定(?=[\s:：])|派(?=[\s:：给至到]))"
+    r"(不同意延期|驳回延期|同意延期|批准延期|申请延期|核查不通过|核查不合格|核查通过|核查合格|验收通过|返工(?=[\s:：])|"
+    r"签收|退单|派单|指定(?=[\s:：])|派(?=[\s:：给至到]))"
 )
 HANDLING_KEYS = frozenset({Route.DISPATCH, Route.SIGN, Route.RETURN, Route.REQUEST_EXTENSION,
-                           Route.APPROVE_EXTENSION, Route.REFUSE_EXTENSION})  # fmt: skip
+                           Route.APPROVE_EXTENSION, Route.REFUSE_EXTENSION, Route.VERIFY_PASS,
+                           Route.VERIFY_FAIL})  # fmt: skip
 
 
 def handling_words(text: str) -> tuple[Route, str] | None:
@@ -353,7 +360,7 @@ def _staff_route(parse: Parse, text: str, situation: Situation, is_report: Calla
         return Route.REPORT
     if named or replies:  # about a named case: done, or a progress note (or the answer to a consult)
         return Route.WORKER_RESOLVE if _aspect(text) else Route.WORKER_NOTE
-    return Route.ATTACH if situation.attachments else Route.IGNORE
+    return Route.STAFF_PHOTOS if situation.attachments else Route.IGNORE
 
 
 def _staff_move(text: str) -> Route | None:
@@ -389,7 +396,8 @@ _ROUTE_INTENT = {
     Route.SUSPEND: "escalate_request", Route.APPROVE_SUSPENSION: "escalate_request", Route.RESUME: "worker_progress",
     Route.DISPATCH: "escalate_request", Route.SIGN: "worker_accept", Route.RETURN: "escalate_request",
     Route.REQUEST_EXTENSION: "worker_progress", Route.APPROVE_EXTENSION: "escalate_request",
-    Route.REFUSE_EXTENSION: "escalate_request",
+    Route.REFUSE_EXTENSION: "escalate_request", Route.VERIFY_PASS: "confirm_resolved",
+    Route.VERIFY_FAIL: "reject_resolution", Route.STAFF_PHOTOS: "worker_progress",
 }  # fmt: skip
 
 

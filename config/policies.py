@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from escalation.policy import PolicyBook, PolicyError, validate
-from tickets.model import LadderStep, SlaPolicy, Tier
+from tickets.model import LadderStep, SlaPolicy, Tier, Verify
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -74,7 +74,26 @@ def _policy(raw: dict[str, Any], fallback_name: str) -> SlaPolicy:
             feedback_s=parse_duration(raw.get("feedback", SlaPolicy.feedback_s)),
             sign_s=parse_duration(raw.get("sign", SlaPolicy.sign_s)),
             sign_urgent_s=parse_duration(raw.get("sign_urgent", SlaPolicy.sign_urgent_s)),
+            proof=_flag(raw.get("proof_photo", False), "proof_photo"),
+            verify=_verify(raw.get("verify", Verify.REPORTER.value)),
+            verify_s=parse_duration(raw.get("verify_within", SlaPolicy.verify_s)),
+            rework_s=parse_duration(raw.get("rework", 0)),
+            cards=_flag(raw.get("cards", False), "cards"),
+            red_card_days=int(raw.get("red_card_workdays", SlaPolicy.red_card_days)),
             quiet=parse_hours(raw.get("quiet_hours"), "quiet_hours"),
             working=parse_hours(raw.get("working_time"), "working_time"),
         )
     )
+
+
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise PolicyError(f"{what}: use true or false, not {value!r}")
+    return value
+
+
+def _verify(value: Any) -> Verify:
+    try:
+        return Verify(str(value))
+    except ValueError:
+        raise PolicyError(f"verify: one of {[v.value for v in Verify]}, not {value!r}") from None

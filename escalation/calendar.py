@@ -129,6 +129,18 @@ def _at(day: date, minute: int) -> datetime:
     return datetime.combine(day, time(0), LOCAL) + timedelta(minutes=minute)
 
 
+def add_workdays(start: datetime, days: int) -> datetime:
+    """The same local time `days` workdays (法定工作日, make-up days on, holidays off) after `start`."""
+    local = start.astimezone(LOCAL)
+    day = local.date()
+    for _ in range(MAX_DAYS):
+        if days <= 0:
+            break
+        day += timedelta(days=1)
+        days -= is_workday(day)
+    return datetime.combine(day, local.timetz()).astimezone(start.tzinfo)
+
+
 @dataclass(frozen=True)
 class WorkCalendar:
     """`quiet` and `working` are (start, end) minutes after local midnight; None = not used."""

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from escalation.calendar import ROUND_THE_CLOCK, WorkCalendar
-from tickets import departments, transitions
+from escalation.calendar import ROUND_THE_CLOCK, WorkCalendar, add_workdays
+from tickets import departments, supervision, transitions, verification
 from tickets.directory import Directory
 from tickets.model import EventKind, Notice, Outcome, Phase, Ticket, TicketEvent, Tier, tier_rank
 from tickets.texts import Text
@@ -25,10 +25,19 @@ class Action(StrEnum):
     OPEN = "open"  # the reporter never said where: open the draft with what is known
     CLOSE = "close"  # nobody rated in time: close as 默认满意
     SIGN_LATE = "sign_late"  # the department did not sign for (签收) a dispatched case in time
+    VERIFY_LATE = "verify_late"  # the community did not verify (核查) a resolve in time
+    YELLOW_CARD = "yellow_card"  # 黄牌督办 at the resolve deadline
+    RED_CARD = "red_card"  # 红牌督办 some workdays later
 
 
 # Phases that end with one transition instead of a nag-and-escalate ladder.
-_PHASE_END = {Phase.LOCATION: Action.OPEN, Phase.FEEDBACK: Action.CLOSE, Phase.SIGN: Action.SIGN_LATE}
+_PHASE_END = {
+    Phase.LOCATION: Action.OPEN,
+    Phase.FEEDBACK: Action.CLOSE,
+    Phase.SIGN: Action.SIGN_LATE,
+    Phase.VERIFY: Action.VERIFY_LATE,
+}
+_WORKING_END = frozenset({Phase.VERIFY})  # phase-end deadlines counted in the policy's working time
 
 
 @dataclass(frozen=True)
@@ -54,10 +63,11 @@ def schedule(ticket: Ticket) -> list[Step]:
     if clock.phase is Phase.NONE:
         return []
     cal = calendar_of(ticket)
-    duration = policy.duration(clock.phase, ticket.reopens, ticket.urgent)
+    duration = policy.duration(clock.phase, ticket.reopens, ticket.urgent, ticket.reworks)
     start = clock.started_at
     if clock.phase in _PHASE_END:
-        return [Step(cal.fire_at(start + timedelta(seconds=duration)), _PHASE_END[clock.phase], clock.base_tier)]
+        end = cal.after(start, duration) if clock.phase in _WORKING_END else start + timedelta(seconds=duration)
+        return [Step(cal.fire_at(end), _PHASE_END[clock.phase], clock.base_tier)]
     if fixed_deadline(ticket) is not None:
         return _to_fixed(ticket, cal)
     steps = [
@@ -84,6 +94,18 @@ def _to_fixed(ticket: Ticket, cal: WorkCalendar) -> list[Step]:
 
 
 def _climb(ticket: Ticket, cal: WorkCalendar, at: datetime) -> list[Step]:
+    """From the deadline `at`: the supervision cards (when the policy gives them, in a resolve phase)
+    and each tier above the base, in time order."""
+    steps = _ladder(ticket, cal, at)
+    if ticket.policy.cards and ticket.clock.phase is Phase.RESOLVE:
+        red = cal.fire_at(add_workdays(at, ticket.policy.red_card_days))
+        cards = [Step(cal.fire_at(at), Action.YELLOW_CARD, ticket.clock.base_tier),
+                 Step(red, Action.RED_CARD, ticket.clock.base_tier)]  # fmt: skip
+        steps = sorted([*cards, *steps], key=lambda s: s.at)  # stable: a card goes before a climb at the same time
+    return steps
+
+
+def _ladder(ticket: Ticket, cal: WorkCalendar, at: datetime) -> list[Step]:
     clock, policy = ticket.clock, ticket.policy
     steps: list[Step] = []
     for rung in policy.ladder:
@@ -101,7 +123,7 @@ def phase_end(ticket: Ticket) -> datetime:
     fixed = fixed_deadline(ticket)
     if fixed is not None:
         return fixed
-    duration = ticket.policy.duration(ticket.clock.phase, ticket.reopens, ticket.urgent)
+    duration = ticket.policy.duration(ticket.clock.phase, ticket.reopens, ticket.urgent, ticket.reworks)
     return calendar_of(ticket).after(ticket.clock.started_at, duration)
 
 
@@ -143,6 +165,8 @@ def fire(ticket: Ticket, token: int | None, directory: Directory, now: datetime)
     if due[0].action is Action.SIGN_LATE:
         late = departments.sign_overdue(ticket, directory, now)
         return replace(late, ticket=skip_past_nags(late.ticket, now))
+    if due[0].action is Action.VERIFY_LATE:
+        return verification.verify_overdue(ticket, directory, now)
     events: list[TicketEvent] = []
     notices: list[Notice] = []
     current = ticket
@@ -170,6 +194,10 @@ def _apply(
             for pid in who
         ]
         return ticket, [TicketEvent(EventKind.NAGGED, "system", now, {"phase": phase, "to": who})], notices
+    if step.action in (Action.YELLOW_CARD, Action.RED_CARD):
+        red = step.action is Action.RED_CARD
+        events, notices = supervision.card(ticket, directory, now, red=red, due=phase_end(ticket))
+        return ticket, events, notices
     if step.action is Action.REMIND:
         notices = escalation_pings(ticket, directory, Text.OFFICER_REMINDED, phase=phase)
         to = [n.person_id for n in notices]

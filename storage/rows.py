@@ -22,6 +22,7 @@ from tickets.model import (
     Ticket,
     TicketState,
     Tier,
+    Verify,
 )
 from tickets.ports import Bulletin, Delivery, Direction, StoredMessage, TicketQuery
 
@@ -74,6 +75,12 @@ def policy_to_json(policy: SlaPolicy) -> dict[str, Any]:
         "working": list(policy.working) if policy.working else None,
         "sign_s": policy.sign_s,
         "sign_urgent_s": policy.sign_urgent_s,
+        "proof": policy.proof,
+        "verify": policy.verify.value,
+        "verify_s": policy.verify_s,
+        "rework_s": policy.rework_s,
+        "cards": policy.cards,
+        "red_card_days": policy.red_card_days,
     }
 
 
@@ -91,6 +98,12 @@ def policy_from_json(data: dict[str, Any]) -> SlaPolicy:
         working=_pair(data.get("working")),
         sign_s=int(data.get("sign_s", SlaPolicy.sign_s)),
         sign_urgent_s=int(data.get("sign_urgent_s", SlaPolicy.sign_urgent_s)),
+        proof=bool(data.get("proof", False)),
+        verify=Verify(data.get("verify", Verify.REPORTER.value)),
+        verify_s=int(data.get("verify_s", SlaPolicy.verify_s)),
+        rework_s=int(data.get("rework_s", 0)),
+        cards=bool(data.get("cards", False)),
+        red_card_days=int(data.get("red_card_days", SlaPolicy.red_card_days)),
     )
 
 
@@ -162,6 +175,8 @@ def _ticket(row: Mapping[str, Any] | RowMapping) -> Ticket:
         suspension=row["suspension"] or "",
         dispatch=dispatch_from_json((row["handling"] or {}).get("dispatch")),
         extension=extension_from_json((row["handling"] or {}).get("extension")),
+        reworks=int((row["handling"] or {}).get("reworks", 0)),
+        verify_pending=bool((row["handling"] or {}).get("verify_pending", False)),
         returns=int(row["returns"] or 0),
         deadline=_aware(row["deadline"]),
         external_id=row["external_id"],
@@ -170,6 +185,10 @@ def _ticket(row: Mapping[str, Any] | RowMapping) -> Ticket:
 
 def handling_to_json(ticket: Ticket) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if ticket.reworks:
+        out["reworks"] = ticket.reworks
+    if ticket.verify_pending:
+        out["verify_pending"] = True
     if ticket.dispatch is not None:
         out["dispatch"] = dispatch_to_json(ticket.dispatch)
     if ticket.extension is not None:

@@ -34,6 +34,7 @@ class CloseReason(StrEnum):
     RATED = "rated"
     DEFAULT_SATISFIED = "default_satisfied"  # no rating within the feedback time: 默认满意, counted apart
     BY_STAFF = "by_staff"  # closed from the admin web with a reason (重复、无效、已线下办结 …)
+    NO_RATING = "no_rating"  # no rating after a failed verification (返工): never counted as 默认满意
 
 
 class Tier(StrEnum):
@@ -71,7 +72,16 @@ class Phase(StrEnum):
     RESOLVE = "resolve"
     FEEDBACK = "feedback"
     SIGN = "sign"  # a department's 签收 after a dispatch (派单); the handling clock already runs
+    VERIFY = "verify"  # 核查: the community checks a resolved case before the resident's rating window
     NONE = "none"
+
+
+class Verify(StrEnum):
+    """Who verifies a resolve (核查): the reporter's confirmation (the loop as it always was), or the
+    community, before the resident's rating window opens."""
+
+    REPORTER = "reporter"
+    COMMUNITY = "community"
 
 
 @dataclass(frozen=True)
@@ -96,10 +106,20 @@ class SlaPolicy:
     working: tuple[int, int] | None = None  # count only these hours of workdays (None: calendar time)
     sign_s: int = 1800  # a department signs for (签收) a dispatched case within this; urgent: `sign_urgent_s`
     sign_urgent_s: int = 600
+    proof: bool = False  # resolving needs an after-photo (处置后照片)
+    verify: Verify = field(default_factory=lambda: Verify.REPORTER)  # who checks a resolve (核查)
+    verify_s: int = 3600  # the community's time to verify (counted like the policy's other times)
+    rework_s: int = 0  # the deadline of a rework (返工) after a failed verification; 0: half of `resolve_s`
+    cards: bool = False  # 督办: a yellow card at the resolve deadline, a red one `red_card_days` workdays later
+    red_card_days: int = 5
 
-    def duration(self, phase: Phase, reopens: int = 0, urgent: bool = False) -> int:
+    def duration(self, phase: Phase, reopens: int = 0, urgent: bool = False, reworks: int = 0) -> int:
+        if phase is Phase.RESOLVE and reworks:
+            return self.rework_s or max(1, self.resolve_s // 2)  # 返工: a fresh, shorter deadline
         if phase is Phase.RESOLVE and reopens:
             return max(1, self.resolve_s // 2)  # 退回重办: a reopened case has priority
+        if phase is Phase.VERIFY:
+            return self.verify_s
         if phase is Phase.SIGN:
             return self.sign_urgent_s if urgent else self.sign_s
         return {
@@ -177,6 +197,8 @@ class Ticket:
     dispatch: Dispatch | None = None  # the department that holds the case, if one does
     returns: int = 0  # 退单: times a department sent this case back
     extension: Extension | None = None  # a 延期申请 waiting for the dispatching tier's decision
+    reworks: int = 0  # 返工: verifications that failed
+    verify_pending: bool = False  # resolved, waiting for the community's 核查
     deadline: datetime | None = None  # the handling deadline when fixed: an approved 延期 or the city platform's
     external_id: str | None = None  # the city platform's case id (12345), for a case that came from it
 
@@ -226,6 +248,10 @@ class EventKind(StrEnum):
     EXTENSION_REQUESTED = "extension_requested"
     EXTENSION_APPROVED = "extension_approved"
     EXTENSION_REFUSED = "extension_refused"
+    VERIFIED = "verified"
+    VERIFICATION_FAILED = "verification_failed"
+    YELLOW_CARD = "yellow_card"
+    RED_CARD = "red_card"
 
 
 @dataclass(frozen=True)

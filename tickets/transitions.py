@@ -6,7 +6,7 @@ the timeline events, the notices to send) or raises `Refused`. Nothing here does
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -157,6 +157,15 @@ def supplement(ticket: Ticket, actor: str, note: str, now: datetime, attachments
     return Outcome(ticket, (event,), tuple(notices))
 
 
+def staff_photos(ticket: Ticket, actor: str, note: str, now: datetime, attachments: tuple[object, ...]) -> Outcome:
+    """Photos staff send for a case (the site now; after the fix, the 处置后照片 a resolve may need)."""
+    if ticket.state not in ACTIVE_STATES:
+        raise Refused(Text.NOT_OPEN, **notice_params(ticket))
+    detail = {"note": note, "attachments": list(attachments)}
+    event = TicketEvent(EventKind.PROGRESS, actor, now, detail)
+    return Outcome(ticket, (event,), (_chat(Text.STAFF_PHOTOS, ticket, actor=actor, **detail),))
+
+
 def accept(ticket: Ticket, actor: str, now: datetime) -> Outcome:
     if ticket.state is not TicketState.REPORTED:
         raise Refused(
@@ -185,7 +194,10 @@ def progress(ticket: Ticket, actor: str, note: str, now: datetime) -> Outcome:
     return Outcome(new, tuple(events), (_chat(Text.TICKET_PROGRESS, new, actor=actor, note=note),))
 
 
-def resolve(ticket: Ticket, actor: str, note: str, now: datetime) -> Outcome:
+def resolve(
+    ticket: Ticket, actor: str, note: str, now: datetime, attachments: tuple[Mapping[str, object], ...] = ()
+) -> Outcome:
+    """已处理: the rating window opens (`tickets.verification.resolve` adds proof and 核查 around this)."""
     if ticket.state not in OPEN_STATES:
         raise Refused(
             Text.ALREADY_RESOLVED if ticket.state is TicketState.RESOLVED else Text.NOT_OPEN, **notice_params(ticket)
@@ -199,8 +211,15 @@ def resolve(ticket: Ticket, actor: str, note: str, now: datetime) -> Outcome:
     template = Text.CONSULT_ANSWERED if ticket.type == CONSULT else Text.TICKET_RESOLVED
     return Outcome(
         new,
-        (TicketEvent(EventKind.RESOLVED, actor, now, {"note": note}),),
-        (_chat(template, new, actor=actor, note=note),),
+        (
+            TicketEvent(
+                EventKind.RESOLVED,
+                actor,
+                now,
+                {"note": note, **({"attachments": list(attachments)} if attachments else {})},
+            ),
+        ),
+        (replace(_chat(template, new, actor=actor, note=note), attachments=attachments),),
     )
 
 
@@ -208,6 +227,9 @@ def confirm(ticket: Ticket, actor: str, now: datetime) -> Outcome:
     _require_resident(ticket, actor)
     if ticket.state is not TicketState.RESOLVED:
         raise Refused(Text.NOT_RESOLVED, **notice_params(ticket))
+    if ticket.verify_pending:  # recorded; the case closes after the community's 核查
+        event = TicketEvent(EventKind.CONFIRMED, actor, now, {"verify_pending": True})
+        return Outcome(ticket, (event,), (_chat(Text.TICKET_CONFIRMED_PENDING, ticket, actor=actor),))
     new = _closed(ticket, now, CloseReason.CONFIRMED)
     return Outcome(
         new,
@@ -223,8 +245,9 @@ def auto_close(ticket: Ticket, now: datetime) -> Outcome:
     """No rating within the feedback time: the case closes as 默认满意 (counted apart from real ratings)."""
     if ticket.state is not TicketState.RESOLVED:
         raise Refused(Text.NOT_RESOLVED, **notice_params(ticket))
-    new = _closed(ticket, now, CloseReason.DEFAULT_SATISFIED)
-    event = TicketEvent(EventKind.CLOSED, "system", now, {"reason": CloseReason.DEFAULT_SATISFIED.value})
+    reason = CloseReason.NO_RATING if ticket.reworks else CloseReason.DEFAULT_SATISFIED  # 返工: never 默认满意
+    new = _closed(ticket, now, reason)
+    event = TicketEvent(EventKind.CLOSED, "system", now, {"reason": reason.value})
     return Outcome(new, (event,), (_chat(Text.TICKET_AUTO_CLOSED, new),))
 
 
@@ -245,7 +268,7 @@ def rate(ticket: Ticket, actor: str, rating: int, now: datetime) -> Outcome:
         raise Refused(Text.NOT_RESOLVED, **notice_params(ticket))
     events = [TicketEvent(EventKind.RATED, actor, now, {"rating": rating})]
     new = ticket
-    if ticket.state is TicketState.RESOLVED:
+    if ticket.state is TicketState.RESOLVED and not ticket.verify_pending:
         events.append(TicketEvent(EventKind.CLOSED, actor, now, {"reason": "rated"}))
         new = _closed(ticket, now, CloseReason.RATED)
     new = replace(
@@ -253,7 +276,8 @@ def rate(ticket: Ticket, actor: str, rating: int, now: datetime) -> Outcome:
         rating=ticket.rating if ticket.rating is not None else rating,
         ratings={**ticket.ratings, actor: rating},
     )
-    return Outcome(new, tuple(events), (_chat(Text.TICKET_RATED, new, rating=rating, actor=actor),))
+    template = Text.TICKET_RATED_PENDING if ticket.verify_pending else Text.TICKET_RATED
+    return Outcome(new, tuple(events), (_chat(template, new, rating=rating, actor=actor),))
 
 
 def reject(ticket: Ticket, actor: str, reason: str, now: datetime) -> Outcome:

@@ -13,8 +13,8 @@ from bot.handlers.lookup import for_staff
 from bot.interpret import COMMANDS, handling_words
 from escalation import planner
 from escalation.calendar import LOCAL
-from tickets import departments
-from tickets.model import OPEN_STATES, Outcome, Refused, Ticket
+from tickets import departments, verification
+from tickets.model import OPEN_STATES, Outcome, Refused, Ticket, TicketState
 from tickets.texts import Text
 from tickets.transitions import notice_params
 
@@ -71,6 +71,23 @@ async def _decide(ctx: Context, *, approve: bool) -> None:
     tier = ctx.directory.tier_of(ctx.actor)
     outcome = departments.decide_extension(ticket, ctx.actor, tier, approve, ctx.directory, ctx.now)
     await _apply_planned(ctx, outcome, ticket)
+
+
+async def verify_pass(ctx: Context) -> None:
+    await _verify(ctx, passed=True)
+
+
+async def verify_fail(ctx: Context) -> None:
+    await _verify(ctx, passed=False)
+
+
+async def _verify(ctx: Context, *, passed: bool) -> None:
+    """核查: community officers (or above) check a resolved case."""
+    ticket = await for_staff(ctx, [TicketState.RESOLVED])
+    tier = ctx.directory.tier_of(ctx.actor)
+    reason = _rest(ctx.message.text)
+    outcome = verification.verify(ticket, ctx.actor, tier, passed, reason, ctx.directory, ctx.now)
+    await ctx.apply(outcome, before=ticket)
 
 
 async def _apply_planned(ctx: Context, outcome: Outcome, before: Ticket) -> None:

@@ -8,7 +8,7 @@ from bot.handlers.context import Context
 from bot.handlers.lookup import for_staff, residents_tickets
 from bot.interpret import command_note, is_staff
 from escalation.routines import local_day
-from tickets import transitions
+from tickets import transitions, verification
 from tickets.directory import Role
 from tickets.model import ACTIVE_STATES, OPEN_STATES, Refused, Ticket, TicketState
 from tickets.texts import Text
@@ -29,6 +29,11 @@ async def progress(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
     if await _answered(ctx, ticket):
         return
+    if ctx.attachments:  # a photo from the site (处置后照片 when it is done), with or without words
+        await ctx.apply(
+            transitions.staff_photos(ticket, ctx.actor, _note(ctx), ctx.now, ctx.attachments), before=ticket
+        )
+        return
     if not _note(ctx):  # `/进展 14` or a bare `#14`: nothing to tell the group
         raise Refused(Text.PROGRESS_NEEDS_NOTE, **transitions.notice_params(ticket))
     await ctx.apply(transitions.progress(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
@@ -38,13 +43,35 @@ async def _answered(ctx: Context, ticket: Ticket) -> bool:
     """Whatever staff write about a consult case beyond a bare 收到 is the answer: it resolves it."""
     if ticket.type != transitions.CONSULT or len(_REF.sub("", ctx.message.text).strip()) <= ANSWER_MIN:
         return False
-    await ctx.apply(transitions.resolve(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
+    await _resolve(ctx, ticket)
     return True
 
 
 async def resolve(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
-    await ctx.apply(transitions.resolve(ticket, ctx.actor, _note(ctx), ctx.now), before=ticket)
+    await _resolve(ctx, ticket)
+
+
+async def _resolve(ctx: Context, ticket: Ticket) -> None:
+    """已处理, with the policy's proof (an after-photo) and verification (核查)."""
+    history = await ctx.uow.tickets.events(ticket.id)
+    outcome = verification.resolve(ticket, ctx.actor, _note(ctx), ctx.now, history=history,
+                                   attachments=ctx.attachments, directory=ctx.directory)  # fmt: skip
+    await ctx.apply(outcome, before=ticket)
+
+
+async def photos(ctx: Context) -> None:
+    """A photo staff send with no words naming a case: it goes to their only open case in this chat
+    (the after-photo a resolve may need); with no such case it is chatter."""
+    mine = await ctx.uow.tickets.find(chat_id=ctx.message.chat_id, states=sorted(OPEN_STATES))
+    own = [t for t in mine if t.assignee == ctx.actor or (t.dispatch and t.dispatch.signed_by == ctx.actor)]
+    if len(own) != 1:
+        return
+    ticket = await ctx.uow.tickets.get(own[0].id, for_update=True)
+    if ticket is not None:
+        await ctx.apply(
+            transitions.staff_photos(ticket, ctx.actor, _note(ctx), ctx.now, ctx.attachments), before=ticket
+        )
 
 
 async def whistle(ctx: Context) -> None:

@@ -32,6 +32,7 @@ class Script:
     rasa: bool = False  # needs the trained model's reading: not run on the in-process (rules) bot
     nlu: dict[str, Any] = field(default_factory=dict)  # in process: the model's reading of these texts
     scripted: bool = False  # depends on the scripted readings (an unsure model): in process only
+    days: bool = False  # lets hours or days pass (`sleep`): in process only, where the clock is the test's
 
     @classmethod
     def load(cls, path: Path) -> Script:
@@ -47,7 +48,8 @@ class Script:
         env = {str(k): str(v) for k, v in (data.get("env") or {}).items()}
         readings = {str(k).strip(): v for k, v in (data.get("nlu") or {}).items()}
         name = str(data.get("name") or path.stem)
-        return cls(path, name, data["steps"], env, bool(data.get("rasa")), readings, bool(data.get("scripted")))
+        return cls(path, name, data["steps"], env, bool(data.get("rasa")), readings, bool(data.get("scripted")),
+                   bool(data.get("days")))  # fmt: skip
 
 
 class Runner:
@@ -73,6 +75,8 @@ class Runner:
                 self.check_inbox(step["inbox"])
             if "tickets" in step and "say" not in step:
                 self.check_count(step["tickets"])
+            if "no_inbox" in step and "say" not in step:
+                self.check_inbox(step["no_inbox"], present=False)
 
     # --- steps ---------------------------------------------------------------------------------
 

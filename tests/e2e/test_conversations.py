@@ -25,6 +25,8 @@ def test_conversation(path: Path, rasa_url: str, bot_factory: Callable[..., Any]
     script = Script.load(path)
     if script.scripted:
         pytest.skip("written for scripted readings (an unsure model): runs in tests/unit/test_conversations_inproc.py")
+    if script.days:
+        pytest.skip("lets days pass on the test's clock: runs in tests/unit/test_conversations_inproc.py")
     env = {
         "GRIDBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'conversation.db'}",
         "GRIDBOT_NLU_URL": rasa_url,

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +40,8 @@ AES = base64.b64encode(bytes(range(5, 37))).decode().rstrip("=")
 CRYPTO = PrpCrypto(base64.b64decode(AES + "="))
 ROBOT = "693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"
 GROUP = "wrkGROUPS1"
+# the conversation scripts' policy: no quiet hours, no after-photo or 核查 (the channel is what is tested here)
+POLICY = str(Path(__file__).parents[1] / "e2e" / "conversations" / "policy.yml")
 _ids = itertools.count(1)
 
 
@@ -53,7 +56,8 @@ def fake() -> Iterator[FakeWechat]:
 
 @pytest.fixture(scope="module")
 def bot(fake: FakeWechat, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessBot]:
-    bot = InProcessBot(tmp_path_factory.mktemp("wc-groups"), GRIDBOT_WECOM_CORP_ID=CORP, GRIDBOT_WECOM_TOKEN=WC_TOKEN,
+    bot = InProcessBot(tmp_path_factory.mktemp("wc-groups"), GRIDBOT_POLICIES=POLICY, GRIDBOT_WECOM_CORP_ID=CORP,
+                       GRIDBOT_WECOM_TOKEN=WC_TOKEN,
                        GRIDBOT_WECOM_AES_KEY=AES, GRIDBOT_WECOM_SECRET=SECRET, GRIDBOT_WECOM_AGENT_ID=AGENT,
                        GRIDBOT_WECOM_API_BASE=fake.base)  # fmt: skip
     yield bot
