@@ -25,13 +25,15 @@ from bot.nlu.port import Parse
 from bot.outbox import outbox_counts, outbox_entries, retry_dead
 from bot.services import Services
 from escalation import planner
-from escalation.bulletin import activity, missing_checkins
-from escalation.routines import local_day
+from escalation.bulletin import activity, grids_under, missing_checkins, namer
+from escalation.kpis import kpis
+from escalation.routines import local_day, month_bounds, previous_month
 from tickets.model import Phase, Ticket, TicketEvent, TicketState, Tier
 from tickets.ports import Bulletin, Delivery, StoredMessage
 from tickets.transitions import is_live
 
 PAGE = 500
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
 MAX_ATTACHMENTS = 9
@@ -165,6 +167,23 @@ def build_router(services: Services) -> APIRouter:
             if not await retry_dead(uow, message_id, utcnow()):
                 raise ApiError(404, "没有这条失败消息 / no dead letter with this id")
         return {"message_id": message_id, "status": "pending"}
+
+    @guarded.get("/kpis")
+    async def kpis_of(
+        month: Annotated[str | None, Query(pattern=MONTH)] = None, scope: str | None = None
+    ) -> dict[str, Any]:
+        """The assessment figures (escalation/kpis.py) of a month (default: the previous one) per
+        department, tier and grid, for the whole platform or the grids under one node."""
+        period = month or previous_month(local_day(utcnow()))
+        d = services.directory()
+        if scope is not None and scope not in d.nodes:
+            raise ApiError(404, "未知的节点 / unknown node")
+        grids = grids_under(d, scope) if scope else []
+        start, end, _ = month_bounds(period)
+        async with services.uow() as uow:
+            found = await uow.tickets.created_between(start, end, grids) if grids or not scope else []
+            events = await uow.tickets.events_of([t.id for t in found])
+        return {"month": period, "scope": scope, **kpis(found, events).to_json(namer(d))}
 
     @guarded.get("/bulletins")
     async def bulletins() -> dict[str, Any]:

@@ -3,8 +3,11 @@ worker activity (报平安), the daily digest for township officers and the mont
 
 Definitions (written down because officials compare them across years):
 - 办结率 completion rate = closed / (created − cancelled), over cases created in the period.
-- 按时办结率 on-time rate = closed cases whose timeline has no overdue escalation (a `system`
-  escalation; a worker's 吹哨 is not lateness) / closed cases.
+- 按时办结率 on-time rate = closed cases whose timeline has no overdue mark (`escalation.kpis.overdue`:
+  a `system` escalation or a yellow card; a worker's 吹哨 is not lateness) / closed cases.
+- The assessment figures (按期结案率, 结案率, 返工率, 推诿, 响应率, 解决率, 满意率 per department,
+  tier and grid, and the ranking of departments) are `escalation.kpis`; the bulletin carries them.
+- 红牌通报: every case of the period that got a red card (红牌督办).
 - 满意度 satisfaction = mean of residents' ratings (1–5) and the share of ratings ≥ 4; cases closed
   as 默认满意 (no rating in time) are counted apart, never as ratings.
 - 超时 overdue by tier = overdue escalations that reached each tier.
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from escalation.kpis import kpis, overdue
 from tickets.directory import Directory, Node, Role
 from tickets.model import CloseReason, EventKind, Ticket, TicketEvent, TicketState, Tier
 
@@ -87,7 +91,7 @@ def case_figures(tickets: Sequence[Ticket], events: Mapping[int, Sequence[Ticket
     created = len(tickets)
     cancelled = sum(t.state is TicketState.CANCELLED for t in tickets)
     closed = [t for t in tickets if t.state is TicketState.CLOSED]
-    on_time = [t for t in closed if not _overdue(events.get(t.id, ()))]
+    on_time = [t for t in closed if not overdue(events.get(t.id, ()))]
     ratings = [r for t in tickets for r in t.ratings.values()]
     counted = created - cancelled
     return {
@@ -146,6 +150,8 @@ def monthly(
         "whistles": whistles,
         "top_types": Counter(t.type for t in mine).most_common(5),
         "grids": per_grid,
+        "kpis": kpis(mine, events).to_json(namer(directory)),
+        "red_cards": red_cards(mine, events, directory),
         "worker_activity": {
             "workers": workers,
             "workdays": len(workdays),
@@ -153,6 +159,34 @@ def monthly(
             "by_node": [a.to_json() for a in acts],
         },
     }
+
+
+def namer(directory: Directory) -> Any:
+    """Display names for the KPI tables: departments and nodes by name, tiers by key (rendered later)."""
+    departments = {d.id: d.name for d in directory.departments}
+
+    def name(group: str, key: str) -> str:
+        if group == "department":
+            return departments.get(key, key)
+        if group == "grid":
+            node = directory.nodes.get(key)
+            return node.name if node else key
+        return key
+
+    return name
+
+
+def red_cards(
+    tickets: Sequence[Ticket], events: Mapping[int, Sequence[TicketEvent]], directory: Directory
+) -> list[dict[str, Any]]:
+    """红牌通报: the period's cases that got a red card, with who held them."""
+    name = namer(directory)
+    out = []
+    for t in tickets:
+        if any(e.kind is EventKind.RED_CARD for e in events.get(t.id, ())):
+            holder = name("department", t.department) if t.department else name("grid", t.grid)
+            out.append({"ticket_id": t.id, "type": t.type, "grid": t.grid, "holder": holder, "state": t.state.value})
+    return out
 
 
 def _nodes_under(directory: Directory, scope: Node) -> set[str]:
@@ -216,7 +250,24 @@ def render_monthly(body: Mapping[str, Any], name: Any) -> str:
         )
     lines += ["", "报平安："]
     lines += [f"- {a['name']}：{pct(a['rate'])}" for a in act["by_node"]]
+    lines += _render_assessment(body, name)
     return "\n".join(lines)
+
+
+def _render_assessment(body: Mapping[str, Any], name: Any) -> list[str]:
+    """The departments' ranking and the 红牌 list (bulletins made before these existed have neither)."""
+    lines: list[str] = []
+    ranking = (body.get("kpis") or {}).get("ranking") or []
+    if ranking:
+        lines += ["", "职能部门考核排名（按期结案率、满意率、推诿）："]
+        lines += [f"{r['rank']}. {r['name']}：按期结案率 {pct(r['on_time_rate'])}，结案率 {pct(r['closure_rate'])}，"
+                  f"返工率 {pct(r['rework_rate'])}，推诿 {r['returns']} 次，满意率 {pct(r['satisfaction_rate'])}"
+                  for r in ranking]  # fmt: skip
+    cards = body.get("red_cards") or []
+    if cards:
+        lines += ["", "红牌督办通报："]
+        lines += [f"- 工单 #{c['ticket_id']}（{name('type', c['type'])}）承办：{c['holder']}" for c in cards]
+    return lines
 
 
 def render_digest(body: Mapping[str, Any], name: Any) -> str:
