@@ -114,13 +114,12 @@ def case_counts(ticket: Ticket, history: Sequence[TicketEvent]) -> Counts:
     closed = ticket.state is TicketState.CLOSED
     ratings = list(ticket.ratings.values())
     verdict = any(k in _VERDICTS for k in kinds)
+    deferred = ticket.state is TicketState.SUSPENDED or any(
+        k in (EventKind.SUSPENDED, EventKind.EXTENSION_APPROVED) for k in kinds
+    )
     return Counts(
         due=1,
-        deferred=int(
-            ticket.state is TicketState.SUSPENDED
-            or EventKind.SUSPENDED in kinds
-            or EventKind.EXTENSION_APPROVED in kinds
-        ),  # fmt: skip
+        deferred=int(deferred),
         closed=int(closed),
         closed_on_time=int(closed and not overdue(history)),
         resolutions=kinds.count(EventKind.RESOLVED),
