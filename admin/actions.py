@@ -1,4 +1,5 @@
-"""What officers do to a case from the admin web: reassign, escalate, suspend, resume, close.
+"""What officers do to a case from the admin web: reassign, escalate, suspend, resume, close, dispatch
+to a department (派单), decide an extension (延期), verify a resolve (核查).
 
 Each action runs the pure transition of `tickets.transitions` and commits it through the case service
 (`escalation.cases`) in one transaction with an audit entry, like every other change.
@@ -8,14 +9,17 @@ A case outside the officer's jurisdiction is refused before anything is read bac
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from admin.auth import Principal
 from bot.services import Services
-from tickets import transitions
+from escalation import planner
+from tickets import departments, transitions, verification
 from tickets.accounts import AuditEntry
 from tickets.directory import Directory
-from tickets.model import Outcome, Ticket
+from tickets.model import Outcome, Refused, Ticket, Tier
+from tickets.texts import Text
 
 Transition = Callable[[Ticket, str, Directory, datetime], Outcome]
 
@@ -31,7 +35,29 @@ ACTIONS: dict[str, tuple[str, Callable[[str, str], Transition]]] = {
     "suspend": ("挂账", lambda _, note: lambda t, who, d, now: transitions.suspend(t, who, note, now)),
     "resume": ("解除挂账", lambda _, note: lambda t, who, d, now: transitions.resume(t, who, now)),
     "close": ("结案", lambda _, note: lambda t, who, d, now: transitions.close_by_staff(t, who, note, now)),
+    "dispatch": ("派单", lambda dept, note: lambda t, who, d, now: _dispatch(t, who, dept, d, now)),
+    "approve_extension": ("同意延期", lambda _, note: lambda t, who, d, now: _decide(t, who, True, d, now)),
+    "refuse_extension": ("不同意延期", lambda _, note: lambda t, who, d, now: _decide(t, who, False, d, now)),
+    "verify_pass": ("核查通过", lambda _, note: lambda t, who, d, now: _verify(t, who, True, note, d, now)),
+    "verify_fail": ("核查不通过", lambda _, note: lambda t, who, d, now: _verify(t, who, False, note, d, now)),
 }
+
+
+def _dispatch(ticket: Ticket, who: str, department: str, d: Directory, now: datetime) -> Outcome:
+    found = d.department(department)
+    if found is None:
+        names = "、".join(x.name for x in d.departments)
+        raise Refused(Text.UNKNOWN_DEPARTMENT, **transitions.notice_params(ticket, note=department, lines=names))
+    return departments.dispatch(ticket, who, d.tier_of(who) or Tier.GRID, found, d, now)
+
+
+def _decide(ticket: Ticket, who: str, approve: bool, d: Directory, now: datetime) -> Outcome:
+    outcome = departments.decide_extension(ticket, who, d.tier_of(who), approve, d, now)
+    return replace(outcome, ticket=planner.skip_past_nags(outcome.ticket, now))
+
+
+def _verify(ticket: Ticket, who: str, passed: bool, reason: str, d: Directory, now: datetime) -> Outcome:
+    return verification.verify(ticket, who, d.tier_of(who), passed, reason, d, now)
 
 
 async def act(services: Services, who: Principal, ticket_id: int, action: str, argument: str, note: str,
@@ -57,4 +83,5 @@ async def act(services: Services, who: Principal, ticket_id: int, action: str, a
 
 def _summary(t: Ticket) -> dict[str, object]:
     return {"state": t.state.value, "tier": t.tier.value, "assignee": t.assignee, "suspension": t.suspension,
-            "close_reason": t.close_reason.value if t.close_reason else None}  # fmt: skip
+            "close_reason": t.close_reason.value if t.close_reason else None, "department": t.department,
+            "returns": t.returns, "deadline": t.deadline.isoformat() if t.deadline else None}  # fmt: skip

@@ -11,7 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 from admin import dashboard
 from admin.auth import Principal
 from admin.page import AdminPages
+from escalation.bulletin import namer
 from escalation.calendar import coverage_warning, is_workday
+from escalation.kpis import kpis
 from tickets.model import ACTIVE_STATES
 
 MAX_DAYS = 366
@@ -55,5 +57,6 @@ async def figures_for(web: AdminPages, who: Principal, days: int) -> dict[str, A
         "by_type": dashboard.by_type(created, names.type_name),
         "grids": dashboard.grid_table(directory, who.grids, created, events, live, now),
         "workers": dashboard.worker_activity(directory, who.grids, created, events, live, checkins, workdays),
+        "kpis": kpis(created, events).to_json(namer(directory)),
         "tier_names": {t: names.name("tier", t) for t in ("grid", "community", "township", "district", "department")},
     }

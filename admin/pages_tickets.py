@@ -3,6 +3,7 @@ officers' actions, and CSV/XLSX exports of the filtered list."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -17,8 +18,9 @@ from bot.api import deadlines_json
 from bot.inputs import RowId
 from escalation import planner
 from escalation.cases import StaleTicket
+from tickets import verification
 from tickets.directory import Directory, Person
-from tickets.model import ACTIVE_STATES, Phase, Refused, Ticket, TicketState, Tier
+from tickets.model import ACTIVE_STATES, Phase, Refused, Ticket, TicketEvent, TicketState, Tier
 from tickets.ports import TicketQuery
 
 PAGE = 50
@@ -200,7 +202,28 @@ async def _detail(
                       deadlines=deadlines_json(ticket), due=_due(ticket), directory=d, workers=workers, error=error,
                       done=request.query_params.get("done", ""), actions=actions.ACTIONS,
                       overdue=dashboard.is_overdue(ticket, web.admin.now()),
-                      grid_path=path)  # fmt: skip
+                      grid_path=path, department=_department_name(d, ticket.department),
+                      photos=photos(ticket, events))  # fmt: skip
+
+
+def _department_name(d: Directory, department: str | None) -> str:
+    return next((x.name for x in d.departments if x.id == department), department or "")
+
+
+def photos(ticket: Ticket, events: list[TicketEvent]) -> dict[str, list[dict[str, object]]]:
+    """处置前 (the report's and the residents' photos) and 处置后 (every photo staff sent), each with
+    whether the page may show it inline (only the web chat's own media, as the chat page does)."""
+
+    def shown(found: list[Mapping[str, object]]) -> list[dict[str, object]]:
+        return [{**a, "inline": str(a.get("url", "")).startswith("/chat/media/")} for a in found]
+
+    after = [a for e in events if e.actor not in ticket.residents for a in verification.images(_attached(e))]
+    return {"before": shown(verification.before_photos(events)), "after": shown(after)}
+
+
+def _attached(event: TicketEvent) -> list[object]:
+    found = event.detail.get("attachments")
+    return list(found) if isinstance(found, list | tuple) else []
 
 
 def _serves_as(d: Directory, person: Person) -> str:
