@@ -116,7 +116,8 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         stack.push_async_callback(nlu.stop)
         routed = RoutedDirectory(directory, nlu.nlu)
         templates = Templates.load(settings.templates)
-        renderer = Renderer(templates, routed, lambda ticket_type: nlu.nlu.catalog.display_name(ticket_type))
+        renderer = Renderer(templates, routed, lambda ticket_type: nlu.nlu.catalog.display_name(ticket_type),
+                            lambda ticket_type: nlu.nlu.catalog.ticket(ticket_type).code)  # fmt: skip
         policies = Replaceable(load_policies(settings.policies))
         faq = load_faq(settings.faq)
         load_calendar(settings)

@@ -11,6 +11,7 @@ import csv
 import io
 import zipfile
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
@@ -21,7 +22,8 @@ from tickets.directory import Department, Directory, DirectoryError, Node, Perso
 from tickets.model import Ticket, Tier
 
 TICKET_COLUMNS = ["工单号", "类型", "状态", "当前层级", "网格", "位置", "内容", "报事人", "网格员",
-                  "报事时间", "评分", "办结方式", "紧急"]  # fmt: skip
+                  "报事时间", "评分", "办结方式", "紧急", "类别代码", "小类", "承办部门", "退单次数", "返工次数",
+                  "办理期限"]  # fmt: skip
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # What an uploaded workbook may hold. A .xlsx is a zip: a few hundred KB can unpack into gigabytes
 # (one 200 MB shared string compresses to 200 KB), so the archive's own table of sizes is checked
@@ -44,14 +46,22 @@ def safe_cell(value: object) -> object:
 
 
 def ticket_rows(tickets: Sequence[Ticket], name: Callable[[str, str], str],
-                person: Callable[[str], str], grid: Callable[[str], str]) -> list[list[object]]:  # fmt: skip
+                person: Callable[[str], str], grid: Callable[[str], str],
+                code: Callable[[Ticket], str] = lambda t: "",
+                department: Callable[[str], str] = lambda d: d) -> list[list[object]]:  # fmt: skip
     return [
         [t.id, name("type", t.type), name("state", t.state.value), name("tier", t.tier.value), grid(t.grid),
          t.location, t.text, person(t.reporter), person(t.assignee) if t.assignee else "",
-         t.created_at.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S"), t.rating if t.rating is not None else "",
-         name("close_reason", t.close_reason.value) if t.close_reason else "", "是" if t.urgent else ""]
+         _when(t.created_at), t.rating if t.rating is not None else "",
+         name("close_reason", t.close_reason.value) if t.close_reason else "", "是" if t.urgent else "",
+         code(t), t.subtype.name if t.subtype else "", department(t.department) if t.department else "",
+         t.returns, t.reworks, _when(t.deadline) if t.deadline else ""]
         for t in tickets
     ]  # fmt: skip
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def to_csv(header: list[str], rows: list[list[object]]) -> bytes:

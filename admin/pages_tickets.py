@@ -77,7 +77,8 @@ def register(router: APIRouter, web: AdminPages) -> None:
         found, _ = await search(web, who, replace(Filters.of(request), page=1), MAX_EXPORT, 0)
         names, d = web.services.renderer, web.services.directory()
         rows = exports.ticket_rows(found, names.name, names.person_name,
-                                   lambda g: d.nodes[g].name if g in d.nodes else g)  # fmt: skip
+                                   lambda g: d.nodes[g].name if g in d.nodes else g, names.category_code,
+                                   lambda dep: _department_name(d, dep))  # fmt: skip
         stamp = dashboard.local_day(web.admin.now()).isoformat()
         exported = {"format": fmt, "rows": len(rows), "filters": Filters.of(request).query_string()}
         await web.audit(who, "tickets.export", "tickets", after=exported)

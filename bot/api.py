@@ -429,6 +429,9 @@ def ticket_json(t: Ticket, events: list[TicketEvent] | None = None) -> dict[str,
         "dispatch": dispatch_json(t),
         "extension": extension_json(t),
         "external_id": t.external_id,
+        "subtype": {"id": t.subtype.id, "name": t.subtype.name, "code": t.subtype.code} if t.subtype else None,
+        "reworks": t.reworks,
+        "verify_pending": t.verify_pending,
     }
     if events is not None:
         body["events"] = [

@@ -15,7 +15,7 @@ import yaml
 from bot.masking import mask_personal
 from escalation.calendar import LOCAL
 from tickets.directory import Directory
-from tickets.model import EventKind, Notice, TicketEvent
+from tickets.model import EventKind, Notice, Ticket, TicketEvent
 
 KNOWN_FIELDS = frozenset(
     [
@@ -40,13 +40,24 @@ KNOWN_FIELDS = frozenset(
         "added",
         "department_name",
         "returns",
+        "conditions",
     ]
 )
 # Fields whose words come from the administrators (the FAQ's answer, the names in the directory and
 # the templates), posted as written; every other value may carry a resident's number and is masked
 # in a group post. The template's own words (a hotline it names) are never masked.
 VERBATIM_FIELDS = frozenset(
-    ["answer", "type_name", "tier_name", "state_name", "phase_name", "grid_name", "worker_name", "department_name"]
+    [
+        "answer",
+        "type_name",
+        "tier_name",
+        "state_name",
+        "phase_name",
+        "grid_name",
+        "worker_name",
+        "department_name",
+        "conditions",
+    ]
 )
 
 MAX_TEMPLATE = 1000  # characters of one message template (the longest shipped is under 150)
@@ -134,10 +145,12 @@ class Renderer:
         templates: Templates,
         directory: Callable[[], Directory],
         type_name: Callable[[str], str | None] = lambda ticket_type: None,
+        type_code: Callable[[str], str | None] = lambda ticket_type: None,
     ) -> None:
         self.templates = templates
         self._directory = directory
         self._type_name = type_name  # display names from the active intent catalog
+        self._type_code = type_code  # category codes for exports, from the same catalog
 
     def render(self, key: str, params: Mapping[str, object], *, one_to_one: bool = False, masked: bool = False) -> str:
         """The words of `key` filled in; `one_to_one` picks its one-to-one variant if it has one;
@@ -159,6 +172,12 @@ class Renderer:
 
     def type_name(self, ticket_type: str) -> str:
         return self._type_name(ticket_type) or self.templates.name("type", ticket_type)
+
+    def category_code(self, ticket: Ticket) -> str:
+        """The export's category code: the case's subtype's, else its type's (the intent file's `ticket: code`)."""
+        if ticket.subtype is not None and ticket.subtype.code:
+            return ticket.subtype.code
+        return self._type_code(ticket.type) or ""
 
     def name(self, group: str, key: str) -> str:
         """A display name: `type` from the active intent catalog, others from the templates' names."""

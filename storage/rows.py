@@ -12,6 +12,7 @@ from sqlalchemy import RowMapping, Select, bindparam, select
 from storage import tables as t
 from tickets.model import (
     LIVE_STATES,
+    CaseKind,
     Clock,
     CloseReason,
     Dispatch,
@@ -177,6 +178,7 @@ def _ticket(row: Mapping[str, Any] | RowMapping) -> Ticket:
         extension=extension_from_json((row["handling"] or {}).get("extension")),
         reworks=int((row["handling"] or {}).get("reworks", 0)),
         verify_pending=bool((row["handling"] or {}).get("verify_pending", False)),
+        subtype=_kind((row["handling"] or {}).get("subtype")),
         returns=int(row["returns"] or 0),
         deadline=_aware(row["deadline"]),
         external_id=row["external_id"],
@@ -189,6 +191,9 @@ def handling_to_json(ticket: Ticket) -> dict[str, Any]:
         out["reworks"] = ticket.reworks
     if ticket.verify_pending:
         out["verify_pending"] = True
+    if ticket.subtype is not None:
+        k = ticket.subtype
+        out["subtype"] = {"id": k.id, "name": k.name, "code": k.code, "conditions": k.conditions}
     if ticket.dispatch is not None:
         out["dispatch"] = dispatch_to_json(ticket.dispatch)
     if ticket.extension is not None:
@@ -227,6 +232,12 @@ def extension_from_json(data: Mapping[str, Any] | None) -> Extension | None:
     if not data:
         return None
     return Extension(_when(data["until"]), str(data["reason"]), str(data["by"]), _when(data["at"]))
+
+
+def _kind(data: Mapping[str, Any] | None) -> CaseKind | None:
+    if not data:
+        return None
+    return CaseKind(str(data["id"]), str(data["name"]), str(data.get("code", "")), str(data.get("conditions", "")))
 
 
 def _when(value: str) -> datetime:

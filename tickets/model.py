@@ -173,6 +173,16 @@ class Dispatch:
 
 
 @dataclass(frozen=True)
+class CaseKind:
+    """A case's subtype as snapshotted onto it: what the handler is shown and the export's code."""
+
+    id: str
+    name: str
+    code: str = ""
+    conditions: str = ""  # 立案条件/结案条件 as shown to the handler
+
+
+@dataclass(frozen=True)
 class Ticket:
     id: int
     type: str
@@ -198,6 +208,7 @@ class Ticket:
     returns: int = 0  # 退单: times a department sent this case back
     extension: Extension | None = None  # a 延期申请 waiting for the dispatching tier's decision
     reworks: int = 0  # 返工: verifications that failed
+    subtype: CaseKind | None = None  # the subtype it was filed under (snapshotted with its policy)
     verify_pending: bool = False  # resolved, waiting for the community's 核查
     deadline: datetime | None = None  # the handling deadline when fixed: an approved 延期 or the city platform's
     external_id: str | None = None  # the city platform's case id (12345), for a case that came from it

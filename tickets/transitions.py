@@ -15,6 +15,7 @@ from tickets.model import (
     ACTIVE_STATES,
     LIVE_STATES,
     OPEN_STATES,
+    CaseKind,
     Clock,
     CloseReason,
     EventKind,
@@ -51,6 +52,7 @@ def open_ticket(
     directory: Directory | None = None,
     draft: bool = False,
     attachments: tuple[object, ...] = (),
+    subtype: CaseKind | None = None,
 ) -> Outcome:
     """A new case. An urgent one also pings the officers of every tier of its ladder at once.
     A `draft` (no usable place yet) first asks the reporter where; see `locate`."""
@@ -70,8 +72,11 @@ def open_ticket(
         policy=policy,
         clock=Clock(phase=phase, started_at=now, base_tier=Tier.GRID, token=1),
         urgent=urgent,
+        subtype=subtype,
     )
     detail = {"text": text, "location": location, "policy": policy.name, "urgent": urgent}
+    if subtype is not None:
+        detail["subtype"] = subtype.id
     if attachments:
         detail["attachments"] = list(attachments)
     event = TicketEvent(EventKind.REPORTED, reporter, now, detail)
@@ -507,7 +512,9 @@ def _require_resident(ticket: Ticket, actor: str) -> None:
 
 
 def notice_params(ticket: Ticket, **extra: object) -> dict[str, object]:
+    kind = ticket.subtype
     return {
+        "conditions": f"（{kind.name}｜{kind.conditions}）" if kind and kind.conditions else "",
         "ticket_id": ticket.id,
         "type": ticket.type,
         "grid": ticket.grid,

@@ -16,8 +16,8 @@ from bot.handlers.context import Context
 from bot.handlers.lookup import recent_own, waits_for_place
 from bot.nlu.port import Entity
 from bot.nlu.rules import extract_entities
-from tickets import transitions
-from tickets.model import OPEN_STATES, Ticket, TicketState
+from tickets import subtypes, transitions
+from tickets.model import OPEN_STATES, CaseKind, Ticket, TicketState
 from tickets.texts import Text
 
 LOCATION_ENTITIES = ("location", "building", "unit", "room")
@@ -76,6 +76,12 @@ async def open_case(
     """Open a case from this message (or `text`, a part of it or an earlier one). Without `announce`
     the group acknowledgement is left to the caller (several cases from one message get one)."""
     policy = ctx.policies.for_type(_policy_key(ctx, ticket_type, urgent))
+    spec = ctx.catalog.ticket(ticket_type)
+    subtype = subtypes.match(spec.subtypes, text or ctx.message.text)
+    kind = None
+    if subtype is not None:
+        policy = policy if urgent else subtypes.apply(policy, subtype)  # an emergency keeps its 24/7 policy
+        kind = CaseKind(subtype.id, subtype.name, subtype.code or spec.code or "", subtype.conditions)
     workers = ctx.directory.workers_of(ctx.grid.id)
     outcome = transitions.open_ticket(
         ticket_id=await ctx.uow.tickets.next_id(),
@@ -92,6 +98,7 @@ async def open_case(
         directory=ctx.directory,
         draft=announce and not location and not urgent and policy.location_s > 0 and ticket_type != transitions.CONSULT,
         attachments=ctx.attachments,
+        subtype=kind,
     )
     if not announce:
         outcome = replace(outcome, notices=tuple(n for n in outcome.notices if n.chat_id is None))

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from tickets.subtypes import Subtype, SubtypeError, parse_deadline
+
 # Intents the handlers act on: they may be edited (examples, keywords) but not removed.
 BUILTIN = (
     "consult",
@@ -42,7 +44,9 @@ _INTENT_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _ANNOTATION = re.compile(r"\[([^\]]+)\]\((\w+)\)")
 _FIELDS = {"intent", "name", "description", "not", "ticket", "priority", "emergency", "keywords", "regexes",
            "synonyms", "examples"}  # fmt: skip
-_TICKET_FIELDS = {"severity", "policy", "department"}
+_TICKET_FIELDS = {"severity", "policy", "department", "code", "subtypes"}
+_SUBTYPE_FIELDS = {"id", "name", "code", "keywords", "deadline", "filing", "closing"}
+MAX_SUBTYPES = 50
 
 
 class IntentError(ValueError):
@@ -54,6 +58,8 @@ class TicketSpec:
     severity: str = "normal"
     policy: str | None = None  # a key of the policy file's `types:`; None: the intent's own key or the default
     department: str | None = None  # a department id that takes these cases at the department tier
+    code: str | None = None  # the category code for exports (大类, or the site's own 派单目录)
+    subtypes: tuple[Subtype, ...] = ()  # in order: a case takes the first whose keyword its text holds
 
 
 @dataclass(frozen=True)
@@ -257,7 +263,46 @@ def _ticket(raw: Any, where: str) -> TicketSpec | None:
         raise IntentError(f"{where}: ticket.severity must be one of {SEVERITIES} (got {severity!r})")
     policy = _one_line(raw.get("policy") or "", where, "ticket.policy", MAX_ID)
     department = _one_line(raw.get("department") or "", where, "ticket.department", MAX_ID)
-    return TicketSpec(severity, policy or None, department or None)
+    code = _one_line(raw.get("code") or "", where, "ticket.code", MAX_ID)
+    return TicketSpec(severity, policy or None, department or None, code or None, _subtypes(raw.get("subtypes"), where))
+
+
+def _subtypes(raw: Any, where: str) -> tuple[Subtype, ...]:
+    if raw in (None, []):
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_SUBTYPES:
+        raise IntentError(f"{where}: ticket.subtypes is a list of at most {MAX_SUBTYPES} subtypes")
+    found = tuple(_subtype(item, f"{where}: ticket.subtypes[{i}]") for i, item in enumerate(raw))
+    ids = [s.id for s in found]
+    if len(ids) != len(set(ids)):
+        raise IntentError(f"{where}: two subtypes share an id")
+    return found
+
+
+def _subtype(raw: Any, where: str) -> Subtype:
+    if not isinstance(raw, dict) or set(raw) - _SUBTYPE_FIELDS:
+        raise IntentError(f"{where}: a subtype takes only {sorted(_SUBTYPE_FIELDS)}")
+    key = str(raw.get("id") or "")
+    if not _INTENT_NAME.match(key):
+        raise IntentError(f"{where}: id must be lowercase letters, digits and _ (got {key!r})")
+    words = raw.get("keywords") or []
+    if not isinstance(words, list):
+        raise IntentError(f"{where}: keywords is a list")
+    deadline = _one_line(raw.get("deadline") or "", where, "deadline", MAX_ID)
+    if deadline:
+        try:
+            parse_deadline(deadline)
+        except SubtypeError as exc:
+            raise IntentError(f"{where}: {exc}") from None
+    return Subtype(
+        id=key,
+        name=_one_line(raw.get("name") or key, where, "name", MAX_NAME),
+        code=_one_line(raw.get("code") or "", where, "code", MAX_ID),
+        keywords=tuple(_one_line(w, where, "keyword", MAX_NAME) for w in words if str(w).strip()),
+        deadline=deadline,
+        filing=_one_line(raw.get("filing") or "", where, "filing", MAX_TEXT),
+        closing=_one_line(raw.get("closing") or "", where, "closing", MAX_TEXT),
+    )
 
 
 def _strings(raw: Any, where: str, name: str) -> tuple[str, ...]:
@@ -327,13 +372,22 @@ def dump_intent(spec: IntentSpec) -> str:
         doc["description"] = spec.description
     doc.update({key: str(value) for key, value in spec.extra.items()})
     if spec.ticket:
-        ticket = {"severity": spec.ticket.severity, "policy": spec.ticket.policy, "department": spec.ticket.department}
+        t = spec.ticket
+        ticket: dict[str, Any] = {"severity": t.severity, "policy": t.policy, "department": t.department}
+        ticket["code"] = t.code
+        ticket["subtypes"] = [_dump_subtype(s) for s in t.subtypes]
         doc["ticket"] = {k: v for k, v in ticket.items() if v}
     doc.update(priority=spec.priority, emergency=_Flow(spec.emergency), keywords=_Flow(spec.keywords))
     doc["regexes"] = list(spec.regexes)
     doc["synonyms"] = {k: _Flow(v) for k, v in spec.synonyms.items()}
     doc["examples"] = _Block("".join(f"- {example}\n" for example in spec.examples))
     return yaml.dump(doc, Dumper=_IntentDumper, allow_unicode=True, sort_keys=False, width=10_000)
+
+
+def _dump_subtype(s: Subtype) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": s.id, "name": s.name, "code": s.code, "keywords": _Flow(s.keywords),
+                           "deadline": s.deadline, "filing": s.filing, "closing": s.closing}  # fmt: skip
+    return {k: v for k, v in out.items() if v}
 
 
 class IntentFiles:

@@ -55,6 +55,10 @@ def test_an_officer_dispatches_decides_the_extension_and_verifies_from_the_ticke
         dash = admin.http.get("/admin").text
         table = dash.split('id="departments"')[1].split("</table>")[0]
         assert "区住房和城乡建设局" in table and "100.0%" in table  # rework: 1 failed of 1 resolve
+        export = admin.http.get("/admin/tickets/export.csv").content.decode("utf-8-sig").splitlines()
+        assert "类别代码" in export[0] and "承办部门" in export[0]
+        row = next(line for line in export[1:] if line.startswith(f"{t},"))
+        assert "0401" in row and "绿地养护" in row and "区住房和城乡建设局" in row  # code, subtype, department
         figures = admin.http.get("/admin/api/dashboard").json()["kpis"]
         assert figures["departments"][0]["counts"]["failed_verifications"] == 1
     finally:
