@@ -164,7 +164,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
             media_quota=MediaQuota(settings.media_quota_count, settings.media_quota_mb * 1024 * 1024),
         )  # fmt: skip
         routers: list[APIRouter] = [
-            admin_router(services, await admin_of(settings, engine, routed, policies, renderer, utcnow))
+            admin_router(services, await admin_of(settings, engine, routed, policies, renderer, utcnow, points.get))
         ]
         routers += [telegram_router(telegram, settings.telegram_secret or "")] if telegram else []
         routers += [wechat_router(wechat)] if wechat else []

@@ -10,6 +10,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.interpret import Route, Situation, route
+from bot.nlu.port import Parse
+from bot.render import Renderer, Templates
 from config.points import load_points, parse_points
 from config.settings import CONFIG
 from escalation.points import PointsLedger, resolved_on_time
@@ -263,3 +266,20 @@ def test_the_monthly_table_lists_the_grids_staff_and_everyone_who_earned_most_fi
     assert [(r.person, r.total, r.balance.available) for r in table["g1"]] == [("张阿姨", 12, 28), ("w1", 3, 3)]
     assert table["g1"][0].by_rule == {Rule.REPORT_ACCEPTED: 10, Rule.RATING_GIVEN: 2}
     assert [(r.person, r.scope, r.total) for r in table["g2"]] == [("老王", "g2", 2), ("w2", STAFF, 0)]
+
+
+@pytest.mark.parametrize("text", ["我的积分", "/积分", "／我的积分", "我的积分？", "查积分", " 积分查询 "])
+def test_my_points_is_asked_by_anyone_in_a_few_words(text: str) -> None:
+    parse = Parse("chitchat", 0.9, (), "rules")
+    for sender in (None, D.people["w1"]):
+        assert route(parse, text, Situation(sender=sender)) is Route.MY_POINTS
+    for chatter in ("积分怎么算的", "超市积分能换鸡蛋吗", "我的积分卡丢了"):
+        assert route(parse, chatter, Situation()) is not Route.MY_POINTS
+
+
+def test_every_rule_has_a_chinese_name_for_the_chat_and_the_admin_page() -> None:
+    templates = Templates.load(CONFIG / "templates.yaml")
+    assert set(templates.names["points_rule"]) == {r.value for r in Rule}
+    renderer = Renderer(templates, lambda: D)
+    line = renderer.render("my_point_line", {"day": "12月02日", "rule": "checkin", "points": "+1", "note": ""})
+    assert line == "12月02日 报平安 +1 分"
