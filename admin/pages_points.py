@@ -125,16 +125,13 @@ async def _page(web: AdminPages, request: Request, who: Principal, view: View, *
                 form: Any = None, status: int = 200) -> Response:  # fmt: skip
     grids, tables, redemptions = await _tables(web, who, view)
     d = web.services.directory()
-    nodes = [(n, depth) for n, depth in dashboard.tree_order(d) if who.grids is None or _covers(d, n, who.grids)]
+    covered = None if who.grids is None else {a.id for g in who.grids if g in d.nodes for a in d.chain(g)}
+    nodes = [(n, depth) for n, depth in dashboard.tree_order(d) if covered is None or n in covered]
     people = sorted({r.person for rows in tables.values() for r in rows})
     return web.render(request, "admin/points.html", who, status, view=view, grids=grids, tables=tables,
                       redemptions=redemptions, directory=d, nodes=nodes, rules=RULES, people=people,
                       policy=web.admin.points_policy(), role_of=role_of, done=done, error=error,
                       form=form or {})  # fmt: skip
-
-
-def _covers(d: Directory, node: str, grids: frozenset[str]) -> bool:
-    return any(node in {a.id for a in d.chain(g)} for g in grids if g in d.nodes)
 
 
 async def _redeem(web: AdminPages, who: Principal, form: Any) -> int:

@@ -342,9 +342,9 @@ class WecomGateway:
 
     async def _chat_for(self, person: str, text: str) -> str | None:
         """A named case's chat, else the chat of the person's own micro-grid. An officer above grid
-        level has none: their `我的工单` (or a number that is no case, answered 没有找到) goes through
-        the chat of a grid of their area (one to one it lists the whole area); anything else they
-        say needs a case number (a case picked from one grid's chat without it would be a guess)."""
+        level has none: their `我的工单` or `我的积分` (or a number that is no case, answered 没有找到)
+        goes through the chat of a grid of their area (one to one it lists the whole area); anything
+        else they say needs a case number (a case picked from one grid's chat without it would be a guess)."""
         ticket_id = ticket_ref(Parse("", 0.0), text)
         if ticket_id is not None:
             async with self._uow() as uow:
@@ -356,7 +356,7 @@ class WecomGateway:
         node = directory.nodes.get(who.node) if who and who.node else None
         if node is not None and node.chat_id:
             return node.chat_id
-        if ticket_id is None and command(text) is not Route.MY_TICKETS:
+        if ticket_id is None and command(text) not in (Route.MY_TICKETS, Route.MY_POINTS):
             return None
         chats = (directory.nodes[grid].chat_id for grid in directory.grids_served(person))
         return next((chat for chat in chats if chat), None)
