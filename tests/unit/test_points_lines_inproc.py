@@ -1,5 +1,5 @@
 """我的积分 on one-to-one lines (tests/inproc.py): staff ask the WeCom app, an officer above grid level
-too (no grid chat of their own), and the answer is theirs alone, in one-to-one words."""
+and department staff too (no grid chat of their own), and the answer is theirs alone, in one-to-one words."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def test_staff_ask_for_their_points_on_the_wecom_app(tmp_path: Path) -> None:
         assert "可用 1 分" in worker and "报平安 +1 分" in worker and "@" not in worker, worker
         officer = app_message(app, "o-xingfu", "/积分", 2)  # a township officer: no grid chat of their own
         assert "还没有积分" in officer and "@" not in officer, officer
+        department = app_message(app, "d-chengguan", "我的积分", 3)  # department staff serve no grid
+        assert "还没有积分" in department, department
         for messages in group_transcript(bot, "yg-1"):
             assert not any("可用" in m["text"] for m in messages)  # never in the group
     finally:
