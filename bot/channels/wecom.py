@@ -35,7 +35,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any, Protocol
@@ -360,7 +360,7 @@ class WecomGateway:
             return node.chat_id
         if ticket_id is None and command(text) not in (Route.MY_TICKETS, Route.MY_POINTS):
             return None
-        chats = (directory.nodes[grid].chat_id for grid in directory.grids_served(person))
+        chats: Iterable[str | None] = (directory.nodes[grid].chat_id for grid in directory.grids_served(person))
         if command(text) is Route.MY_POINTS:  # staff points are one account: any grid's chat carries the answer
             chats = chain(chats, (n.chat_id for n in directory.nodes.values()))
         return next((chat for chat in chats if chat), None)
