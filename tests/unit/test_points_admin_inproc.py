@@ -40,7 +40,8 @@ def rows_of(page: str, grid_id: str) -> dict[str, list[str]]:
     assert section, page
     rows = {}
     for row in re.findall(r"<tr>(.*?)</tr>", section.group(1), re.S):
-        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        found = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in found]
         if cells:
             rows[cells[0]] = cells
     return rows
