@@ -8,6 +8,7 @@ python run_bot.py nlu activate V     make version V active (restores its intent 
 python run_bot.py db upgrade         apply database migrations
 python run_bot.py admin reset-password USER [--password-env VAR]   new admin web password (prompt/stdin)
 python run_bot.py grids import FILE  replace the grid directory with FILE
+python run_bot.py points rebuild     derive the points ledger (积分) from every timeline again
 python run_bot.py chat-link CHAT SENDER   print a web chat invitation link
 
 `serve` builds, in this order: storage, NLU, the case service and the dispatcher, channels, HTTP.
@@ -54,16 +55,19 @@ from bot.services import Health, MediaQuota, Services
 from bot.watchdog import watching
 from config.directory import GridFileError
 from config.holidays import HolidayError
+from config.points import load_points
 from config.policies import load_policies
 from config.settings import Settings, api_token
 from escalation.cases import CaseService
 from escalation.engine import EscalationEngine
+from escalation.points import PointsLedger
 from escalation.policy import PolicyError
 from escalation.routines import Routines
 from escalation.scheduler import SchedulerTrigger
 from storage.database import autocommit
 from storage.sql import SqlUnitOfWork
 from tickets.directory import DirectoryError
+from tickets.points import PointsError
 from wiring import commands
 from wiring.parts import (
     Replaceable,
@@ -128,7 +132,8 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         outbox_wake = asyncio.Event()
         scheduler = SchedulerTrigger(leader, settings.audit_interval_s)
         stack.callback(scheduler.shutdown)
-        cases = CaseService(notifier, utcnow, scheduler, outbox_wake.set)
+        points = Replaceable(load_points(settings.points))
+        cases = CaseService(notifier, utcnow, scheduler, outbox_wake.set, PointsLedger(points.get, routed))
         escalation = EscalationEngine(uow, cases, routed, utcnow)
         metrics = Metrics()
         dispatcher = Dispatcher(
@@ -160,7 +165,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
             media_quota=MediaQuota(settings.media_quota_count, settings.media_quota_mb * 1024 * 1024),
         )  # fmt: skip
         routers: list[APIRouter] = [
-            admin_router(services, await admin_of(settings, engine, routed, policies, renderer, utcnow))
+            admin_router(services, await admin_of(settings, engine, routed, policies, renderer, utcnow, points.get))
         ]
         routers += [telegram_router(telegram, settings.telegram_secret or "")] if telegram else []
         routers += [wechat_router(wechat)] if wechat else []
@@ -212,7 +217,7 @@ async def serve(settings: Settings) -> None:
 
 
 CONFIG_ERRORS = (GridFileError, PolicyError, TemplateError, IntentError, TrainingError, DirectoryError, EvalDataError,
-                 FaqError, HolidayError)  # fmt: skip
+                 FaqError, HolidayError, PointsError)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,6 +244,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(commands.import_grids(settings, args.file))
     elif command == "bulletin":
         asyncio.run(commands.bulletin(settings, args.month))
+    elif command == "points":
+        asyncio.run(commands.points_rebuild(settings))
     elif command == "wecom-appchat":
         asyncio.run(commands.wecom_appchat(settings, args.appchat_id, args.chat_id))
     elif command == "wecom-webhook":

@@ -35,7 +35,7 @@ ROLE_NAMES = {AccountRole.ADMIN: "系统管理员", AccountRole.DISTRICT: "区�
 NAV = [  # (path, label, admins only)
     ("/admin", "指挥大屏", False), ("/admin/tickets", "工单", False), ("/admin/bulletins", "月度通报", False),
     ("/admin/directory", "网格名录", True), ("/admin/intents", "意图规则", True), ("/admin/policies", "时限策略", True),
-    ("/admin/holidays", "节假日", True),
+    ("/admin/holidays", "节假日", True), ("/admin/points", "积分", False),
     ("/admin/templates", "消息模板", True), ("/admin/outbox", "发送队列", True), ("/admin/accounts", "账号", True),
     ("/admin/audit", "操作日志", True),
 ]  # fmt: skip

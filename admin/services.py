@@ -13,6 +13,7 @@ from bot.render import Templates
 from escalation.calendar import Holidays
 from escalation.policy import PolicyBook
 from tickets.directory import Directory
+from tickets.points import PointsPolicy
 
 T = TypeVar("T")
 
@@ -57,3 +58,4 @@ class AdminServices:
     holidays: EditableFile[Holidays]  # the 放假/调休 arrangements for years chinese-calendar lacks
     now: Callable[[], datetime]
     secure_cookies: bool = True  # the Secure flag on the admin cookies (config.settings.secure_cookies decides)
+    points_policy: Callable[[], PointsPolicy] = PointsPolicy  # the live points (积分) rules, shown on the 积分 page

@@ -21,6 +21,7 @@ class Route(StrEnum):
     ESCALATE_REQUEST = "escalate_request"
     WORKER_NOTE = "worker_note"
     MY_TICKETS = "my_tickets"
+    MY_POINTS = "my_points"  # 我的积分
     CHECKIN = "checkin"
     REPORT_IN = "report_in"
     SUSPEND = "suspend"
@@ -64,6 +65,7 @@ _TICKET_REF = re.compile(r"#\s*(\d{1,9})|(\d{1,9})\s*号工单|工单\s*#?\s*(\d
 _COMMAND = re.compile(r"^[/／]\s*(\S+?)(?:\s*#?\d{1,9})?(?:\s+.*)?$", re.S)
 _CHECK_IN = re.compile(r"^[/／]?\s*(报平安|今日平安|网格平安|今天平安)")
 _MY_TICKETS = re.compile(r"^[/／]?\s*(我的工单|我的任务|待办工单)[?？。!！]*$")
+_MY_POINTS = re.compile(r"^(?:[/／]\s*(?:我的)?积分|我的积分|查积分|积分查询)[?？。!！]*$")
 
 # Short commands for busy workers: `/接单 12`, `/进展 12 已联系师傅`, `/已处理 12`, `/吹哨 12 需要城管`.
 COMMANDS = {
@@ -128,10 +130,12 @@ def parse_rating(text: str) -> int | None:
 
 
 def command(text: str) -> Route | None:
-    """The route key of a slash command (`/接单 12`) or of `我的工单`; None for ordinary text."""
+    """The route key of a slash command (`/接单 12`) or of `我的工单` / `我的积分`; None for ordinary text."""
     stripped = text.strip()
     if _MY_TICKETS.match(stripped):
         return Route.MY_TICKETS
+    if _MY_POINTS.match(stripped):
+        return Route.MY_POINTS
     if _CHECK_IN.match(stripped):
         return Route.CHECKIN
     match = _COMMAND.match(stripped)
@@ -397,7 +401,7 @@ _ROUTE_INTENT = {
     Route.DISPATCH: "escalate_request", Route.SIGN: "worker_accept", Route.RETURN: "escalate_request",
     Route.REQUEST_EXTENSION: "worker_progress", Route.APPROVE_EXTENSION: "escalate_request",
     Route.REFUSE_EXTENSION: "escalate_request", Route.VERIFY_PASS: "confirm_resolved",
-    Route.VERIFY_FAIL: "reject_resolution", Route.STAFF_PHOTOS: "worker_progress",
+    Route.VERIFY_FAIL: "reject_resolution", Route.STAFF_PHOTOS: "worker_progress", Route.MY_POINTS: "consult",
 }  # fmt: skip
 
 

@@ -41,6 +41,11 @@ KNOWN_FIELDS = frozenset(
         "department_name",
         "returns",
         "conditions",
+        "balance",
+        "earned",
+        "points",
+        "rule_name",
+        "day",
     ]
 )
 # Fields whose words come from the administrators (the FAQ's answer, the names in the directory and
@@ -198,6 +203,7 @@ class Renderer:
             tier_name=t.name("tier", str(params.get("tier", ""))),
             state_name=t.name("state", str(params.get("state", ""))),
             phase_name=t.name("phase", str(params.get("phase", ""))),
+            rule_name=t.name("points_rule", str(params.get("rule", ""))),
             location=location or t.names.get("no_location", ""),
             location_part=f"（{location}）" if location else "",
             reporter_name=self.person_name(params.get("reporter", "")),

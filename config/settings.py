@@ -33,6 +33,7 @@ class Settings(BaseSettings):
         default=CONFIG / "holidays.yaml", description="放假/调休 arrangements for years chinese-calendar lacks."
     )
     faq: Path = Field(default=CONFIG / "faq.yaml", description="Answers to common questions (consult).")
+    points: Path = Field(default=CONFIG / "points.yaml", description="Points (积分) per rule of the 平安超市.")
     followup_s: int = Field(default=600, ge=0, description="A reporter's same-type report this soon adds to the first.")
     intents: Path = Field(default=CONFIG / "intents", description="One YAML file per intent (+ _shared.yaml).")
     nlu_pipeline: str = Field(

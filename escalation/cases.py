@@ -6,7 +6,8 @@ escalation step) builds an `Outcome` with a function of `tickets.transitions` an
 row or updates it fenced on the clock token the outcome was planned from, appends the timeline
 events and turns the notices into outbox rows (staff pings held through quiet hours). After the
 transaction commits, the caller hands the changed tickets to `committed`, which arms the timers
-due soon and wakes the outbox.
+due soon and wakes the outbox. With a points ledger (积分, `escalation.points`) it keeps the ledger
+in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from escalation import planner
+from escalation.points import PointsLedger
 from tickets.model import Notice, Outcome, Ticket
 from tickets.ports import Notifier, StoredMessage, UnitOfWork
 
@@ -50,8 +52,10 @@ class CaseService:
         now: Callable[[], datetime],
         trigger: Trigger | None = None,
         wake: Callable[[], None] = lambda: None,
+        points: PointsLedger | None = None,
     ) -> None:
         self._notifier = notifier
+        self.points = points  # the points ledger kept with each change (None: no points)
         self._now = now
         self._trigger: Trigger = trigger or NoTrigger()
         self._wake = wake
@@ -61,6 +65,8 @@ class CaseService:
     ) -> list[StoredMessage]:
         """Write `outcome` in the caller's transaction; raises StaleTicket when `before` is not
         what the row holds any more. Returns the outbox rows written for its notices."""
+        if self.points is not None:
+            outcome = self.points.stamp(outcome, before, now)
         ticket = outcome.ticket
         due = planner.next_due(ticket)
         if before is None:
@@ -68,6 +74,8 @@ class CaseService:
         elif not await uow.tickets.update(ticket, due, expected_token=before.clock.token):
             raise StaleTicket(f"ticket {ticket.id} changed concurrently")
         await uow.tickets.add_events(ticket.id, outcome.events)
+        if self.points is not None:
+            await self.points.case_changed(uow, ticket, outcome.events)
         notices = hold_quiet(ticket, outcome.notices, now)
         return await self._notifier.notify(uow, notices, now=now, cause_id=cause_id)
 

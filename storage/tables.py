@@ -289,3 +289,39 @@ audit_log = Table(
     Column("after", JSON, nullable=False),
     Index("ix_audit_log_target", "target", "id"),
 )
+
+# 积分: the points ledger, one row per (person, account scope, rule, case or day): the unique key makes
+# every rule count once however often a timeline is derived (after each change, or in a rebuild).
+# `scope` is the account: "" for staff (one account across grids), the grid for a resident.
+points = Table(
+    "points",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person", String(128), nullable=False),
+    Column("scope", String(64), nullable=False),
+    Column("rule", String(32), nullable=False),
+    Column("ref", String(32), nullable=False),  # "#12" a case, "2026-12-02" a day
+    Column("points", Integer, nullable=False),
+    Column("grid", String(64), nullable=False),
+    Column("ticket_id", Id, nullable=True),
+    Column("at", UtcDateTime(), nullable=False),
+    UniqueConstraint("person", "scope", "rule", "ref", name="uq_points_once"),
+    Index("ix_points_account", "person", "scope", "at"),
+    Index("ix_points_grid_at", "grid", "at"),
+)
+
+# What the 平安超市 gave for points, recorded in the admin web (audited).
+point_redemptions = Table(
+    "point_redemptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person", String(128), nullable=False),
+    Column("scope", String(64), nullable=False),
+    Column("grid", String(64), nullable=False),
+    Column("item", String(200), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("recorded_by", String(64), nullable=False),
+    Index("ix_point_redemptions_account", "person", "scope"),
+    Index("ix_point_redemptions_grid_at", "grid", "at"),
+)

@@ -11,6 +11,7 @@ from typing import Protocol, Self
 
 from tickets.accounts import Account, AuditEntry
 from tickets.model import Notice, Ticket, TicketEvent, TicketState, Tier
+from tickets.points import PointStore
 
 
 class DuplicateMessage(Exception):
@@ -379,6 +380,9 @@ class UnitOfWork(Protocol):
 
     @property
     def accounts(self) -> AccountStore: ...
+
+    @property
+    def points(self) -> PointStore: ...
 
     async def __aenter__(self) -> Self: ...
 

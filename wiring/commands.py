@@ -28,7 +28,9 @@ from bot.nlu.versions import Registry, VersionRecord
 from bot.outbox import OutboxNotifier
 from bot.render import Renderer, Templates
 from config.directory import load_directory_file
+from config.points import load_points
 from config.settings import Settings, api_token
+from escalation.points import PointsLedger
 from escalation.routines import Routines
 from storage.directory import load_directory, save_directory
 from storage.migrate import upgrade
@@ -73,6 +75,15 @@ async def bulletin(settings: Settings, month: str | None) -> None:
             for bid in ids:
                 found = await uow.records.bulletin(bid)
                 print(f"--- bulletin {bid} ---\n{found.text if found else ''}\n")
+
+
+async def points_rebuild(settings: Settings) -> None:
+    """Derive every case's and check-in's points again from the timelines; add what the ledger lacks."""
+    policy = load_points(settings.points)
+    async with database(settings) as engine:
+        directory = await directory_from_db(engine, settings)
+        added = await PointsLedger(lambda: policy, lambda: directory).rebuild(units(engine))
+    print(f"points rebuilt: {added} entries added (entries already recorded keep their points)")
 
 
 async def wecom_appchat(settings: Settings, appchat_id: str, chat_id: str) -> None:
@@ -285,6 +296,8 @@ def parser() -> argparse.ArgumentParser:
     grids.add_parser("import", help="replace the directory with a grid YAML file").add_argument("file", type=Path)
     bulletin_p = sub.add_parser("bulletin", help="generate the monthly bulletins (月度通报) now and print them")
     bulletin_p.add_argument("--month", help="YYYY-MM (default: the previous month)")
+    points = sub.add_parser("points", help="points (积分)").add_subparsers(dest="action", required=True)
+    points.add_parser("rebuild", help="derive the points from every timeline and check-in again (adds what is missing)")
     appchat = sub.add_parser("wecom-appchat", help="bind a WeCom appchat (app-created group) to a micro-grid")
     appchat.add_argument("appchat_id")
     appchat.add_argument("chat_id")

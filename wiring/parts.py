@@ -48,6 +48,7 @@ from storage.redis_ratelimit import RedisRateLimiter
 from storage.redis_tokens import RedisTokenStore
 from storage.sql import SqlUnitOfWork
 from tickets.directory import Directory
+from tickets.points import PointsPolicy
 from tickets.ports import UnitOfWorkFactory
 
 log = logging.getLogger("gridbot")
@@ -150,7 +151,7 @@ def policies_from_text(source: str) -> PolicyBook:
 
 async def admin_of(
     settings: Settings, engine: AsyncEngine, directory: RoutedDirectory, policies: Replaceable[PolicyBook],
-    renderer: Renderer, now: Callable[[], datetime],
+    renderer: Renderer, now: Callable[[], datetime], points: Callable[[], PointsPolicy] = PointsPolicy,
 ) -> AdminServices:  # fmt: skip
     """The admin web's parts; creates the first admin from GRIDBOT_ADMIN_USER/PASSWORD if missing."""
     auth = AdminAuth(units(engine), directory, now)
@@ -177,6 +178,7 @@ async def admin_of(
         holidays=EditableFile(settings.holidays, parse_holidays, use_holidays),
         now=now,
         secure_cookies=secure_cookies(settings),
+        points_policy=points,
     )
 
 

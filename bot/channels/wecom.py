@@ -35,8 +35,9 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -342,9 +343,10 @@ class WecomGateway:
 
     async def _chat_for(self, person: str, text: str) -> str | None:
         """A named case's chat, else the chat of the person's own micro-grid. An officer above grid
-        level has none: their `我的工单` (or a number that is no case, answered 没有找到) goes through
-        the chat of a grid of their area (one to one it lists the whole area); anything else they
-        say needs a case number (a case picked from one grid's chat without it would be a guess)."""
+        level has none: their `我的工单` or `我的积分` (or a number that is no case, answered 没有找到)
+        goes through the chat of a grid of their area (one to one it lists the whole area; department
+        staff's `我的积分` any grid's); anything else they say needs a case number (a case picked from
+        one grid's chat without it would be a guess)."""
         ticket_id = ticket_ref(Parse("", 0.0), text)
         if ticket_id is not None:
             async with self._uow() as uow:
@@ -356,9 +358,11 @@ class WecomGateway:
         node = directory.nodes.get(who.node) if who and who.node else None
         if node is not None and node.chat_id:
             return node.chat_id
-        if ticket_id is None and command(text) is not Route.MY_TICKETS:
+        if ticket_id is None and command(text) not in (Route.MY_TICKETS, Route.MY_POINTS):
             return None
-        chats = (directory.nodes[grid].chat_id for grid in directory.grids_served(person))
+        chats: Iterable[str | None] = (directory.nodes[grid].chat_id for grid in directory.grids_served(person))
+        if command(text) is Route.MY_POINTS:  # staff points are one account: any grid's chat carries the answer
+            chats = chain(chats, (n.chat_id for n in directory.nodes.values()))
         return next((chat for chat in chats if chat), None)
 
     async def _link(self, userid: str, raw: str) -> str:

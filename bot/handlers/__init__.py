@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.handlers import governance, handling, report, resident, worker
+from bot.handlers import governance, handling, points, report, resident, worker
 from bot.handlers.context import Context, Handler
 from bot.interpret import Route
 
@@ -23,6 +23,7 @@ def build_registry() -> Mapping[Route, Handler]:
         Route.ESCALATE_REQUEST: worker.whistle,
         Route.WORKER_NOTE: worker.note,
         Route.MY_TICKETS: worker.my_tickets,
+        Route.MY_POINTS: points.my_points,
         Route.CHECKIN: worker.check_in,
         Route.REPORT_IN: governance.report_in,
         Route.SUSPEND: governance.suspend,

@@ -114,6 +114,8 @@ async def check_in(ctx: Context) -> None:
         raise Refused(Text.CHECKIN_WORKERS_ONLY)
     day = local_day(ctx.now)
     new = await ctx.uow.records.check_in(ctx.actor, day.isoformat(), ctx.now, ctx.message.text.strip())
+    if new and ctx.cases.points is not None:  # 积分 for the day's 报平安, in the same transaction
+        await ctx.cases.points.checked_in(ctx.uow, ctx.actor, ctx.sender.node or ctx.grid.id, day.isoformat(), ctx.now)
     await ctx.say(Text.CHECKIN_OK if new else Text.CHECKIN_AGAIN, actor=ctx.actor, text=f"{day.month}月{day.day}日")
 
 
