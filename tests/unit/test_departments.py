@@ -74,7 +74,8 @@ def test_a_missed_sign_deadline_tells_the_department_and_the_dispatcher_and_the_
     assert [e.kind for e in late.events] == [EventKind.SIGN_OVERDUE]
     assert {n.person_id for n in late.notices} == {"dp", "ot"}
     assert (late.ticket.clock.phase, late.ticket.clock.started_at) == (Phase.RESOLVE, T0)
-    assert planner.next_due(late.ticket) == T0 + timedelta(seconds=SLOW.resolve_s * 0.5)  # the first nag, to the department
+    first_nag = T0 + timedelta(seconds=SLOW.resolve_s * 0.5)  # to the department
+    assert planner.next_due(late.ticket) == first_nag
     signed = departments.sign(late.ticket, "dp", _directory(), T0 + timedelta(hours=1))
     assert signed.events[0].detail["late"] is True and signed.ticket.clock.started_at == T0
 
@@ -156,7 +157,11 @@ def test_departments_are_named_by_id_name_or_their_words_in_order() -> None:
     d = Directory(
         directory().nodes.values(),
         directory().people.values(),
-        [Department("cg", "区城市管理局", ()), Department("zj", "区住房和城乡建设局", ()), Department("sj", "区市场监督管理局", ())],
+        [
+            Department("cg", "区城市管理局", ()),
+            Department("zj", "区住房和城乡建设局", ()),
+            Department("sj", "区市场监督管理局", ()),
+        ],
     )
     assert d.department("城管").id == "cg"  # type: ignore[union-attr]
     assert d.department("住建").id == "zj"  # type: ignore[union-attr]
