@@ -115,3 +115,6 @@ class Text(StrEnum):
     NOT_DISPATCHED = "not_dispatched"
     DEPARTMENT_ONLY = "department_only"
     UNKNOWN_DEPARTMENT = "unknown_department"
+    CITY_CASE_OPENED = "city_case_opened"  # a case from the city platform (12345), in the grid's group
+    CITY_CASE_ASSIGNED = "city_case_assigned"  # … to the grid's worker
+    CITY_CASE_ASSIGNED_DUE = "city_case_assigned_due"  # … with the platform's handling deadline
