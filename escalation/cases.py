@@ -6,7 +6,8 @@ escalation step) builds an `Outcome` with a function of `tickets.transitions` an
 row or updates it fenced on the clock token the outcome was planned from, appends the timeline
 events and turns the notices into outbox rows (staff pings held through quiet hours). After the
 transaction commits, the caller hands the changed tickets to `committed`, which arms the timers
-due soon and wakes the outbox.
+due soon and wakes the outbox. An event feed given at composition (the city platform's push
+outbox) gets the appended events in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from escalation import planner
-from tickets.model import Notice, Outcome, Ticket
+from tickets.model import Notice, Outcome, Ticket, TicketEvent
 from tickets.ports import Notifier, StoredMessage, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,13 @@ class NoTrigger:
         return None
 
 
+class EventFeed(Protocol):
+    """Where a case's new timeline events also go, written in the same transaction as the events
+    (the city platform's push outbox, `bot.city_push.CityFeed`)."""
+
+    async def publish(self, uow: UnitOfWork, ticket: Ticket, events: Sequence[TicketEvent], now: datetime) -> None: ...
+
+
 class CaseService:
     def __init__(
         self,
@@ -50,11 +58,13 @@ class CaseService:
         now: Callable[[], datetime],
         trigger: Trigger | None = None,
         wake: Callable[[], None] = lambda: None,
+        feed: EventFeed | None = None,
     ) -> None:
         self._notifier = notifier
         self._now = now
         self._trigger: Trigger = trigger or NoTrigger()
         self._wake = wake
+        self._feed = feed
 
     async def commit(
         self, uow: UnitOfWork, outcome: Outcome, *, before: Ticket | None, now: datetime, cause_id: int | None = None
@@ -68,6 +78,8 @@ class CaseService:
         elif not await uow.tickets.update(ticket, due, expected_token=before.clock.token):
             raise StaleTicket(f"ticket {ticket.id} changed concurrently")
         await uow.tickets.add_events(ticket.id, outcome.events)
+        if self._feed is not None and outcome.events:
+            await self._feed.publish(uow, ticket, outcome.events, now)
         notices = hold_quiet(ticket, outcome.notices, now)
         return await self._notifier.notify(uow, notices, now=now, cause_id=cause_id)
 
