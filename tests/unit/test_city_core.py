@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.city_push import sign, verify
 from bot.messages import reserved_sender
+from config.settings import Settings
 from escalation import planner
 from tests.unit.factories import FAST, T0, directory
 from tickets import transitions
 from tickets.city import CITY_REPORTER, open_city_case
 from tickets.model import EventKind, Outcome, Phase, TicketState
 from tickets.texts import Text
+from wiring.city import CitySettingsError, city_feed
 
 DUE = T0 + timedelta(days=3)
 
@@ -62,6 +66,15 @@ def test_an_urgent_city_case_still_pings_every_tier() -> None:
 
 def test_nobody_in_a_chat_can_speak_as_the_city_platform() -> None:
     assert reserved_sender(CITY_REPORTER) and reserved_sender("１２３４５热线")
+
+
+def test_pushes_are_off_without_a_url_and_refuse_to_start_without_a_secret() -> None:
+    assert city_feed(Settings()) is None
+    assert city_feed(Settings(city_push_url="https://city.example/events", city_push_secret="s" * 16)) is not None
+    for url, secret in (("https://city.example/events", None), ("https://city.example/events", "short"),
+                        ("ftp://city.example/events", "s" * 16), ("city.example/events", "s" * 16)):  # fmt: skip
+        with pytest.raises(CitySettingsError):
+            city_feed(Settings(city_push_url=url, city_push_secret=secret))
 
 
 def test_a_signature_verifies_with_the_secret_only() -> None:
