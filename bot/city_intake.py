@@ -76,12 +76,12 @@ class CityIntake:
             return await uow.city.case_of(external_id)
 
     async def _open(self, case: CityCase) -> int:
-        now, directory, catalog = self._now(), self._directory(), self._catalog()
+        now, directory, catalog, policies = self._now(), self._directory(), self._catalog(), self._policies()
         grid = _grid(directory, case.grid)
         urgent = _check_type(catalog, case.type)
         _check_deadline(case.deadline, now)
         workers = directory.workers_of(grid.id)
-        policy = self._policies().for_type(policy_key(self._policies(), catalog, case.type, urgent))
+        policy = policies.for_type(policy_key(policies, catalog, case.type, urgent))
         async with self._uow() as uow:
             outcome = open_city_case(
                 ticket_id=await uow.tickets.next_id(), external_id=case.external_id, ticket_type=case.type,
