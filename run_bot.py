@@ -39,6 +39,7 @@ from bot.channels.telegram import build_router as telegram_router
 from bot.channels.webchat import chat_secret
 from bot.channels.wechat_oa import build_router as wechat_router
 from bot.channels.wecom import build_router as wecom_router
+from bot.city_intake import CityIntake
 from bot.directory import RoutedDirectory
 from bot.dispatcher import Dispatcher
 from bot.faq import FaqError, load_faq
@@ -69,6 +70,7 @@ from storage.sql import SqlUnitOfWork
 from tickets.directory import DirectoryError
 from tickets.points import PointsError
 from wiring import commands
+from wiring.city import CitySettingsError, city_feed, city_pusher
 from wiring.parts import (
     Replaceable,
     admin_of,
@@ -133,7 +135,8 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         scheduler = SchedulerTrigger(leader, settings.audit_interval_s)
         stack.callback(scheduler.shutdown)
         points = Replaceable(load_points(settings.points))
-        cases = CaseService(notifier, utcnow, scheduler, outbox_wake.set, PointsLedger(points.get, routed))
+        cases = CaseService(notifier, utcnow, scheduler, outbox_wake.set, PointsLedger(points.get, routed),
+                            feed=city_feed(settings))  # fmt: skip
         escalation = EscalationEngine(uow, cases, routed, utcnow)
         metrics = Metrics()
         dispatcher = Dispatcher(
@@ -153,6 +156,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         outbox = OutboxWorker(uow, platforms, utcnow, on_attempt=metrics.delivered, wake=outbox_wake, files=files)
         metrics.watch_cache(nlu.nlu.cache.figures)
         routines = Routines(uow, notifier, routed, utcnow, names_of(renderer))
+        pusher = await stack.enter_async_context(city_pusher(settings, uow, utcnow, metrics))  # None: pushes off
         # HTTP
         token = api_token(settings)
         services = Services(
@@ -163,6 +167,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
             models=nlu.models, intents=IntentFiles(settings.intents), routines=routines,
             media_dir=settings.var_dir / "media", metrics=metrics, pdf_font=settings.pdf_font,
             media_quota=MediaQuota(settings.media_quota_count, settings.media_quota_mb * 1024 * 1024),
+            city=CityIntake(uow, cases, routed, policies.get, lambda: nlu.nlu.catalog, utcnow),
         )  # fmt: skip
         routers: list[APIRouter] = [
             admin_router(services, await admin_of(settings, engine, routed, policies, renderer, utcnow, points.get))
@@ -176,6 +181,7 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         scheduler.start(escalation)
         await escalation.rearm_all()
         tasks = [outbox.run(settings.outbox_interval_s), nlu.retrain_if_pending()]
+        tasks += [pusher.run(settings.city_push_interval_s)] if pusher else []
         if telegram is not None:
             tasks.append(telegram.start(settings.telegram_polling))
         await stack.enter_async_context(background(tasks))
@@ -217,7 +223,7 @@ async def serve(settings: Settings) -> None:
 
 
 CONFIG_ERRORS = (GridFileError, PolicyError, TemplateError, IntentError, TrainingError, DirectoryError, EvalDataError,
-                 FaqError, HolidayError, PointsError)  # fmt: skip
+                 FaqError, HolidayError, PointsError, CitySettingsError)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

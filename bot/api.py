@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
 from bot import bulletin_pdf
+from bot.api_city import build_city_router
 from bot.api_nlu import build_nlu_router
 from bot.dispatcher import UnknownChat
 from bot.errors import ApiError
@@ -240,6 +241,7 @@ def build_router(services: Services) -> APIRouter:
 
     router.include_router(guarded)
     router.include_router(build_nlu_router(services, guard))
+    router.include_router(build_city_router(services, guard))
     router.add_api_route("/healthz", health_route(services), methods=["GET"])
     return router
 
@@ -275,7 +277,7 @@ def metrics_route(services: Services) -> Any:
         async def standing() -> dict[str, dict[str, int]]:
             async with services.uow() as uow:
                 counts = await uow.tickets.counts()
-                return {**counts, "outbox": await outbox_counts(uow)}
+                return {**counts, "outbox": await outbox_counts(uow), "city_pushes": await uow.city.counts()}
 
         body = await services.metrics.render(standing)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -37,8 +37,9 @@ def _client_id(client_id: str | None) -> str | None:
 # folding: what could pass for the bot or the system. "gridbot" is how the transcript marks the
 # bot's own posts; "system" is the escalation engine's actor in the timeline (the bulletin tells
 # automatic escalations from whistles by it); "@…" is a mention, and was the role of the old
-# link codes (`@bind`, `@iam`); 网格通 is the bot's name in the chats.
-RESERVED_PREFIXES = ("@", "bot", "gridbot", "system", "网格通")
+# link codes (`@bind`, `@iam`); 网格通 is the bot's name in the chats; 12345 is the city platform, the
+# reporter of the cases it hands over (`tickets.city.CITY_REPORTER`).
+RESERVED_PREFIXES = ("@", "bot", "gridbot", "system", "网格通", "12345")
 # The identities the platform adapters give their residents ("名字#tg123", "微信用户1a2b#wx…",
 # "userid#wc…"): a web chat name like that would be that Telegram/WeChat/WeCom resident.
 _CHANNEL_IDENTITY = re.compile(r"#[a-z]{2}\d+$")

@@ -25,6 +25,10 @@ class Metrics:
                                registry=self.registry)  # fmt: skip
         self.outbox = Gauge("gridbot_outbox_messages", "Outbound messages by delivery state", ["status"],
                             registry=self.registry)  # fmt: skip
+        self.city_pushes = Gauge("gridbot_city_pushes", "Pushes to the city platform by state (pending, dead)",
+                                 ["status"], registry=self.registry)  # fmt: skip
+        self.city_attempts = Counter("gridbot_city_push_attempts_total", "Attempts to push to the city platform",
+                                     ["result"], registry=self.registry)  # fmt: skip
         self.nlu_cache = Gauge("gridbot_nlu_cache", "Parse cache of this process: hits, misses, skipped (no words, "
                                "never parsed), entries", ["kind"], registry=self.registry)  # fmt: skip
         self._cache_figures: Callable[[], Mapping[str, int]] = dict
@@ -42,10 +46,18 @@ class Metrics:
     def delivered(self, ok: bool) -> None:
         self.deliveries.labels("sent" if ok else "failed").inc()
 
+    def pushed(self, ok: bool) -> None:
+        self.city_attempts.labels("sent" if ok else "failed").inc()
+
     async def render(self, standing: Callable[[], Awaitable[Mapping[str, Mapping[str, int]]]]) -> bytes:
-        """Refresh the standing gauges from `standing()` ({"tickets": …, "tiers": …, "outbox": …})."""
+        """Refresh the standing gauges from `standing()` ({"tickets", "tiers", "outbox", "city_pushes"}: label → n)."""
         figures = await standing()
-        for gauge, key in ((self.tickets, "tickets"), (self.escalated, "tiers"), (self.outbox, "outbox")):
+        for gauge, key in (
+            (self.tickets, "tickets"),
+            (self.escalated, "tiers"),
+            (self.outbox, "outbox"),
+            (self.city_pushes, "city_pushes"),
+        ):
             gauge.clear()
             for label, value in figures.get(key, {}).items():
                 gauge.labels(label).set(value)
@@ -64,4 +76,7 @@ class NoMetrics(Metrics):
         return None
 
     def delivered(self, ok: bool) -> None:
+        return None
+
+    def pushed(self, ok: bool) -> None:
         return None

@@ -257,7 +257,7 @@ class Renderer:
             return next((d.name for d in self._directory().departments if d.id == value), str(value))
         if key == "from_tier":
             return self.templates.name("tier", str(value))
-        if key == "until" and isinstance(value, str):
+        if key in ("until", "deadline") and isinstance(value, str):
             return str(_display(datetime.fromisoformat(value)))
         if key == "attachments":
             return self._added({"attachments": value})

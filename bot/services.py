@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.bulletin_pdf import DEFAULT_FONT
+from bot.city_intake import CityIntake
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics
 from bot.nlu.catalog import IntentFiles
@@ -58,3 +59,4 @@ class Services:
     media_quota: MediaQuota = field(default_factory=MediaQuota)
     metrics: Metrics = field(default_factory=Metrics)
     pdf_font: Path = DEFAULT_FONT  # the Chinese font of PDF bulletins (GRIDBOT_PDF_FONT)
+    city: CityIntake | None = None  # cases from the city platform (12345): POST /api/v1/cases

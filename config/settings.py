@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     wecom_secret: str | None = Field(default=None, description="The app's Secret: app messages and appchat.")
     wecom_agent_id: str | None = Field(default=None, description="The app's AgentId: pings to staff.")
     wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    # The city platform (12345, 接诉即办): pushes of case events, off unless a URL is set (then the secret is required).
+    city_push_url: str | None = Field(default=None, description="POST every case event here (signed JSON); unset: off.")
+    city_push_secret: str | None = Field(
+        default=None, description="HMAC-SHA256 key of X-Gridbot-Signature (at least 16 characters)."
+    )
+    city_push_scope: str = Field(
+        default="city", pattern="^(city|all)$", description="city: the platform's own cases only; all: every case."
+    )
+    city_push_attempts: int = Field(default=20, ge=1, le=100, description="Attempts before a push is a dead letter.")
+    city_push_timeout_s: float = Field(default=5.0, gt=0, le=60, description="One POST is cut off after this.")
+    city_push_interval_s: float = Field(default=1.0, gt=0, description="How often each process looks for due pushes.")
     # Routines, at Beijing time:
     checkin_remind_at: str = Field(
         default="16:00", pattern=r"^\d{1,2}:\d{2}$", description="报平安 reminder (Beijing)."

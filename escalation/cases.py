@@ -7,7 +7,8 @@ row or updates it fenced on the clock token the outcome was planned from, append
 events and turns the notices into outbox rows (staff pings held through quiet hours). After the
 transaction commits, the caller hands the changed tickets to `committed`, which arms the timers
 due soon and wakes the outbox. With a points ledger (积分, `escalation.points`) it keeps the ledger
-in the same transaction.
+in the same transaction; an event feed given at composition (the city platform's push outbox)
+gets the appended events in the same transaction too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Protocol
 
 from escalation import planner
 from escalation.points import PointsLedger
-from tickets.model import Notice, Outcome, Ticket
+from tickets.model import Notice, Outcome, Ticket, TicketEvent
 from tickets.ports import Notifier, StoredMessage, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,13 @@ class NoTrigger:
         return None
 
 
+class EventFeed(Protocol):
+    """Where a case's new timeline events also go, written in the same transaction as the events
+    (the city platform's push outbox, `bot.city_push.CityFeed`)."""
+
+    async def publish(self, uow: UnitOfWork, ticket: Ticket, events: Sequence[TicketEvent], now: datetime) -> None: ...
+
+
 class CaseService:
     def __init__(
         self,
@@ -53,12 +61,14 @@ class CaseService:
         trigger: Trigger | None = None,
         wake: Callable[[], None] = lambda: None,
         points: PointsLedger | None = None,
+        feed: EventFeed | None = None,
     ) -> None:
         self._notifier = notifier
         self.points = points  # the points ledger kept with each change (None: no points)
         self._now = now
         self._trigger: Trigger = trigger or NoTrigger()
         self._wake = wake
+        self._feed = feed
 
     async def commit(
         self, uow: UnitOfWork, outcome: Outcome, *, before: Ticket | None, now: datetime, cause_id: int | None = None
@@ -76,6 +86,8 @@ class CaseService:
         await uow.tickets.add_events(ticket.id, outcome.events)
         if self.points is not None:
             await self.points.case_changed(uow, ticket, outcome.events)
+        if self._feed is not None and outcome.events:
+            await self._feed.publish(uow, ticket, outcome.events, now)
         notices = hold_quiet(ticket, outcome.notices, now)
         return await self._notifier.notify(uow, notices, now=now, cause_id=cause_id)
 

@@ -179,6 +179,27 @@ deliveries = Table(
     Index("ix_deliveries_due", "status", "next_attempt_at"),
 )
 
+# The city platform's push outbox (12345, 接诉即办): one push per timeline event (the unique key: an
+# event is queued once), written in the transaction that appended the event, with its own attempts,
+# backoff, lease and dead letter. `body` is what the platform receives (the event's id is added as `id`).
+city_pushes = Table(
+    "city_pushes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", Id, ForeignKey("ticket_events.id"), nullable=False),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("event_id", name="uq_city_pushes_event"),
+    Index("ix_city_pushes_due", "status", "next_attempt_at"),
+    Index("ix_city_pushes_ticket", "ticket_id", "id"),
+)
+
 # 报平安: one row per worker and local day.
 checkins = Table(
     "checkins",

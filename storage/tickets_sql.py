@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
 from storage.prepared import StatementRunner
 from storage.rows import _find_query, _ticket, _ticket_filter, _ticket_row
 from tickets.model import EventKind, Ticket, TicketEvent, TicketState
-from tickets.ports import TicketQuery
+from tickets.ports import DuplicateCase, TicketQuery
 
 # The hot path's statements are built once: building a SQLAlchemy statement per call (operators,
 # bind parameters, the values clause) was a quarter of the bot's CPU in bench/ingest.py.
@@ -46,7 +47,12 @@ class SqlTicketStore:
         return _ticket(row) if row else None
 
     async def insert(self, ticket: Ticket, next_due_at: datetime | None) -> None:
-        await self._run.count(_INSERT_TICKET, {"id": ticket.id, **_ticket_row(ticket, next_due_at)})
+        try:
+            await self._run.count(_INSERT_TICKET, {"id": ticket.id, **_ticket_row(ticket, next_due_at)})
+        except IntegrityError as exc:
+            if ticket.external_id is None:
+                raise
+            raise DuplicateCase(ticket.external_id) from exc  # the city's case, stored by a concurrent request
 
     async def update(self, ticket: Ticket, next_due_at: datetime | None, expected_token: int) -> bool:
         row = {"b_id": ticket.id, "b_token": expected_token, **_ticket_row(ticket, next_due_at)}

@@ -18,6 +18,11 @@ class DuplicateMessage(Exception):
     """A message with this (chat, client_id) is already stored; the transaction is rolled back."""
 
 
+class DuplicateCase(Exception):
+    """A ticket with this external id (the city platform's case id) is already stored; the
+    transaction is rolled back."""
+
+
 class Direction(StrEnum):
     IN = "in"
     OUT = "out"
@@ -359,6 +364,60 @@ class DeliveryStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class CityPush:
+    """One timeline event on its way to the city platform (the push outbox): `body` is what the
+    platform receives, with the event's id added as `id` when it is sent."""
+
+    id: int
+    ticket_id: int
+    event_id: int
+    body: Mapping[str, object]
+    status: Delivery
+    attempts: int
+    created_at: datetime
+    error: str | None = None
+
+
+class CityStore(Protocol):
+    """The city platform's side of the database: its cases by their id there, and the push outbox
+    (each push claimed under a lease, retried, given up into a dead letter)."""
+
+    async def case_of(self, external_id: str) -> int | None:
+        """Our ticket id of the city's case `external_id`, if we have it."""
+        ...
+
+    async def queue(self, ticket_id: int, bodies: Sequence[Mapping[str, object]], now: datetime) -> None:
+        """A pending push per body, for the ticket's last `len(bodies)` timeline events in order: called
+        right after `TicketStore.add_events` in the transaction that wrote (and so locked) the ticket."""
+        ...
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[CityPush]:
+        """The due pushes, oldest first, each held until `lease_until` so no other process takes it; a push
+        waits behind an earlier pending one of its ticket."""
+        ...
+
+    async def sent(self, push_id: int, now: datetime) -> None: ...
+
+    async def failed(self, push_id: int, error: str, retry_at: datetime | None) -> None:
+        """One failed attempt; no `retry_at` means give up (a dead letter)."""
+        ...
+
+    async def postpone(self, push_ids: Sequence[int], until: datetime) -> None: ...
+
+    async def by_status(self, status: Delivery, limit: int) -> list[CityPush]:
+        """Newest first, with their last error."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """Pending and dead pushes."""
+        ...
+
+    async def retry(self, push_id: int) -> bool:
+        """A dead push goes back to pending with fresh attempts, due at once; False if it is not dead."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; leaving the block commits, an exception rolls back.
     The stores are read-only members: an adapter may hold them as plain attributes."""
@@ -383,6 +442,9 @@ class UnitOfWork(Protocol):
 
     @property
     def points(self) -> PointStore: ...
+
+    @property
+    def city(self) -> CityStore: ...
 
     async def __aenter__(self) -> Self: ...
 

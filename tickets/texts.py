@@ -133,3 +133,6 @@ class Text(StrEnum):
     TICKET_CONFIRMED_PENDING = "ticket_confirmed_pending"
     TICKET_RATED_PENDING = "ticket_rated_pending"
     STAFF_PHOTOS = "staff_photos"
+    CITY_CASE_OPENED = "city_case_opened"  # a case from the city platform (12345), in the grid's group
+    CITY_CASE_ASSIGNED = "city_case_assigned"  # … to the grid's worker
+    CITY_CASE_ASSIGNED_DUE = "city_case_assigned_due"  # … with the platform's handling deadline

@@ -80,6 +80,24 @@ def test_api_queries_take_any_parameters(bot: FuzzBot, path: str, params: dict[s
     check(bot, lambda: bot.http.get(path, params=params, headers={"Authorization": f"Bearer {API_TOKEN}"}))
 
 
+DEADLINE = st.sampled_from(["2027-01-20T18:00:00+08:00", "2027-01-20 18:00", "2099-01-01", "2020-01-01", "明天"])
+
+
+@FUZZ
+@given(
+    st.fixed_dictionaries(
+        {"external_id": st.sampled_from(["BJ-1", "BJ-2"]) | st.text(max_size=140),
+         "type": st.sampled_from(["report_water", "consult", "chitchat"]) | st.text(max_size=20),
+         "text": TEXT, "grid": st.sampled_from(["yg-1", "yangguang", "hh-2"]) | st.text(max_size=10)},
+        optional={"location": st.text(max_size=600) | MAYBE, "deadline": DEADLINE | st.text(max_size=30) | MAYBE},
+    )
+)  # fmt: skip
+def test_api_cases_take_any_shaped_case(bot: FuzzBot, body: dict[str, Any]) -> None:
+    """The city platform's cases (12345): a refused one stores nothing, a repeated id changes nothing."""
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    check(bot, lambda: bot.http.post("/api/v1/cases", json=body, headers=auth))
+
+
 def telegram_update() -> st.SearchStrategy[Any]:
     chat = st.fixed_dictionaries(
         {"id": st.integers(-(10**13), 10**13), "type": st.sampled_from(["group", "private", "x"])}
