@@ -24,6 +24,8 @@ from tickets.model import Ticket, Tier
 TICKET_COLUMNS = ["工单号", "类型", "状态", "当前层级", "网格", "位置", "内容", "报事人", "网格员",
                   "报事时间", "评分", "办结方式", "紧急", "类别代码", "小类", "承办部门", "退单次数", "返工次数",
                   "办理期限"]  # fmt: skip
+KPI_COLUMNS = ["分组", "名称", "排名", "应结案", "缓办", "结案", "按期结案", "按期结案率", "结案率", "返工率", "推诿",
+               "响应率", "解决率", "满意率", "黄牌", "红牌"]  # fmt: skip
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # What an uploaded workbook may hold. A .xlsx is a zip: a few hundred KB can unpack into gigabytes
 # (one 200 MB shared string compresses to 200 KB), so the archive's own table of sizes is checked
@@ -62,6 +64,30 @@ def ticket_rows(tickets: Sequence[Ticket], name: Callable[[str, str], str],
 
 def _when(at: datetime) -> str:
     return at.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def kpi_rows(body: dict[str, Any], name: Callable[[str, str], str]) -> list[list[object]]:
+    """The assessment figures (escalation/kpis.py) as rows: the total, each department (with its rank),
+    tier and grid."""
+    ranks = {r["id"]: r["rank"] for r in body["ranking"]}
+    groups = [("合计", [{"id": "", "name": "全部", **body["total"]}])]
+    groups += [("职能部门", body["departments"]), ("层级", body["tiers"]), ("网格", body["grids"])]
+    rows: list[list[object]] = []
+    for label, items in groups:
+        for r in items:
+            c = r["counts"]
+            shown = name("tier", r["id"]) if label == "层级" else r["name"]
+            rows.append([label, shown, ranks.get(r["id"], "") if label == "职能部门" else "", c["due"], c["deferred"],
+                         c["closed"], c["closed_on_time"], *(_pct(r[k]) for k in _RATES[:3]), r["returns"],
+                         *(_pct(r[k]) for k in _RATES[3:]), c["yellow_cards"], c["red_cards"]])  # fmt: skip
+    return rows
+
+
+_RATES = ("on_time_rate", "closure_rate", "rework_rate", "response_rate", "resolution_rate", "satisfaction_rate")
+
+
+def _pct(value: object) -> str:
+    return f"{float(value) * 100:.1f}%" if isinstance(value, int | float) else ""
 
 
 def to_csv(header: list[str], rows: list[list[object]]) -> bytes:

@@ -218,13 +218,8 @@ def photos(ticket: Ticket, events: list[TicketEvent]) -> dict[str, list[dict[str
     def shown(found: list[Mapping[str, object]]) -> list[dict[str, object]]:
         return [{**a, "inline": str(a.get("url", "")).startswith("/chat/media/")} for a in found]
 
-    after = [a for e in events if e.actor not in ticket.residents for a in verification.images(_attached(e))]
-    return {"before": shown(verification.before_photos(events)), "after": shown(after)}
-
-
-def _attached(event: TicketEvent) -> list[object]:
-    found = event.detail.get("attachments")
-    return list(found) if isinstance(found, list | tuple) else []
+    before, after = verification.before_photos(events), verification.staff_photos(ticket, events)
+    return {"before": shown(before), "after": shown(after)}
 
 
 def _serves_as(d: Directory, person: Person) -> str:

@@ -29,6 +29,7 @@ from escalation import planner
 from escalation.bulletin import activity, grids_under, missing_checkins, namer
 from escalation.kpis import kpis
 from escalation.routines import local_day, month_bounds, previous_month
+from tickets import verification
 from tickets.model import Phase, Ticket, TicketEvent, TicketState, Tier
 from tickets.ports import Bulletin, Delivery, StoredMessage
 from tickets.transitions import is_live
@@ -436,6 +437,7 @@ def ticket_json(t: Ticket, events: list[TicketEvent] | None = None) -> dict[str,
         "verify_pending": t.verify_pending,
     }
     if events is not None:
+        body["photos"] = {"before": verification.before_photos(events), "after": verification.staff_photos(t, events)}
         body["events"] = [
             {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "detail": dict(e.detail)} for e in events
         ]

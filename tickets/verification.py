@@ -52,6 +52,11 @@ def before_photos(history: Sequence[TicketEvent]) -> list[Mapping[str, object]]:
             for a in images(_attachments(e))]  # fmt: skip
 
 
+def staff_photos(ticket: Ticket, history: Sequence[TicketEvent]) -> list[Mapping[str, object]]:
+    """Every photo staff sent for the case, all rounds (the 处置后照片 the ticket page and the API show)."""
+    return [a for e in history if e.actor not in ticket.residents for a in images(_attachments(e))]
+
+
 def after_photos(ticket: Ticket, history: Sequence[TicketEvent]) -> list[Mapping[str, object]]:
     """处置后照片: photos staff sent for the case since it was last (re)opened for handling."""
     start = max((i for i, e in enumerate(history) if e.kind in _ROUND_STARTS), default=0)

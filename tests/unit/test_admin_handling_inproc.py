@@ -59,6 +59,10 @@ def test_an_officer_dispatches_decides_the_extension_and_verifies_from_the_ticke
         assert "类别代码" in export[0] and "承办部门" in export[0]
         row = next(line for line in export[1:] if line.startswith(f"{t},"))
         assert "0401" in row and "绿地养护" in row and "区住房和城乡建设局" in row  # code, subtype, department
+        assert [p["url"] for p in bot.ticket(t)["photos"]["after"]] == ["/chat/media/bb22"]
+        kpi_csv = admin.http.get("/admin/kpis.csv", params={"month": "2026-12"}).content.decode("utf-8-sig")
+        assert kpi_csv.startswith("分组,名称,排名") and "职能部门,区住房和城乡建设局,1," in kpi_csv
+        assert "/admin/kpis.csv?month=2026-12" in dash
         figures = admin.http.get("/admin/api/dashboard").json()["kpis"]
         assert figures["departments"][0]["counts"]["failed_verifications"] == 1
     finally:

@@ -105,3 +105,16 @@ def test_workdays_skip_weekends_and_keep_the_time_of_day() -> None:
     friday = datetime(2026, 11, 20, 17, 0, tzinfo=LOCAL)
     assert add_workdays(friday, 1) == datetime(2026, 11, 23, 17, 0, tzinfo=LOCAL)
     assert add_workdays(friday.astimezone(UTC), 5).astimezone(LOCAL) == datetime(2026, 11, 27, 17, 0, tzinfo=LOCAL)
+
+
+def test_cards_on_the_working_calendar_fall_in_working_time_and_the_red_one_workdays_later() -> None:
+    """A 4 working-hour case accepted Friday 16:00 (Beijing) is due Monday 11:00 (1.5 h on Friday,
+    2.5 h on Monday); the yellow card then, the red one five workdays later at the same time."""
+    working = replace(CHECKED, resolve_s=4 * 3600, working=(8 * 60 + 30, 17 * 60 + 30), quiet=None)
+    friday = datetime(2026, 11, 20, 16, 0, tzinfo=LOCAL)
+    t = transitions.accept(replace(_accepted()[0], state=TicketState.REPORTED, policy=working), "w1", friday).ticket
+    steps = planner.schedule(t)
+    yellow = next(s for s in steps if s.action is Action.YELLOW_CARD)
+    red = next(s for s in steps if s.action is Action.RED_CARD)
+    assert yellow.at == datetime(2026, 11, 23, 11, 0, tzinfo=LOCAL)
+    assert red.at == datetime(2026, 11, 30, 11, 0, tzinfo=LOCAL)
