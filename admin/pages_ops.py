@@ -151,6 +151,8 @@ def _outbox_routes(router: APIRouter, web: AdminPages) -> None:
         async with web.services.uow() as uow:
             rows = await outbox_entries(uow, wanted, 500)
             counts = await outbox_counts(uow)
+            pushes = await uow.city.by_status(wanted, 200)  # the city platform's (12345) push outbox
+            push_counts = await uow.city.counts()
         return web.render(
             request,
             "admin/outbox.html",
@@ -159,7 +161,20 @@ def _outbox_routes(router: APIRouter, web: AdminPages) -> None:
             status=wanted.value,
             counts=counts,
             platform_names=PLATFORM_NAMES,
+            pushes=pushes,
+            push_counts=push_counts,
         )
+
+    @router.post("/outbox/city/{push_id}/retry")
+    async def retry_push(request: Request, push_id: RowId) -> Response:
+        """A dead push to the city platform back in the queue, due at once."""
+        who = await web.admin_only(request)
+        await web.form(request, who)
+        async with web.services.uow() as uow:
+            if not await uow.city.retry(push_id):
+                raise HTTPException(404, "没有这条失败的推送")
+        await web.audit(who, "city_push.retry", f"city_push:{push_id}", {"status": "dead"}, {"status": "pending"})
+        return RedirectResponse("/admin/outbox", status_code=303)
 
     @router.post("/outbox/{message_id}/retry")
     async def retry(request: Request, message_id: RowId) -> Response:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.admin_client import ADMIN_PASSWORD, ADMIN_USER, AdminWeb
 from tests.fakes.city_platform import FakeCityPlatform
 from tests.inproc import START, InProcessBot
 
@@ -43,7 +44,8 @@ POLICY = str(Path(__file__).parents[1] / "e2e" / "conversations" / "policy.yml")
 def pushing(tmp_path: Path, platform: FakeCityPlatform) -> Iterator[InProcessBot]:
     bot = InProcessBot(tmp_path, GRIDBOT_CITY_PUSH_URL=platform.url, GRIDBOT_CITY_PUSH_SECRET=SECRET,
                        GRIDBOT_CITY_PUSH_INTERVAL_S="0.05", GRIDBOT_CITY_PUSH_ATTEMPTS="3",
-                       GRIDBOT_POLICIES=POLICY)  # fmt: skip
+                       GRIDBOT_POLICIES=POLICY, GRIDBOT_ADMIN_USER=ADMIN_USER,
+                       GRIDBOT_ADMIN_PASSWORD=ADMIN_PASSWORD)  # fmt: skip
     yield bot
     bot.close()
 
@@ -183,6 +185,11 @@ def test_a_failing_platform_gets_the_push_later_and_a_dead_letter_can_be_retried
     assert 'gridbot_city_pushes{status="dead"} 1.0' in metrics
     assert 'gridbot_city_push_attempts_total{result="failed"} 4.0' in metrics
 
+    admin = AdminWeb(http=pushing.client())
+    assert admin.login().status_code == 303
+    page = admin.http.get("/admin/outbox").text.split('id="city-pushes"')[1]
+    assert f"#{ticket_id}" in page and "HTTP 500" in page and f"/admin/outbox/city/{dead[0]['id']}/retry" in page
+
     platform.up()
     retried = pushing.http.post(f"/city/pushes/{dead[0]['id']}/retry")
     assert retried.json() == {"id": dead[0]["id"], "status": "pending"}
@@ -190,6 +197,7 @@ def test_a_failing_platform_gets_the_push_later_and_a_dead_letter_can_be_retried
     assert [e["event"] for e in platform.events(SECRET.encode())] == ["reported", "accepted"]
     assert pushing.http.get("/city/pushes").json() == {"pushes": []}
     assert pushing.http.post(f"/city/pushes/{dead[0]['id']}/retry").status_code == 404
+    assert admin.post(f"/admin/outbox/city/{dead[0]['id']}/retry").status_code == 404  # not dead any more
 
 
 def test_a_platform_that_hangs_never_holds_up_the_chat(tmp_path: Path, platform: FakeCityPlatform) -> None:
