@@ -57,9 +57,15 @@ def ticket_rows(tickets: Sequence[Ticket], name: Callable[[str, str], str],
          _when(t.created_at), t.rating if t.rating is not None else "",
          name("close_reason", t.close_reason.value) if t.close_reason else "", "是" if t.urgent else "",
          code(t), t.subtype.name if t.subtype else "", department(t.department) if t.department else "",
-         t.returns, t.reworks, _when(t.deadline) if t.deadline else ""]
+         t.returns, t.reworks, _due(t)]
         for t in tickets
     ]  # fmt: skip
+
+
+def _due(t: Ticket) -> str:
+    """A fixed handling deadline: an approved 延期's, else the city platform's (12345)."""
+    fixed = t.clock.until or t.deadline
+    return _when(fixed) if fixed else ""
 
 
 def _when(at: datetime) -> str:

@@ -100,8 +100,8 @@ GOVERNANCE_KEYS = frozenset({Route.REPORT_IN, Route.SUSPEND, Route.APPROVE_SUSPE
 # case's post; anywhere else in a sentence these words are a note (`#12 已联系派出所`).
 _HANDLING = re.compile(
     r"^\s*(?:[#＃]\s*\d{1,9}|\d{1,9}\s*号工单|工单\s*[#＃]?\s*\d{1,9})?[\s，,:：]*"
-    r"(不同意延期|驳回延期|同意延期|批准延期|申请延期|核查不通过|核查不合格|核查通过|核查合格|验收通过|返工(?=[\s:：])|"
-    r"签收|退单|派单|指定(?=[\s:：])|派(?=[\s:：给至到]))"
+    r"(?:(不同意延期|驳回延期|同意延期|批准延期|申请延期|核查不通过|核查不合格|核查通过|核查合格|验收通过|返工|签收|退单|派单|指定)"
+    r"(?=[\s:：，,。!！]|$)|(派)(?=[\s:：给至到]))"  # the word then a pause: `#12 签收了吗` is a question, not 签收
 )
 HANDLING_KEYS = frozenset({Route.DISPATCH, Route.SIGN, Route.RETURN, Route.REQUEST_EXTENSION,
                            Route.APPROVE_EXTENSION, Route.REFUSE_EXTENSION, Route.VERIFY_PASS,
@@ -113,7 +113,11 @@ def handling_words(text: str) -> tuple[Route, str] | None:
     match = _HANDLING.match(text)
     if match is None:
         return None
-    return COMMANDS[match.group(1)], text[match.end() :].strip(" \t\n，,。:：;；")
+    word = match.group(1) or match.group(2)
+    rest = text[match.end() :].strip(" \t\n，,。:：;；!！")
+    if word in ("派", "派单"):
+        rest = re.sub(r"^[给至到]\s*", "", rest)  # 派给城管, 派到水务局
+    return COMMANDS[word], rest
 
 
 def parse_rating(text: str) -> int | None:
@@ -386,6 +390,8 @@ def _staff_move(text: str) -> Route | None:
 def _aspect(text: str) -> bool | None:
     """Done (已清运, 修好了, 搞定) or still going (在路上, 正在弄, 明天来修)? None when the words do not say."""
     done, ongoing = _DONE.search(text), _ONGOING.search(text)
+    if done and _ASKED.match(text, done.end()):
+        done = None  # 修好了吗, 签收了没: asking whether it is done says nothing done
     if done and not ongoing:
         return True
     if ongoing and not done:
@@ -455,6 +461,7 @@ _DONE = re.compile(
     r"(?:(?:掉|走|完|好|妥|开|通|干净|上|回|住|成)[^，,。！!？?\s]{0,4}|新的)?了(?<!接了)|"
     r"(?:找着|找到|谈妥|说开|恢复|到位|合格|完工|收队|签了字|办妥)"
 )
+_ASKED = re.compile(r"\s*(?:吗|么|嘛|没有?)(?:[?？。!！~\s]|$)")
 _AGAIN = re.compile(r"又(?:坏|漏|堵|停|不亮|满|来|有)|巡查|发现|走访")
 _TAKE = re.compile(
     r"^(?:好的?|嗯|收到\S{0,2}|OK|ok)?\s*(?:我接|我跟|我来|交给我|我去|我负责|我认领|记下了|我记下|这个我|我马上)|"

@@ -121,7 +121,7 @@ def case_counts(ticket: Ticket, history: Sequence[TicketEvent]) -> Counts:
         due=1,
         deferred=int(deferred),
         closed=int(closed),
-        closed_on_time=int(closed and not overdue(history)),
+        closed_on_time=int(closed and not overdue(history) and not deferred),  # 缓办 leaves both sides
         resolutions=kinds.count(EventKind.RESOLVED),
         failed_verifications=kinds.count(EventKind.VERIFICATION_FAILED),
         returns=0,  # counted against the returning department in `kpis`

@@ -78,13 +78,16 @@ def schedule(ticket: Ticket) -> list[Step]:
 
 
 def fixed_deadline(ticket: Ticket) -> datetime | None:
-    """The handling deadline set outright (an approved 延期, the city platform's), else None."""
-    return ticket.deadline if ticket.clock.phase is Phase.RESOLVE else None
+    """The handling deadline set outright: an approved 延期 for this running phase, else the city
+    platform's (12345) for the case; None when the policy's time counts."""
+    if ticket.clock.phase is not Phase.RESOLVE:
+        return None
+    return ticket.clock.until or ticket.deadline
 
 
 def _to_fixed(ticket: Ticket, cal: WorkCalendar) -> list[Step]:
     """Nags at the policy's fractions of the time from the clock's start to the fixed deadline, then the climb."""
-    start, end = ticket.clock.started_at, ticket.deadline
+    start, end = ticket.clock.started_at, fixed_deadline(ticket)
     assert end is not None
     span = max(timedelta(0), end - start)
     steps = [

@@ -24,7 +24,7 @@ from tickets.ports import TicketQuery, UnitOfWork, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 # The kinds after which a case's timeline may earn or cost something new.
 SCORING = frozenset({EventKind.RATED, EventKind.CONFIRMED, EventKind.CLOSED, EventKind.REOPENED,
-                     EventKind.DISPATCHED, EventKind.ARBITRATED})  # fmt: skip
+                     EventKind.VERIFICATION_FAILED, EventKind.DISPATCHED, EventKind.ARBITRATED})  # fmt: skip
 REBUILD_BATCH = 500
 
 

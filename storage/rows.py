@@ -166,6 +166,9 @@ def _ticket(row: Mapping[str, Any] | RowMapping) -> Ticket:
             base_tier=Tier(row["clock_base_tier"]),
             step=int(row["clock_step"]),
             token=int(row["clock_token"]),
+            until=_when(str((row["handling"] or {})["clock_until"]))
+            if (row["handling"] or {}).get("clock_until")
+            else None,
         ),
         rating=row["rating"],
         urgent=bool(row["urgent"]),
@@ -191,6 +194,8 @@ def handling_to_json(ticket: Ticket) -> dict[str, Any]:
         out["reworks"] = ticket.reworks
     if ticket.verify_pending:
         out["verify_pending"] = True
+    if ticket.clock.until is not None:
+        out["clock_until"] = ticket.clock.until.isoformat()
     if ticket.subtype is not None:
         k = ticket.subtype
         out["subtype"] = {"id": k.id, "name": k.name, "code": k.code, "conditions": k.conditions}

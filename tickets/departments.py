@@ -8,7 +8,8 @@
   After the second return the tier above decides (指定): its dispatch is final, no more returns.
 - Before the deadline a handler may ask for an extension (延期申请); the dispatching tier (or, for a
   case no department holds, the community) approves or refuses. An approved extension fixes the
-  deadline (`Ticket.deadline`). This and 挂账 are the only ways a clock stops or moves.
+  deadline of the running phase (`Clock.until`: any restart of the clock drops it). This and 挂账
+  are the only ways a clock stops or moves.
 
 Pure: every function takes `now` and returns an `Outcome` or raises `Refused`.
 """
@@ -54,7 +55,8 @@ def dispatch(
     if ticket.dispatch is not None:
         raise Refused(Text.ALREADY_DISPATCHED, **_params(ticket, directory))
     final = ticket.returns >= MAX_RETURNS
-    if final and tier_rank(actor_tier) < tier_rank(ticket.tier):
+    waiting_at = ticket.tier if ticket.tier in NODE_ORDER else Tier.DISTRICT  # the ladder may climb past it
+    if final and tier_rank(actor_tier) < tier_rank(waiting_at):
         raise Refused(Text.ARBITRATION_ABOVE, **notice_params(ticket))
     held = Dispatch(department.id, actor, actor_tier, now, final=final)
     new = replace(
@@ -165,10 +167,12 @@ def decide_extension(
     ticket: Ticket, actor: str, actor_tier: Tier | None, approve: bool, directory: Directory, now: datetime
 ) -> Outcome:
     """同意延期 moves the deadline to the date asked (shown in the group); 不同意延期 keeps it."""
+    _require_open(ticket)
     asked = ticket.extension
     if asked is None:
         raise Refused(Text.NO_EXTENSION_REQUEST, **notice_params(ticket))
-    if actor_tier not in NODE_ORDER or tier_rank(actor_tier) < tier_rank(_deciding_tier(ticket)):
+    deciding = actor_tier in NODE_ORDER and tier_rank(actor_tier) >= tier_rank(_deciding_tier(ticket))
+    if not deciding or actor == asked.by:  # nobody approves their own request
         raise Refused(Text.EXTENSION_DECIDERS_ONLY, **notice_params(ticket))
     params = _params(ticket, directory, actor=actor, due=asked.until)
     if not approve:
@@ -176,8 +180,8 @@ def decide_extension(
         event = TicketEvent(EventKind.EXTENSION_REFUSED, actor, now, {"until": asked.until.isoformat()})
         notice = Notice(Text.EXTENSION_REFUSED, person_id=asked.by, ticket_id=ticket.id, params=params)
         return Outcome(new, (event,), (notice,))
-    clock = replace(ticket.clock, phase=Phase.RESOLVE, token=ticket.clock.token + 1, step=0)
-    new = replace(ticket, extension=None, deadline=asked.until, clock=clock)
+    clock = replace(ticket.clock, phase=Phase.RESOLVE, token=ticket.clock.token + 1, step=0, until=asked.until)
+    new = replace(ticket, extension=None, clock=clock)
     event = TicketEvent(EventKind.EXTENSION_APPROVED, actor, now, {"until": asked.until.isoformat(), "by": asked.by})
     notices = (
         Notice(Text.TICKET_EXTENDED, chat_id=ticket.chat_id, ticket_id=ticket.id, params=params),
@@ -201,14 +205,18 @@ def _handling_clock(ticket: Ticket, held: Dispatch) -> Clock:
 
 
 def _deciding_tier(ticket: Ticket) -> Tier:
-    return ticket.dispatch.tier if ticket.dispatch is not None else Tier.COMMUNITY
+    """The dispatching tier; for a case no department holds, the tier above the grid that holds it
+    (the community at least)."""
+    if ticket.dispatch is not None:
+        return ticket.dispatch.tier
+    held = ticket.tier if ticket.tier in NODE_ORDER else Tier.DISTRICT
+    return held if tier_rank(held) > tier_rank(Tier.GRID) else Tier.COMMUNITY
 
 
 def _deciders(ticket: Ticket, directory: Directory) -> list[str]:
     if ticket.dispatch is not None:
         return [ticket.dispatch.by]
-    tier = ticket.tier if ticket.tier is not Tier.GRID else Tier.COMMUNITY
-    return [p.id for p in directory.officers_for(ticket.grid, tier, ticket.type)]
+    return [p.id for p in directory.officers_for(ticket.grid, _deciding_tier(ticket), ticket.type)]
 
 
 def _above(tier: Tier) -> Tier:

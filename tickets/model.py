@@ -135,7 +135,8 @@ class Clock:
     """The running deadline: the schedule is derived from (policy, phase, started_at, base_tier).
 
     `step` indexes the next step of that schedule; `token` fences every change so a
-    stale timer can never fire twice.
+    stale timer can never fire twice. `until` is a deadline an approved 延期 fixed for this
+    running phase: any restart (返工, a reopen, a return, 报到 …) drops it with the phase.
     """
 
     phase: Phase
@@ -143,6 +144,7 @@ class Clock:
     base_tier: Tier
     step: int = 0
     token: int = 0
+    until: datetime | None = None
 
     def restarted(self, phase: Phase, now: datetime, base_tier: Tier) -> Clock:
         return Clock(phase=phase, started_at=now, base_tier=base_tier, step=0, token=self.token + 1)
@@ -210,7 +212,7 @@ class Ticket:
     reworks: int = 0  # 返工: verifications that failed
     subtype: CaseKind | None = None  # the subtype it was filed under (snapshotted with its policy)
     verify_pending: bool = False  # resolved, waiting for the community's 核查
-    deadline: datetime | None = None  # the handling deadline when fixed: an approved 延期 or the city platform's
+    deadline: datetime | None = None  # the city platform's handling deadline (12345), for the whole case
     external_id: str | None = None  # the city platform's case id (12345), for a case that came from it
 
     @property

@@ -34,6 +34,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Protocol
 
+from tickets.city import CITY_REPORTER
 from tickets.model import CloseReason, EventKind, Ticket, TicketEvent
 
 CONSULT = "consult"  # a question, not a report (tickets.transitions.CONSULT)
@@ -139,7 +140,7 @@ def case_entries(
     found: dict[tuple[str, str, Rule, str], Entry] = {}
 
     def earn(person: str, rule: Rule, at: datetime) -> None:
-        if not person or person == "system" or (rule in RESIDENT_RULES) == is_staff(person):
+        if not person or person in ("system", CITY_REPORTER) or (rule in RESIDENT_RULES) == is_staff(person):
             return  # residents earn residents' rules, staff staff's; the system nothing
         entry = Entry(person, scope_of(rule, ticket.grid), rule, policy.of(rule), f"#{ticket.id}", ticket.grid, at,
                       ticket.id)  # fmt: skip
@@ -194,9 +195,12 @@ def _closed(ticket: Ticket, event: TicketEvent, resolved: _Resolve | None, last_
     earn(ticket.reporter, Rule.REPORT_ACCEPTED, event.at)
     fixed = True
     if event.detail.get("reason") == CloseReason.RATED.value:
-        fixed = last_rating.get(event.actor, 0) >= FIXED_FROM
+        # the resident whose rating closed it; a community 核查 that closes a case rated meanwhile
+        # is the verifier's event, and the rating that counts is the resident's
+        rater = event.actor if event.actor in last_rating else next(iter(last_rating), "")
+        fixed = last_rating.get(rater, 0) >= FIXED_FROM
         if fixed:
-            earn(event.actor, Rule.FIX_CONFIRMED, event.at)
+            earn(rater, Rule.FIX_CONFIRMED, event.at)
     if resolved is None or not fixed:
         return
     if resolved.on_time:

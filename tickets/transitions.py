@@ -210,6 +210,7 @@ def resolve(
     new = replace(
         ticket,
         state=TicketState.RESOLVED,
+        extension=None,
         assignee=ticket.assignee or actor,
         clock=ticket.clock.restarted(Phase.FEEDBACK, now, ticket.tier),
     )
@@ -297,6 +298,7 @@ def reject(ticket: Ticket, actor: str, reason: str, now: datetime) -> Outcome:
         rating=None,
         ratings={},
         close_reason=None,
+        verify_pending=False,
         reopens=ticket.reopens + 1,
         clock=ticket.clock.restarted(Phase.RESOLVE, now, ticket.tier),
     )
@@ -384,6 +386,8 @@ def request_suspension(ticket: Ticket, actor: str, reason: str, directory: Direc
     approver = next((s.tier for s in ticket.policy.ladder if tier_rank(s.tier) > tier_rank(Tier.GRID)), Tier.COMMUNITY)
     tier = ticket.tier if tier_rank(ticket.tier) > tier_rank(Tier.GRID) else approver
     officers = directory.officers_for(ticket.grid, tier, ticket.type)
+    if ticket.dispatch is not None:  # a department asks whoever dispatched the case
+        officers = [p for p in (directory.person(ticket.dispatch.by),) if p is not None]
     notices = [_chat(Text.SUSPENSION_REQUESTED, new, actor=actor, note=reason)]
     notices += [_dm(Text.OFFICER_SUSPENSION_REQUEST, p.id, new, actor=actor, note=reason) for p in officers]
     event = TicketEvent(EventKind.SUSPENSION_REQUESTED, actor, now, {"reason": reason, "to": [p.id for p in officers]})
@@ -400,6 +404,7 @@ def suspend(ticket: Ticket, actor: str, reason: str, now: datetime) -> Outcome:
     new = replace(
         ticket,
         state=TicketState.SUSPENDED,
+        extension=None,
         suspension=reason[:500],
         clock=ticket.clock.restarted(Phase.NONE, now, ticket.tier),
     )
@@ -429,6 +434,8 @@ def reassign(ticket: Ticket, actor: str, worker: str, directory: Directory, now:
     grid would get the resident's details and could not accept, so the case would be stuck."""
     if ticket.state not in OPEN_STATES:
         raise Refused(Text.NOT_OPEN, **notice_params(ticket))
+    if ticket.dispatch is not None:  # a department holds it: it returns it (退单) or the dispatcher re-dispatches
+        raise Refused(Text.ALREADY_DISPATCHED, **notice_params(ticket, department_name=ticket.dispatch.department))
     if not directory.may_take(worker, ticket.grid, ticket.type, ticket.tier):
         raise Refused(Text.NOT_A_WORKER, **notice_params(ticket))
     if worker == ticket.assignee:
@@ -462,7 +469,7 @@ def close_by_staff(ticket: Ticket, actor: str, reason: str, now: datetime) -> Ou
         raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     if not reason.strip():
         raise Refused(Text.CLOSE_NEEDS_REASON, **notice_params(ticket))
-    new = _closed(ticket, now, CloseReason.BY_STAFF)
+    new = replace(_closed(ticket, now, CloseReason.BY_STAFF), verify_pending=False, extension=None)
     notices = [_chat(Text.TICKET_CLOSED_BY_STAFF, new, actor=actor, note=reason)]
     if ticket.assignee and ticket.state is not TicketState.DRAFT:
         notices.append(_dm(Text.WORKER_CLOSED_BY_STAFF, ticket.assignee, new, actor=actor, note=reason))

@@ -9,7 +9,7 @@ from bot.handlers.context import Context
 from bot.handlers.lookup import for_staff
 from tickets import transitions
 from tickets.directory import Role
-from tickets.model import OPEN_STATES, Refused, TicketState
+from tickets.model import OPEN_STATES, Refused, TicketState, Tier
 from tickets.texts import Text
 
 _COMMAND_WORDS = re.compile(r"^[/／]\S+\s*\d*|#\s*\d+|同意挂账|批准挂账|申请挂账|挂账")
@@ -19,7 +19,7 @@ _EDGES = "，,。:：;； \t\n"
 async def report_in(ctx: Context) -> None:
     ticket = await for_staff(ctx, sorted(OPEN_STATES))
     tier = ctx.directory.tier_of(ctx.actor)
-    if tier is None:
+    if tier is None or ticket.dispatch is not None:  # a department takes a dispatched case by 签收
         raise Refused(Text.OFFICER_ONLY, **transitions.notice_params(ticket))
     history = await ctx.uow.tickets.events(ticket.id)
     await ctx.apply(transitions.report_in(ticket, ctx.actor, tier, ctx.now, history=history), before=ticket)
@@ -47,11 +47,19 @@ async def approve(ctx: Context) -> None:
 
 async def resume(ctx: Context) -> None:
     ticket = await for_staff(ctx, [TicketState.SUSPENDED])
+    if _in_department(ctx):  # the department's clock restarts only by the dispatching tier's word
+        raise Refused(Text.OFFICER_ONLY, **transitions.notice_params(ticket))
     await ctx.apply(transitions.resume(ticket, ctx.actor, ctx.now), before=ticket)
 
 
 def _is_officer(ctx: Context) -> bool:
-    return ctx.sender is not None and ctx.sender.role in (Role.OFFICER, Role.ADMIN)
+    """An officer of the grid tree (or an admin): department people ask (their 挂账 is a request to
+    whoever dispatched the case) and never approve."""
+    return ctx.sender is not None and ctx.sender.role in (Role.OFFICER, Role.ADMIN) and not _in_department(ctx)
+
+
+def _in_department(ctx: Context) -> bool:
+    return ctx.directory.tier_of(ctx.actor) is Tier.DEPARTMENT
 
 
 def _reason(text: str) -> str:

@@ -19,7 +19,13 @@ from tickets.texts import Text
 from tickets.transitions import notice_params
 
 _SLASH = re.compile(rf"^[/／]\s*(?:{'|'.join(sorted(COMMANDS, key=len, reverse=True))})\s*(?:[#＃]?\s*\d{{1,9}})?")
-_DATE = re.compile(r"(?:(?P<y>20\d\d)\s*[-/.年]\s*)?(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*[日号]?")
+# A date as people write one: with a year (2027-01-20, 2027/1/20, 2027年1月20日), 1月20日 / 1月20号, or
+# 1-20 / 1/20 standing alone (never `3.5米`: a dot without a year is a number, not a date).
+_DATES = (
+    re.compile(r"(?<!\d)(?P<y>20\d\d)\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})(?!\d)\s*[日号]?"),
+    re.compile(r"(?<!\d)(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})(?!\d)\s*[日号]?"),
+    re.compile(r"(?<![\d.])(?P<m>\d{1,2})[-/](?P<d>\d{1,2})(?![\d.])"),
+)
 
 
 async def dispatch(ctx: Context) -> None:
@@ -52,7 +58,8 @@ async def request_extension(ctx: Context) -> None:
     until = extension_date(words, ctx.now)
     if until is None:
         raise Refused(Text.EXTENSION_NEEDS_REASON, **notice_params(ticket))
-    reason = _DATE.sub(" ", words, count=1).strip(" \t，,。:：;；")
+    found = _date_match(words)
+    reason = (words[: found.start()] + " " + words[found.end() :] if found else words).strip(" \t，,。:：;；")
     due = planner.phase_end(ticket)
     outcome = departments.request_extension(ticket, ctx.actor, until, reason, due, ctx.directory, ctx.now)
     await ctx.apply(outcome, before=ticket)
@@ -100,18 +107,24 @@ async def _apply_planned(ctx: Context, outcome: Outcome, before: Ticket) -> None
 def extension_date(words: str, now: datetime) -> datetime | None:
     """The end of the local day named (`2027-01-20`, `1月20日`, `01/20`); without a year, the next such
     date from today. None when no valid date is written."""
-    match = _DATE.search(words)
+    match = _date_match(words)
     if match is None:
         return None
     today = now.astimezone(LOCAL).date()
-    year = int(match["y"]) if match["y"] else today.year
+    given = match.groupdict().get("y")
+    year = int(given) if given else today.year
     try:
         day = date(year, int(match["m"]), int(match["d"]))
-        if not match["y"] and day < today:
+        if not given and day < today:
             day = date(year + 1, day.month, day.day)
     except ValueError:
         return None
     return (datetime.combine(day + timedelta(days=1), time(0), LOCAL) - timedelta(seconds=1)).astimezone(UTC)
+
+
+def _date_match(words: str) -> re.Match[str] | None:
+    """The first date written, trying the unambiguous forms first."""
+    return next((m for m in (p.search(words) for p in _DATES) if m), None)
 
 
 def _rest(text: str) -> str:

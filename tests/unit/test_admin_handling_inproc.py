@@ -36,7 +36,7 @@ def test_an_officer_dispatches_decides_the_extension_and_verifies_from_the_ticke
         assert 'id="extension"' in page and "需办理砍伐许可" in page
         assert admin.post(f"/admin/tickets/{t}/action", {"action": "approve_extension"}).status_code == 303
         assert bot.ticket(t)["deadlines"]["fixed"] is True
-        assert "已延期或由上级平台指定" in admin.http.get(f"/admin/tickets/{t}").text
+        assert "已批准延期" in admin.http.get(f"/admin/tickets/{t}").text
 
         after = {"sender": "d-zhujian", "text": f"#{t}", "attachments": [{"kind": "image", "url": "/chat/media/bb22"}]}
         assert bot.http.post("/chats/yg-1/messages", json=after).status_code == 201

@@ -1,11 +1,14 @@
 """派单 · 签收 · 退单 · 指定 · 延期 in the pure core, and the planner around them (issue 20)."""
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from bot.handlers.handling import extension_date
+from bot.interpret import handling_words
 from escalation import planner
+from escalation.calendar import LOCAL
 from escalation.planner import Action
 from tests.unit.factories import T0, directory, new_ticket
 from tickets import departments, transitions
@@ -136,7 +139,7 @@ def test_an_approved_extension_moves_the_deadline_and_a_refused_one_does_not() -
     assert refused.ticket.extension is None and planner.phase_end(refused.ticket) == due
     approved = departments.decide_extension(asked.ticket, "ot", Tier.TOWNSHIP, True, d, T0 + timedelta(hours=2))
     moved = planner.skip_past_nags(approved.ticket, T0 + timedelta(hours=2))
-    assert planner.phase_end(moved) == until and moved.deadline == until
+    assert planner.phase_end(moved) == until and moved.clock.until == until
     nags = [s for s in planner.schedule(moved) if s.action is Action.NAG]
     assert [s.at for s in nags] == [T0 + (until - T0) * 0.5, T0 + (until - T0) * 0.9]
     assert planner.next_due(moved) == nags[0].at
@@ -150,7 +153,7 @@ def test_an_extension_on_an_undispatched_case_is_decided_by_the_community() -> N
         departments.request_extension(case, "dp", due + timedelta(days=1), "等配件", due, d, T0)
     asked = departments.request_extension(case, "w1", due + timedelta(days=1), "等配件", due, d, T0)
     assert [n.person_id for n in asked.notices] == ["oc"]
-    assert departments.decide_extension(asked.ticket, "oc", Tier.COMMUNITY, True, d, T0).ticket.deadline
+    assert departments.decide_extension(asked.ticket, "oc", Tier.COMMUNITY, True, d, T0).ticket.clock.until
 
 
 def test_departments_are_named_by_id_name_or_their_words_in_order() -> None:
@@ -169,3 +172,69 @@ def test_departments_are_named_by_id_name_or_their_words_in_order() -> None:
     assert d.department("zj").id == "zj"  # type: ignore[union-attr]
     assert d.department("区") is None  # several
     assert d.department("环保") is None and d.department("") is None
+
+
+def test_an_extension_fixes_only_the_running_phase_a_rework_gets_its_own_shorter_deadline() -> None:
+    """Review: an approved extension's date stayed the deadline of every later phase (rework, reopen …)."""
+    d = _directory()
+    signed = planner.skip_past_nags(departments.sign(_dispatched(), "dp", d, T0).ticket, T0)
+    due = planner.phase_end(signed)
+    asked = departments.request_extension(signed, "dp", due + timedelta(days=10), "等配件", due, d, T0)
+    extended = departments.decide_extension(asked.ticket, "ot", Tier.TOWNSHIP, True, d, T0).ticket
+    assert planner.fixed_deadline(extended) == due + timedelta(days=10)
+    resolved = transitions.resolve(extended, "dp", "", T0 + timedelta(hours=1)).ticket
+    reopened = transitions.reject(resolved, "张阿姨", "还没好", T0 + timedelta(hours=2)).ticket
+    assert planner.fixed_deadline(reopened) is None
+    assert planner.phase_end(reopened) == T0 + timedelta(hours=2, seconds=SLOW.resolve_s // 2)
+
+
+def test_a_decision_needs_an_open_case_and_nobody_approves_their_own_request() -> None:
+    d = _directory()
+    case = _case()
+    due = planner.phase_end(case)
+    asked = departments.request_extension(case, "oc", due + timedelta(days=1), "等配件", due, d, T0)
+    with pytest.raises(Refused, match="extension_deciders_only"):
+        departments.decide_extension(asked.ticket, "oc", Tier.COMMUNITY, True, d, T0)
+    resolved = transitions.resolve(asked.ticket, "w1", "", T0).ticket
+    assert resolved.extension is None  # a resolve ends the request
+    with pytest.raises(Refused, match="not_open"):
+        departments.decide_extension(
+            replace(resolved, extension=asked.ticket.extension), "ot", Tier.TOWNSHIP, True, d, T0
+        )
+
+
+def test_after_two_returns_the_ladder_climbing_on_does_not_lock_out_the_deciding_tier() -> None:
+    d = _directory()
+    once = departments.return_case(_dispatched(), "dp", "不归我们", d, T0).ticket
+    again = departments.dispatch(once, "ot", Tier.TOWNSHIP, WATER, d, T0).ticket
+    waiting = departments.return_case(again, "dw", "也不归我们", d, T0).ticket
+    climbed = replace(waiting, tier=Tier.DEPARTMENT)  # the district's deadline passed: the ladder's last rung
+    assert departments.dispatch(climbed, "od", Tier.DISTRICT, WATER, d, T0).ticket.dispatch.final  # type: ignore[union-attr]
+
+
+def test_a_dispatched_case_is_not_reassigned_to_a_worker_behind_the_departments_back() -> None:
+    with pytest.raises(Refused, match="already_dispatched"):
+        transitions.reassign(_dispatched(), "admin", "w1", _directory(), T0)
+
+
+NOT_COMMANDS = ["#12 签收了吗", "#12 退单了？", "#12 核查通过了吗", "#12 已联系派出所", "#12 派人去看了", "#12 返工中"]
+
+
+@pytest.mark.parametrize("text", NOT_COMMANDS)
+def test_questions_and_notes_with_the_words_are_not_commands(text: str) -> None:
+    assert handling_words(text) is None
+
+
+@pytest.mark.parametrize(("text", "rest"), [("#12 派给城管", "城管"), ("#12 派到 水务局", "水务局"), ("#12 签收", ""),
+                                            ("#12 退单：不归我们", "不归我们")])  # fmt: skip
+def test_commands_and_what_follows_them(text: str, rest: str) -> None:
+    said = handling_words(text)
+    assert said is not None and said[1] == rest
+
+
+def test_an_extension_date_is_the_first_real_date_not_a_measurement() -> None:
+    now = T0
+    assert extension_date("3.5米管道 1月20日到货", now) == datetime(2027, 1, 20, 23, 59, 59, tzinfo=LOCAL)
+    assert extension_date("需要3.5米的管道", now) is None
+    assert extension_date("2027/2/3 等配件", now) == datetime(2027, 2, 3, 23, 59, 59, tzinfo=LOCAL)
+    assert extension_date("11-1", now) == datetime(2027, 11, 1, 23, 59, 59, tzinfo=LOCAL)  # past this year: next

@@ -76,3 +76,14 @@ def test_departments_tiers_and_grids_and_the_ranking() -> None:
     assert grids == {"g1": 4, "g2": 1}
     tiers = {g["id"]: g["counts"]["due"] for g in body["tiers"]}  # type: ignore[attr-defined]
     assert tiers == {"grid": 3, "department": 1, "community": 1}
+
+
+def test_a_deferred_case_leaves_both_sides_of_the_on_time_rate() -> None:
+    """Review: an extended case left the denominator but stayed in the numerator (a rate of 2.0)."""
+    plain = (_t(1, TicketState.CLOSED, close_reason=CloseReason.RATED, ratings={"a": 5}),
+             [_e(K.ACCEPTED), _e(K.RESOLVED), _e(K.CLOSED)])  # fmt: skip
+    extended = (_t(2, TicketState.CLOSED, close_reason=CloseReason.RATED, ratings={"b": 5}),
+                [_e(K.ACCEPTED), _e(K.EXTENSION_APPROVED, "ot"), _e(K.RESOLVED), _e(K.CLOSED)])  # fmt: skip
+    cases = [plain, extended]
+    total = kpis([t for t, _ in cases], {t.id: e for t, e in cases}).to_json()["total"]
+    assert total["on_time_rate"] == 1.0 and total["counts"]["closed_on_time"] == 1  # type: ignore[index]

@@ -18,6 +18,7 @@ from config.settings import CONFIG
 from escalation.points import PointsLedger, resolved_on_time
 from tests.unit.factories import T0, directory, new_ticket
 from tickets import departments, transitions, verification
+from tickets.city import CITY_REPORTER
 from tickets.directory import Department, Directory
 from tickets.model import CloseReason, EventKind, Outcome, Ticket, TicketEvent, Tier
 from tickets.points import (
@@ -161,6 +162,24 @@ def test_a_failed_community_check_costs_the_resolver_and_the_verified_rework_sti
     assert case.ticket.close_reason is CloseReason.NO_RATING
     assert case.entries() == {("w1", STAFF, Rule.VERIFICATION_FAILED, -5), ("w1", STAFF, Rule.CLOSED_ON_TIME, 5),
                               ("张阿姨", "g1", Rule.REPORT_ACCEPTED, 10)}  # fmt: skip
+
+
+def test_a_rating_given_while_the_community_checks_confirms_the_fix_when_the_check_closes_the_case() -> None:
+    """Review: the 核查通过 close is the verifier's event; the rating that confirms the fix is the resident's."""
+    case = Case()(accept)(resolve)(lambda t, now: transitions.rate(replace(t, verify_pending=True), "张阿姨", 5, now))
+    case(lambda t, now: _verify(t, True, now))
+    assert case.ticket.close_reason is CloseReason.RATED
+    assert case.entries() == {
+        ("w1", STAFF, Rule.CLOSED_ON_TIME, 5), ("张阿姨", "g1", Rule.REPORT_ACCEPTED, 10),
+        ("张阿姨", "g1", Rule.FIX_CONFIRMED, 2), ("张阿姨", "g1", Rule.RATING_GIVEN, 2),
+    }  # fmt: skip
+
+
+def test_the_city_platform_is_no_resident_and_earns_nothing() -> None:
+    case = Case(new_ticket(reporter=CITY_REPORTER, policy=SLOW))(accept)(resolve)(
+        lambda t, now: transitions.auto_close(t, now)
+    )
+    assert case.entries() == {("w1", STAFF, Rule.CLOSED_ON_TIME, 5)}
 
 
 def _verify(t: Ticket, passed: bool, now: datetime) -> Outcome:
