@@ -41,13 +41,14 @@ HUGE, HUGE_FLOAT = 10**30, 1e21
 NUL = "a\x00b"
 SAMPLE = {"chat_id": "yg-1", "person_id": "w-yg-1", "ticket_id": "1", "message_id": "1", "bulletin_id": "1",
           "intent": "fuzz_probe", "version": "fuzz-version", "name": "0" * 32 + ".png", "fmt": "csv",
-          "path": "chat.js"}  # fmt: skip
+          "path": "chat.js", "push_id": "1"}  # fmt: skip
 # Names the raw routes read from their forms and webhook bodies (the models' fields are added from the app).
 FIELDS = ("csrf", "username", "password", "person_id", "op", "action", "argument", "note", "at", "type", "month",
           "name", "report", "examples", "keywords", "synonyms", "description", "yaml", "next", "text", "sender",
-          "chat_id", "client_id", "reply_to", "after", "days", "page", "ticket_id", "encrypt", "update_id")  # fmt: skip
+          "chat_id", "client_id", "reply_to", "after", "days", "page", "ticket_id", "encrypt", "update_id",
+          "grid", "person", "item", "points")  # fmt: skip
 QUERY = ("after", "limit", "days", "page", "state", "type", "chat_id", "status", "day", "since", "node", "tier",
-         "next", "target", "train", "name", "report", "echostr", "q")  # fmt: skip
+         "next", "target", "train", "name", "report", "echostr", "q", "month", "scope")  # fmt: skip
 _LOGIN = re.compile(r'name="login_token" value="([^"]+)"')
 XML = ("<xml><ToUserName>gh_fuzz</ToUserName><FromUserName>oFuzz{v}</FromUserName><CreateTime>{n}</CreateTime>"
        "<MsgType>text</MsgType><Content>3号楼路灯坏了{v}</Content><MsgId>{n}</MsgId></xml>")  # fmt: skip
