@@ -6,7 +6,8 @@ Over the cases created in the period (the same population as the bulletin), canc
 - 应结案数 due = cases created − cancelled.
 - 缓办数 deferred = cases put on hold (挂账, `suspended`) or given an approved extension (延期).
 - 按期结案数 closed_on_time = closed cases with no overdue mark: no `system` escalation (the ladder
-  climbing because a deadline passed; a worker's 吹哨 is not lateness) and no yellow card (黄牌).
+  climbing because a deadline passed; a worker's 吹哨 is not lateness) and no yellow card (黄牌);
+  a deferred case leaves both sides of the rate.
 - 按期结案率 on_time_rate = closed_on_time ÷ (due − deferred).
 - 结案率 closure_rate = closed ÷ due.
 - 返工率 rework_rate = failed verifications (核查不通过) ÷ submitted resolutions (已处理 events).
