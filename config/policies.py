@@ -80,6 +80,7 @@ def _policy(raw: dict[str, Any], fallback_name: str) -> SlaPolicy:
             rework_s=parse_duration(raw.get("rework", 0)),
             cards=_flag(raw.get("cards", False), "cards"),
             red_card_days=int(raw.get("red_card_workdays", SlaPolicy.red_card_days)),
+            subtype_deadlines=_flag(raw.get("subtype_deadlines", True), "subtype_deadlines"),
             quiet=parse_hours(raw.get("quiet_hours"), "quiet_hours"),
             working=parse_hours(raw.get("working_time"), "working_time"),
         )

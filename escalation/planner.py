@@ -14,6 +14,7 @@ from escalation.calendar import ROUND_THE_CLOCK, WorkCalendar, add_workdays
 from tickets import departments, supervision, transitions, verification
 from tickets.directory import Directory
 from tickets.model import EventKind, Notice, Outcome, Phase, Ticket, TicketEvent, Tier, tier_rank
+from tickets.subtypes import WORKDAY
 from tickets.texts import Text
 from tickets.transitions import escalation_pings, is_live, notice_params
 
@@ -48,10 +49,16 @@ class Step:
 
 
 def calendar_of(ticket: Ticket) -> WorkCalendar:
-    """Urgent cases run 24/7; others keep their policy's quiet hours and working time."""
+    """Urgent cases run 24/7; others keep their policy's quiet hours and working time, except a
+    resolve phase its subtype counts otherwise (`SlaPolicy.resolve_clock`)."""
+    policy = ticket.policy
     if ticket.urgent:
         return ROUND_THE_CLOCK
-    return WorkCalendar(quiet=ticket.policy.quiet, working=ticket.policy.working)
+    if ticket.clock.phase is Phase.RESOLVE and policy.resolve_clock == "round":
+        return ROUND_THE_CLOCK
+    if ticket.clock.phase is Phase.RESOLVE and policy.resolve_clock == "working":
+        return WorkCalendar(quiet=policy.quiet, working=policy.working or WORKDAY)
+    return WorkCalendar(quiet=policy.quiet, working=policy.working)
 
 
 def schedule(ticket: Ticket) -> list[Step]:

@@ -82,6 +82,8 @@ def policy_to_json(policy: SlaPolicy) -> dict[str, Any]:
         "rework_s": policy.rework_s,
         "cards": policy.cards,
         "red_card_days": policy.red_card_days,
+        "resolve_clock": policy.resolve_clock,
+        "subtype_deadlines": policy.subtype_deadlines,
     }
 
 
@@ -105,6 +107,8 @@ def policy_from_json(data: dict[str, Any]) -> SlaPolicy:
         rework_s=int(data.get("rework_s", 0)),
         cards=bool(data.get("cards", False)),
         red_card_days=int(data.get("red_card_days", SlaPolicy.red_card_days)),
+        resolve_clock=str(data.get("resolve_clock", "")),
+        subtype_deadlines=bool(data.get("subtype_deadlines", True)),
     )
 
 

@@ -112,6 +112,10 @@ class SlaPolicy:
     rework_s: int = 0  # the deadline of a rework (返工) after a failed verification; 0: half of `resolve_s`
     cards: bool = False  # 督办: a yellow card at the resolve deadline, a red one `red_card_days` workdays later
     red_card_days: int = 5
+    # How the resolve phase alone counts, set by a case's subtype: "" as the rest of the policy, "working"
+    # (the policy's working time, else 08:30–17:30 on workdays), "round" (24/7, no quiet hours).
+    resolve_clock: str = ""
+    subtype_deadlines: bool = True  # a subtype's own deadline replaces `resolve` (off: test and demo policies)
 
     def duration(self, phase: Phase, reopens: int = 0, urgent: bool = False, reworks: int = 0) -> int:
         if phase is Phase.RESOLVE and reworks:

@@ -60,11 +60,11 @@ def match(subtypes: Sequence[Subtype], text: str) -> Subtype | None:
 
 
 def apply(policy: SlaPolicy, subtype: Subtype) -> SlaPolicy:
-    """The case's policy with the subtype's deadline: working time (the policy's own hours, else
-    08:30–17:30) for wh/wd, round the clock (no quiet hours either) for plain hours and days."""
-    if not subtype.deadline:
-        return replace(policy, name=f"{policy.name}/{subtype.id}")
+    """The case's policy with the subtype's resolve deadline: counted in working time (the policy's
+    own hours, else 08:30–17:30) for wh/wd, round the clock (no quiet hours either) for plain hours
+    and days. Only the resolve phase changes; a policy with `subtype_deadlines` off keeps its own."""
+    named = replace(policy, name=f"{policy.name}/{subtype.id}")
+    if not subtype.deadline or not policy.subtype_deadlines:
+        return named
     seconds, working = parse_deadline(subtype.deadline)
-    hours = (policy.working or WORKDAY) if working else None
-    quiet = policy.quiet if working else None
-    return replace(policy, name=f"{policy.name}/{subtype.id}", resolve_s=seconds, working=hours, quiet=quiet)
+    return replace(named, resolve_s=seconds, resolve_clock="working" if working else "round")

@@ -1,16 +1,17 @@
 """Subtypes with their own deadlines, category codes and 立案/结案条件 (issue 20)."""
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bot.nlu.catalog import IntentError, dump_intent, load_catalog, parse_intent
+from escalation import planner
 from tests.inproc import InProcessBot
 from tests.unit.factories import FAST
-from tickets import subtypes
+from tickets import subtypes, transitions
 from tickets.subtypes import Subtype, SubtypeError
 
 INTENTS = Path(__file__).parents[2] / "config" / "intents"
@@ -26,14 +27,11 @@ def test_deadlines_in_working_hours_working_days_or_round_the_clock() -> None:
         subtypes.parse_deadline("soon")
     quiet = replace(FAST, quiet=(1260, 450))
     lamp = subtypes.apply(quiet, LAMP)
-    assert (lamp.resolve_s, lamp.working, lamp.quiet, lamp.name) == (
-        9 * 3600,
-        subtypes.WORKDAY,
-        (1260, 450),
-        "fast/streetlight",
-    )
+    assert (lamp.resolve_s, lamp.resolve_clock, lamp.name) == (9 * 3600, "working", "fast/streetlight")
     cover = subtypes.apply(quiet, COVER)
-    assert (cover.resolve_s, cover.working, cover.quiet) == (7200, None, None)  # around the clock, nobody waits
+    assert (cover.resolve_s, cover.resolve_clock) == (7200, "round")  # around the clock, nobody waits
+    assert (cover.accept_s, cover.quiet, cover.working) == (quiet.accept_s, quiet.quiet, quiet.working)  # resolve only
+    assert subtypes.apply(replace(quiet, subtype_deadlines=False), COVER).resolve_s == quiet.resolve_s
     assert subtypes.match((LAMP, COVER), "小区门口井盖没了") is COVER and subtypes.match((LAMP,), "楼道灯") is None
 
 
@@ -51,6 +49,17 @@ def test_the_shipped_catalog_has_codes_and_subtypes_that_survive_an_edit() -> No
     bad["ticket"]["subtypes"][0] = {"id": "Bad Id"}
     with pytest.raises(IntentError, match="id must be"):
         parse_intent(bad, "report_public_facility.yaml")
+
+
+def test_a_subtypes_clock_counts_the_resolve_phase_only() -> None:
+    """Review: a 2 h subtype made every phase of the case round the clock (night pings to accept it)."""
+    opened = transitions.open_ticket(ticket_id=1, ticket_type="report_public_facility", grid="g1", chat_id="chat-1",
+                                     reporter="张阿姨", assignee="w1", location="东门", text="井盖没了",
+                                     policy=subtypes.apply(replace(FAST, quiet=(1260, 450), accept_s=3600), COVER),
+                                     now=datetime(2026, 11, 20, 14, 0, tzinfo=UTC))  # 22:00 Beijing  # fmt: skip
+    assert planner.calendar_of(opened.ticket).quiet == (1260, 450)  # accepting waits for the morning
+    taken = transitions.accept(opened.ticket, "w1", datetime(2026, 11, 20, 14, 0, tzinfo=UTC)).ticket
+    assert planner.phase_end(taken) == datetime(2026, 11, 20, 16, 0, tzinfo=UTC)  # resolving does not
 
 
 def test_a_missing_manhole_cover_runs_two_hours_around_the_clock_and_the_worker_reads_the_conditions(
