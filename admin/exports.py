@@ -96,6 +96,13 @@ def _pct(value: object) -> str:
     return f"{float(value) * 100:.1f}%" if isinstance(value, int | float) else ""
 
 
+def table_file(fmt: str, sheet: str, header: list[str], rows: list[list[object]]) -> tuple[bytes, str]:
+    """One table as a download: (`csv` or `xlsx` bytes, its media type)."""
+    if fmt == "csv":
+        return to_csv(header, rows), "text/csv; charset=utf-8"
+    return to_xlsx({sheet: (header, rows)}), XLSX_TYPE
+
+
 def to_csv(header: list[str], rows: list[list[object]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)

@@ -49,10 +49,7 @@ def register(router: APIRouter, web: AdminPages) -> None:
         body = kpis(found, events).to_json(namer(web.services.directory()))
         rows = exports.kpi_rows(body, web.services.renderer.name)
         await web.audit(who, "kpis.export", "kpis", after={"format": fmt, "month": period, "rows": len(rows)})
-        if fmt == "csv":
-            data, media = exports.to_csv(exports.KPI_COLUMNS, rows), "text/csv; charset=utf-8"
-        else:
-            data, media = exports.to_xlsx({"考核": (exports.KPI_COLUMNS, rows)}), exports.XLSX_TYPE
+        data, media = exports.table_file(fmt, "考核", exports.KPI_COLUMNS, rows)
         headers = {"Content-Disposition": f'attachment; filename="kpis-{period}.{fmt}"'}
         return Response(data, media_type=media, headers=headers)
 

@@ -82,10 +82,7 @@ def register(router: APIRouter, web: AdminPages) -> None:
         stamp = dashboard.local_day(web.admin.now()).isoformat()
         exported = {"format": fmt, "rows": len(rows), "filters": Filters.of(request).query_string()}
         await web.audit(who, "tickets.export", "tickets", after=exported)
-        if fmt == "csv":
-            body, media = exports.to_csv(exports.TICKET_COLUMNS, rows), "text/csv; charset=utf-8"
-        else:
-            body, media = exports.to_xlsx({"工单": (exports.TICKET_COLUMNS, rows)}), exports.XLSX_TYPE
+        body, media = exports.table_file(fmt, "工单", exports.TICKET_COLUMNS, rows)
         headers = {"Content-Disposition": f'attachment; filename="tickets-{stamp}.{fmt}"'}
         return Response(body, media_type=media, headers=headers)
 

@@ -14,6 +14,7 @@ import yaml
 
 from bot.masking import mask_personal
 from escalation.calendar import LOCAL
+from tickets.city import CITY_REPORTER
 from tickets.directory import Directory
 from tickets.model import EventKind, Notice, Ticket, TicketEvent
 
@@ -270,7 +271,8 @@ class Renderer:
     def _mentions(self, params: Mapping[str, object]) -> str:
         """`@张阿姨 @老王`: the reporter and every linked reporter of the case."""
         residents = params.get("residents") or [params.get("reporter", "")]
-        names = [self.person_name(r) for r in residents if r] if isinstance(residents, list | tuple) else []
+        people = [r for r in residents if r and r != CITY_REPORTER] if isinstance(residents, list | tuple) else []
+        names = [self.person_name(r) for r in people]  # the 12345 platform is no one to @ in the group
         return " ".join(f"@{n}" for n in names)
 
     def _grid_name(self, params: Mapping[str, object]) -> str:

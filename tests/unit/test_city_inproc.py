@@ -141,7 +141,8 @@ def test_every_event_of_a_city_case_is_pushed_signed_once(pushing: InProcessBot,
     ticket_id = post_case(pushing).json()["ticket_id"]
     platform.wait_taken(1)
     accept(pushing, ticket_id)
-    pushing.say("yg-1", "w-yg-1", f"#{ticket_id} 已处理，漏点已堵上")
+    resolved = pushing.say("yg-1", "w-yg-1", f"#{ticket_id} 已处理，漏点已堵上")
+    assert resolved["replies"] and all("@12345" not in r["text"] for r in resolved["replies"])  # no one to @
     platform.wait_taken(3)
     events = platform.events(SECRET.encode())
     timeline = pushing.ticket(ticket_id)["events"]
