@@ -116,7 +116,7 @@ def _pair(value: Any) -> tuple[int, int] | None:
     return (int(value[0]), int(value[1])) if value else None
 
 
-def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
+def _ticket_row(ticket: Ticket, next_due_at: datetime | None, due_at: datetime | None = None) -> dict[str, Any]:
     return {
         "type": ticket.type,
         "state": ticket.state.value,
@@ -147,6 +147,7 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         "deadline": ticket.deadline,
         "external_id": ticket.external_id,
         "next_due_at": next_due_at if TicketState(ticket.state) in LIVE_STATES else None,
+        "due_at": due_at,
     }
 
 
