@@ -55,6 +55,10 @@ def _ticket_filter(q: TicketQuery) -> list[Any]:
         where.append(c.created_at >= q.created_from)
     if q.created_to is not None:
         where.append(c.created_at < q.created_to)
+    if q.overdue_at is not None:
+        where.append(c.due_at <= q.overdue_at)
+    if q.before_id is not None:
+        where.append(c.id < q.before_id)
     if q.text.strip():
         like = "%" + q.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append(

@@ -129,6 +129,10 @@ class SqlTicketStore:
             query = query.where(c.grid.in_(list(grids)))
         return [_ticket(r) for r in (await self._c.execute(query.order_by(c.id))).mappings()]
 
+    async def page(self, query: TicketQuery) -> list[Ticket]:
+        rows = select(t.tickets).where(*_ticket_filter(query)).order_by(t.tickets.c.id.desc()).limit(query.limit)
+        return [_ticket(r) for r in (await self._c.execute(rows)).mappings()]
+
     async def batch_after(self, after_id: int, limit: int) -> list[Ticket]:
         c = t.tickets.c
         query = select(t.tickets).where(c.id > after_id).order_by(c.id).limit(limit)

@@ -93,6 +93,8 @@ class TicketQuery:
     created_to: datetime | None = None  # exclusive
     text: str = ""  # in the report text, the place or the reporter
     ids: tuple[int, ...] = ()
+    overdue_at: datetime | None = None  # only cases overdue at this moment (`due_at` passed)
+    before_id: int | None = None  # keyset paging (`TicketStore.page`): ids below this one
     limit: int = 50
     offset: int = 0
 
@@ -119,6 +121,11 @@ class TicketStore(Protocol):
 
     async def in_hand(self, grids: Sequence[str] | None) -> dict[str, int]:
         """Active cases per assignee."""
+        ...
+
+    async def page(self, query: TicketQuery) -> list[Ticket]:
+        """Up to `query.limit` matching cases by id, newest first, below `query.before_id` (no count, no
+        offset: the pages of an export of any size)."""
         ...
 
     async def batch_after(self, after_id: int, limit: int) -> list[Ticket]:
