@@ -195,15 +195,21 @@ def rollup_types(f: PeriodFigures, name: Any) -> list[dict[str, Any]]:
 
 
 def heat_rows(
-    directory: Directory, scope: Scope, f: PeriodFigures, live: Sequence[LiveCount], focus: str | None = None
+    directory: Directory,
+    scope: Scope,
+    f: PeriodFigures,
+    live: Sequence[LiveCount],
+    focus: str | None = None,
+    limit: int | None = HEAT_ROWS,
 ) -> tuple[list[dict[str, Any]], bool]:
     """The heat table from the rollups: the jurisdiction's nodes in tree order (from `focus` down when
-    given), cut at the depth that keeps it within HEAT_ROWS. Returns the rows and whether it was cut."""
+    given), cut at the depth that keeps it within `limit` rows (None: every node). Returns the rows
+    and whether it was cut."""
     open_at, late_at = _live_by_node(directory, live)
     shown = _in_scope(directory, scope)
     order = [(n, d) for n, d in tree_order(directory) if n in shown and _under(directory, n, focus)]
     cut = False
-    while len(order) > HEAT_ROWS:
+    while limit is not None and len(order) > limit and len({d for _, d in order}) > 1:
         deepest = max(d for _, d in order)
         order, cut = [(n, d) for n, d in order if d < deepest], True
     rows = []

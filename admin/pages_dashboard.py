@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -14,10 +14,11 @@ from admin.page import AdminPages
 from escalation import figures
 from escalation.bulletin import namer
 from escalation.calendar import coverage_warning, is_workday
-from escalation.routines import month_bounds, previous_month
+from escalation.routines import month_bounds, monthly_bodies, previous_month
 from tickets import rollups
 from tickets.directory import Directory
-from tickets.ports import UnitOfWork
+from tickets.model import Tier
+from tickets.ports import LiveCount, UnitOfWork
 
 MAX_DAYS = 366
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
@@ -57,6 +58,37 @@ def register(router: APIRouter, web: AdminPages) -> None:
         headers = {"Content-Disposition": f'attachment; filename="kpis-{period}.{fmt}"'}
         return Response(data, media_type=media, headers=headers)
 
+    @router.get("/api/grids")
+    async def grids(
+        request: Request, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30, node: NodeId = None
+    ) -> dict[str, Any]:
+        """The whole heat table of the jurisdiction (every node, no cut), for exports and the wall screen."""
+        who = await web.who(request)
+        period, directory = _period(web, days), web.services.directory()
+        async with web.services.uow() as uow:
+            sums, scope = await _sums(uow, directory, figures.scope_of(directory, who.grids), period)
+            f = await figures.read_period(sums, directory, scope, period.start, period.end)
+            live = await _live(uow, scope, web.admin.now())
+        rows, _ = dashboard.heat_rows(directory, scope, f, live, node, limit=None)
+        return {"period": {"start": period.start.isoformat(), "end": period.end.isoformat()}, "grids": rows}
+
+    @router.get("/api/bulletin")
+    async def bulletin_preview(
+        request: Request, month: Annotated[str | None, Query(pattern=MONTH)] = None
+    ) -> dict[str, Any]:
+        """The month's bulletins (月度通报) of the jurisdiction's district and townships, as the 5th's
+        routine would write them (nothing is kept or sent)."""
+        who = await web.who(request)
+        period = month or previous_month(dashboard.local_day(web.admin.now()))
+        directory = web.services.directory()
+        scope = figures.scope_of(directory, who.grids)
+        mine = set(scope.nodes)
+        tops = [n for n in directory.nodes.values() if n.tier in (Tier.DISTRICT, Tier.TOWNSHIP)
+                and (rollups.ROOT in mine or any(a.id in mine for a in directory.chain(n.id)))]  # fmt: skip
+        async with web.services.uow() as uow:
+            bodies = await monthly_bodies(uow, directory, period, tops)
+        return {"period": period, "bulletins": [body for _, body in bodies]}
+
     @router.get("/api/dashboard")
     async def data(
         request: Request, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30, node: NodeId = None
@@ -68,15 +100,14 @@ async def figures_for(web: AdminPages, who: Principal, days: int, focus: str | N
     """The dashboard's figures for the account's jurisdiction: period counts from the rollups (a
     jurisdiction of single grids: from its cases), live counts from the open cases."""
     now = web.admin.now()
-    today = dashboard.local_day(now)
-    period = dashboard.Period(today - timedelta(days=days - 1), today)
+    period = _period(web, days)
     directory = web.services.directory()
     scope = figures.scope_of(directory, who.grids)
     grids = None if scope.grids is None else sorted(scope.grids)
     async with web.services.uow() as uow:
         sums, scope = await _sums(uow, directory, scope, period)
         f = await figures.read_period(sums, directory, scope, period.start, period.end)
-        live = await uow.tickets.live_counts(grids, now) if grids is None or grids else []
+        live = await _live(uow, scope, now)
         in_hand = await uow.tickets.in_hand(grids) if grids is None or grids else {}
     names = web.services.renderer
     workdays = sum(is_workday(d) for d in period.days)
@@ -96,6 +127,18 @@ async def figures_for(web: AdminPages, who: Principal, days: int, focus: str | N
         "kpis": f.kpis(directory).to_json(namer(directory)),
         "tier_names": {t: names.name("tier", t) for t in ("grid", "community", "township", "district", "department")},
     }
+
+
+def _period(web: AdminPages, days: int) -> dashboard.Period:
+    today = dashboard.local_day(web.admin.now())
+    return dashboard.Period(today - timedelta(days=days - 1), today)
+
+
+async def _live(uow: UnitOfWork, scope: figures.Scope, now: datetime) -> list[LiveCount]:
+    """Active cases of the jurisdiction per grid × tier × state (indexed, open cases only)."""
+    if scope.grids is not None and not scope.grids:
+        return []
+    return await uow.tickets.live_counts(None if scope.grids is None else sorted(scope.grids), now)
 
 
 async def _sums(

@@ -27,6 +27,7 @@ from tickets.ports import Held, UnitOfWork, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 REBUILD_JOB = "figures-built:1"  # the job key `serve` claims to rebuild once after the migration
 BATCH = 2000
+FLUSH_AT = 200_000  # rollup rows summed in memory before a rebuild writes them
 
 
 def chain(directory: Directory, grid: str) -> list[str]:
@@ -62,37 +63,56 @@ def _rows(held: Held) -> dict[rollups.Key, rollups.Vector]:
     return rollups.expand(rollups.contribution(held.snapshot, held.facts), held.chain)
 
 
-async def rebuild(uow: UnitOfWork, directory: Directory, batch: int = BATCH) -> int:
+async def rebuild(uow: UnitOfWork, directory: Directory, batch: int = BATCH, flush_at: int = FLUSH_AT) -> int:
     """Forget the rollups and recompute them from every case, its timeline and the check-ins, in the
-    caller's transaction; also refreshes each case's `due_at`. Returns the cases counted."""
+    caller's transaction; also refreshes `due_at` of the cases that can be late. Sums are kept in
+    memory up to `flush_at` rows, then added to the table. Returns the cases counted."""
     await uow.figures.clear()
+    sums: dict[rollups.Key, rollups.Vector] = {}
     after, counted = 0, 0
     while cases := await uow.tickets.batch_after(after, batch):
         history = await uow.tickets.events_of([t.id for t in cases])
-        sums: dict[rollups.Key, rollups.Vector] = defaultdict(dict)
-        for ticket in cases:
-            held = _held(ticket, rollups.Facts(), history.get(ticket.id, ()), directory)
-            for key, vector in _rows(held).items():
-                sums[key] = rollups.add(sums[key], vector)
-            await uow.figures.hold(ticket.id, held)
-        await uow.figures.move(sums)
-        await uow.tickets.set_due({t.id: overdue_at(t) for t in cases})
+        held = {t.id: _held(t, rollups.Facts(), history.get(t.id, ()), directory) for t in cases}
+        for one in held.values():
+            _sum_into(sums, _rows(one))
+        await uow.figures.hold_many(held)
+        await uow.tickets.set_due({t.id: due for t in cases if (due := overdue_at(t)) is not None})
+        if len(sums) >= flush_at:
+            await uow.figures.move(sums)
+            sums = {}
         after, counted = cases[-1].id, counted + len(cases)
-    checkins: dict[rollups.Key, rollups.Vector] = defaultdict(dict)
     for person, day in await uow.records.checked_in("0000-00-00", "9999-99-99"):
         if is_workday(date.fromisoformat(day)):
-            for key, vector in rollups.checked_in(person, day).items():
-                checkins[key] = rollups.add(checkins[key], vector)
-    await uow.figures.move(checkins)
+            _sum_into(sums, rollups.checked_in(person, day))
+    await uow.figures.move(sums)
     log.info("figures rebuilt: %d cases", counted)
     return counted
 
 
+def _sum_into(sums: dict[rollups.Key, rollups.Vector], rows: Mapping[rollups.Key, rollups.Vector]) -> None:
+    """Add `rows` into `sums` in place (the vectors of `rows` are never changed: they may be shared)."""
+    for key, vector in rows.items():
+        have = sums.get(key)
+        if have is None:
+            sums[key] = dict(vector)
+        else:
+            for metric, n in vector.items():
+                have[metric] = have.get(metric, 0) + n
+
+
 async def rebuild_once(uow_factory: UnitOfWorkFactory, directory: Directory, now: datetime) -> int | None:
-    """Rebuild the first time this database runs a version with rollups (the migration left them empty)."""
+    """Rebuild the first time this database runs a version with rollups (the migration left them empty);
+    a database built by `figures rebuild` has the job claimed already."""
     async with uow_factory() as uow:
         if not await uow.records.claim_job(REBUILD_JOB, now):
             return None
+        return await rebuild(uow, directory)
+
+
+async def rebuild_now(uow_factory: UnitOfWorkFactory, directory: Directory, now: datetime) -> int:
+    """`figures rebuild`: recompute now, and mark the one-time rebuild done."""
+    async with uow_factory() as uow:
+        await uow.records.claim_job(REBUILD_JOB, now)
         return await rebuild(uow, directory)
 
 

@@ -7,14 +7,15 @@ once per day or month whatever the number of processes or restarts; APScheduler 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from escalation import bulletin, figures
 from escalation.calendar import LOCAL, is_workday
-from tickets.directory import Directory, Role
+from tickets.directory import Directory, Node, Role
 from tickets.model import Notice, Tier
-from tickets.ports import Notifier, UnitOfWorkFactory
+from tickets.ports import Notifier, UnitOfWork, UnitOfWorkFactory
 from tickets.texts import Text
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,21 @@ def month_bounds(period: str) -> tuple[datetime, datetime, list[str]]:
     end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=LOCAL)
     days = [(start + timedelta(days=i)).date() for i in range((end - start).days)]
     return start, end, [d.isoformat() for d in days if is_workday(d)]
+
+
+async def monthly_bodies(
+    uow: UnitOfWork, directory: Directory, period: str, scopes: Sequence[Node]
+) -> list[tuple[Node, dict[str, Any]]]:
+    """The month's bulletin of each scope (a district or a township), from the rollups."""
+    start, end, workdays = month_bounds(period)
+    first, last = local_day(start), local_day(end - timedelta(days=1))
+    out = []
+    for scope in scopes:
+        whole = figures.Scope((scope.id,), None, True)
+        f = await figures.read_period(uow.figures.sums, directory, whole, first, last)
+        carded = await uow.tickets.carded("red_card", start, end, bulletin.grids_under(directory, scope.id))
+        out.append((scope, bulletin.monthly_of(period, scope, directory, f, carded, workdays)))
+    return out
 
 
 class Routines:
@@ -95,19 +111,13 @@ class Routines:
         kept for download and sent to their officers. `force` regenerates a period on demand."""
         now = self._now()
         period = period or previous_month(local_day(now))
-        start, end, workdays = month_bounds(period)
         directory = self._directory()
         async with self._uow() as uow:
             if not force and not await uow.records.claim_job(f"monthly:{period}", now):
                 return []
-            first, last = local_day(start), local_day(end - timedelta(days=1))
             ids = []
             scopes = [n for n in directory.nodes.values() if n.tier in (Tier.DISTRICT, Tier.TOWNSHIP)]
-            for scope in scopes:
-                whole = figures.Scope((scope.id,), None, True)
-                f = await figures.read_period(uow.figures.sums, directory, whole, first, last)
-                carded = await uow.tickets.carded("red_card", start, end, bulletin.grids_under(directory, scope.id))
-                body = bulletin.monthly_of(period, scope, directory, f, carded, workdays)
+            for scope, body in await monthly_bodies(uow, directory, period, scopes):
                 text = bulletin.render_monthly(body, self._names)
                 bid = await uow.records.save_bulletin("monthly", period, scope.id, now, body, text)
                 ids.append(bid)

@@ -96,6 +96,11 @@ class StatementRunner:
         self._c = conn
         self._raw = raw
 
+    @property
+    def raw(self) -> asyncpg.Connection | None:
+        """The asyncpg connection in the unit of work's transaction (PostgreSQL), for COPY; else None."""
+        return self._raw
+
     async def rows(self, statement: Executable, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         if self._raw is None:
             return cast(list[Mapping[str, Any]], (await self._c.execute(statement, dict(params))).mappings().all())

@@ -475,6 +475,10 @@ class FigureStore(Protocol):
 
     async def hold(self, ticket_id: int, held: Held) -> None: ...
 
+    async def hold_many(self, held: Mapping[int, Held]) -> None:
+        """`hold` for many cases at once (a rebuild)."""
+        ...
+
     async def move(self, deltas: Mapping[rollups.Key, rollups.Vector]) -> None:
         """Add each delta to its row (created at zero when missing)."""
         ...

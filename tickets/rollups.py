@@ -228,14 +228,17 @@ def add(a: Mapping[str, int], b: Mapping[str, int], sign: int = 1) -> Vector:
 
 def expand(parts: Mapping[Part, Vector], chain: Sequence[str]) -> dict[Key, Vector]:
     """The rows a contribution touches, by day and by month: dimension '' at each node of `chain`
-    (grid first), the others above the grid, `person` once."""
-    out: dict[Key, Vector] = defaultdict(dict)
+    (grid first), the others above the grid, `person` once. Vectors may be shared between rows:
+    treat them as read-only."""
+    out: dict[Key, Vector] = {}
+    above = chain[1:]
     for (day, dim, key), vector in parts.items():
-        for node in ("",) if dim in NODELESS else chain if dim == "" else chain[1:]:
-            for grain in GRAINS:
-                row = (grain, day if grain == "d" else day[:8] + "01", node, dim, key)
-                out[row] = add(out[row], vector)
-    return dict(out)
+        month = day[:8] + "01"
+        for node in ("",) if dim in NODELESS else chain if dim == "" else above:
+            for row in (("d", day, node, dim, key), ("m", month, node, dim, key)):
+                have = out.get(row)
+                out[row] = vector if have is None else add(have, vector)
+    return out
 
 
 def delta(old: Mapping[Key, Vector], new: Mapping[Key, Vector]) -> dict[Key, Vector]:

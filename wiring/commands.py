@@ -30,7 +30,7 @@ from bot.render import Renderer, Templates
 from config.directory import load_directory_file
 from config.points import load_points
 from config.settings import Settings, api_token
-from escalation.figures import rebuild
+from escalation.figures import rebuild_now
 from escalation.points import PointsLedger
 from escalation.routines import Routines
 from storage.directory import load_directory, save_directory
@@ -92,8 +92,7 @@ async def figures_rebuild(settings: Settings) -> None:
     PostgreSQL the bots' case changes wait for it). Run it after a directory change that moves grids."""
     async with database(settings) as engine:
         directory = await directory_from_db(engine, settings)
-        async with units(engine)() as uow:
-            counted = await rebuild(uow, directory)
+        counted = await rebuild_now(units(engine), directory, utcnow())
     print(f"figures rebuilt from {counted} cases")
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from escalation import figures
 from escalation.planner import next_due, overdue_at
+from storage import figures_sql
 from storage.sql import SqlUnitOfWork
 from tests.unit.test_rollups import Rows, _directory, _history
 from tickets import rollups
@@ -43,7 +45,11 @@ def _diff(got: dict, want: dict) -> dict:  # type: ignore[type-arg]
     return out
 
 
-async def test_case_changes_and_a_rebuild_leave_the_same_rows(engine: AsyncEngine) -> None:
+@pytest.mark.parametrize("bulk", [1, 100_000])  # PostgreSQL: every write through COPY staging, or none
+async def test_case_changes_and_a_rebuild_leave_the_same_rows(
+    engine: AsyncEngine, bulk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(figures_sql, "BULK", bulk)
     d = _directory()
     history = _history(11, 80)
     keeper = figures.FigureKeeper(lambda: d)
@@ -70,7 +76,7 @@ async def test_case_changes_and_a_rebuild_leave_the_same_rows(engine: AsyncEngin
     assert any(v for v in expected.values())
     assert _diff(await _stored(engine), expected) == {}
     async with SqlUnitOfWork(engine) as uow:
-        assert await figures.rebuild(uow, d, batch=7) == len(history)
+        assert await figures.rebuild(uow, d, batch=7, flush_at=50) == len(history)  # several flushes
     assert _diff(await _stored(engine), expected) == {}
     async with SqlUnitOfWork(engine) as uow:
         held = await uow.figures.held(history[0][0].id)
