@@ -17,6 +17,7 @@ from storage.channels_sql import SqlChannelStore
 from storage.city_sql import SqlCityStore
 from storage.deliveries_sql import SqlDeliveryStore
 from storage.messages_sql import SqlMessageStore
+from storage.places_sql import SqlPlaceStore
 from storage.points_sql import SqlPointStore
 from storage.prepared import StatementRunner, begin_raw
 from storage.records_sql import SqlRecordStore
@@ -48,6 +49,7 @@ class SqlUnitOfWork:
         self.accounts = SqlAccountStore(self._conn)
         self.points = SqlPointStore(self._conn)
         self.city = SqlCityStore(self._conn)
+        self.places = SqlPlaceStore(self._conn)
         return self
 
     async def __aexit__(
