@@ -210,6 +210,17 @@ class Directory:
         return any(n.id == person.node for n in self.chain(grid_id))
 
 
+def grid_by_place(directory: Directory, chat_node: Node, at: Point | None, one_to_one: bool) -> Node:
+    """Which grid a report belongs to. A micro-grid's group chat keeps its own grid whatever is shared. A
+    chat with no grid of its own routes by a shared location to the grid whose boundary contains it: a
+    one-to-one line (the WeChat Official Account, bound to a grid by its QR code) to any grid of the
+    directory, a township-wide or community-wide group to a grid below its node. No location, or one
+    no grid contains: the chat's node stays."""
+    if at is None or (chat_node.tier is Tier.GRID and not one_to_one):
+        return chat_node
+    return directory.grid_at(at, None if one_to_one else chat_node.id) or chat_node
+
+
 def _in_order(words: str, name: str) -> bool:
     """Every character of `words` appears in `name`, in that order (a Chinese abbreviation)."""
     rest = iter(name)

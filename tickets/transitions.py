@@ -101,20 +101,27 @@ def _opened_notices(ticket: Ticket, chat_template: Text) -> list[Notice]:
     return notices
 
 
-def locate(ticket: Ticket, actor: str, location: str, note: str, now: datetime) -> Outcome:
-    """The reporter answered where (哪栋楼/哪个位置): the draft becomes a real case and its clock starts."""
+def locate(ticket: Ticket, actor: str, location: str, note: str, now: datetime,
+           moved_to: tuple[str, str | None] | None = None) -> Outcome:  # fmt: skip
+    """The reporter answered where (哪栋楼/哪个位置): the draft becomes a real case and its clock starts.
+    `moved_to` (grid, its worker): a location shared on a line with no grid of its own lies in that grid
+    (`tickets.directory.grid_by_place`); the draft, whose worker was not pinged yet, goes there."""
     if ticket.state is not TicketState.DRAFT:
         raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     _require_reporter(ticket, actor)
     text = ticket.text if not note or note == location else f"{ticket.text}（补充：{note}）"
+    grid, assignee = moved_to or (ticket.grid, ticket.assignee)
     new = replace(
         ticket,
         state=TicketState.REPORTED,
         location=location[:500],
         text=text[:4000],
+        grid=grid,
+        assignee=assignee,
         clock=ticket.clock.restarted(Phase.ACCEPT, now, ticket.tier),
     )
-    event = TicketEvent(EventKind.LOCATED, actor, now, {"location": location, "note": note})
+    detail = {"location": location, "note": note} | ({"grid": grid} if moved_to else {})
+    event = TicketEvent(EventKind.LOCATED, actor, now, detail)
     return Outcome(new, (event,), tuple(_opened_notices(new, Text.TICKET_OPENED)))
 
 

@@ -129,7 +129,11 @@ async def locate(ctx: Context, draft: Ticket) -> None:
     if not location:
         outcome = transitions.supplement(draft, ctx.actor, text[:500], ctx.now, ctx.attachments)
     elif draft.state is TicketState.DRAFT:
-        outcome = transitions.locate(draft, ctx.actor, location, text[:500], ctx.now)
+        moved = None
+        if ctx.grid.id != draft.grid:  # a shared location routed this line's message to another grid
+            workers = ctx.directory.workers_of(ctx.grid.id)
+            moved = (ctx.grid.id, workers[0].id if workers else None)
+        outcome = transitions.locate(draft, ctx.actor, location, text[:500], ctx.now, moved)
     else:
         outcome = transitions.add_place(draft, ctx.actor, location, text[:500], ctx.now)
     await ctx.apply(outcome, before=draft)
