@@ -42,6 +42,11 @@ class SqlPlaceStore:
     async def pin_case(self, ticket_id: int, at: tuple[float, float]) -> None:
         await self._upsert(t.case_points, "ticket_id", {"ticket_id": ticket_id, "lng": at[0], "lat": at[1]})
 
+    async def point_of(self, ticket_id: int) -> tuple[float, float] | None:
+        c = t.case_points.c
+        row = (await self._c.execute(select(c.lng, c.lat).where(c.ticket_id == ticket_id))).first()
+        return (float(row[0]), float(row[1])) if row else None
+
     async def open_by_grid(self, grids: Sequence[str] | None) -> dict[str, int]:
         c = t.tickets.c
         query = select(c.grid, func.count()).where(c.state.in_(_ACTIVE))

@@ -466,6 +466,10 @@ class PlaceStore(Protocol):
         """Upsert where a case is (a location shared with it: the last one wins)."""
         ...
 
+    async def point_of(self, ticket_id: int) -> tuple[float, float] | None:
+        """Where a case was pinned (a location shared with it), if it was."""
+        ...
+
     async def open_by_grid(self, grids: Sequence[str] | None) -> dict[str, int]:
         """Active cases per grid (of these grids; None: every grid), by an SQL aggregate."""
         ...

@@ -460,6 +460,19 @@ def reassign(ticket: Ticket, actor: str, worker: str, directory: Directory, now:
     return Outcome(new, (event,), tuple(notices))
 
 
+def dispatch_nearby(ticket: Ticket, actor: str, worker: str, metres: int, directory: Directory,
+                    now: datetime) -> Outcome:  # fmt: skip
+    """就近派单 (the command centre's map): 改派 to someone last seen `metres` from the case; their ping
+    says how far they are."""
+    outcome = reassign(ticket, actor, worker, directory, now)
+    far = f"{metres} 米" if metres < 1000 else f"{metres / 1000:.1f} 公里"
+    ping = _dm(Text.WORKER_DISPATCHED_NEARBY, worker, outcome.ticket, actor=actor, note=far)
+    notices = tuple(ping if n.template is Text.WORKER_NEW_TICKET and n.person_id == worker else n
+                    for n in outcome.notices)  # fmt: skip
+    event = replace(outcome.events[0], detail={**outcome.events[0].detail, "metres": metres, "nearby": True})
+    return Outcome(outcome.ticket, (event,), notices)
+
+
 def escalate(ticket: Ticket, actor: str, reason: str, directory: Directory, now: datetime) -> Outcome:
     """提级 by an officer in the admin web: like 吹哨, to the next tier of the ladder, fresh deadline."""
     outcome = whistle(ticket, actor, reason, directory, now)
