@@ -77,14 +77,18 @@
         },
         geo: {
           map: state.key, roam: true, nameProperty: "name",
-          label: { show: true, formatter: function (p) { return labels[p.name] || p.name; }, fontSize: 12 },
+          label: { show: true, formatter: function (p) { return labels[p.name] || p.name; }, fontSize: 13,
+                   color: "#222", textBorderColor: "#fff", textBorderWidth: 3 },
+          itemStyle: { borderColor: "#555", borderWidth: 1 },
           emphasis: { label: { show: true } }
         },
         series: [
           {
             name: "在办工单", type: "map", geoIndex: 0,
             data: d.regions.map(function (r) {
-              return { name: r.id, value: r.open, overdue: r.overdue };
+              var item = { name: r.id, value: r.open, overdue: r.overdue };
+              if (r.overdue) item.itemStyle = { borderColor: "#b71c1c", borderWidth: 3 };
+              return item;
             })
           },
           {
