@@ -59,8 +59,10 @@ from config.holidays import HolidayError
 from config.points import load_points
 from config.policies import load_policies
 from config.settings import Settings, api_token
+from escalation import figures
 from escalation.cases import CaseService
 from escalation.engine import EscalationEngine
+from escalation.figures import FigureKeeper
 from escalation.points import PointsLedger
 from escalation.policy import PolicyError
 from escalation.routines import Routines
@@ -136,7 +138,8 @@ async def running(settings: Settings, utcnow: Callable[[], datetime] = utcnow) -
         stack.callback(scheduler.shutdown)
         points = Replaceable(load_points(settings.points))
         cases = CaseService(notifier, utcnow, scheduler, outbox_wake.set, PointsLedger(points.get, routed),
-                            feed=city_feed(settings))  # fmt: skip
+                            feed=city_feed(settings), figures=FigureKeeper(routed))  # fmt: skip
+        await figures.rebuild_once(uow, routed(), utcnow())  # once, after the migration that added the rollups
         escalation = EscalationEngine(uow, cases, routed, utcnow)
         metrics = Metrics()
         dispatcher = Dispatcher(
@@ -252,6 +255,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(commands.bulletin(settings, args.month))
     elif command == "points":
         asyncio.run(commands.points_rebuild(settings))
+    elif command == "figures":
+        asyncio.run(commands.figures_rebuild(settings))
     elif command == "wecom-appchat":
         asyncio.run(commands.wecom_appchat(settings, args.appchat_id, args.chat_id))
     elif command == "wecom-webhook":

@@ -14,10 +14,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from escalation import planner
-from escalation.bulletin import case_figures
-from escalation.calendar import LOCAL
+from escalation.bulletin import case_figures, ranked
+from escalation.calendar import LOCAL, is_workday
+from escalation.figures import PeriodFigures, Scope
+from tickets import rollups
 from tickets.directory import Directory, Role
-from tickets.model import ACTIVE_STATES, EventKind, Phase, Ticket, TicketEvent, TicketState, Tier
+from tickets.model import EventKind, Ticket, TicketEvent, TicketState, Tier
+from tickets.ports import LiveCount
 
 TIERS = (Tier.GRID, Tier.COMMUNITY, Tier.TOWNSHIP, Tier.DISTRICT, Tier.DEPARTMENT)
 
@@ -38,12 +41,8 @@ class Period:
 
 
 def is_overdue(ticket: Ticket, now: datetime) -> bool:
-    return (
-        ticket.state in ACTIVE_STATES
-        and ticket.state is not TicketState.SUSPENDED
-        and ticket.clock.phase in (Phase.ACCEPT, Phase.RESOLVE)
-        and planner.phase_end(ticket) <= now
-    )
+    due = planner.overdue_at(ticket)
+    return due is not None and due <= now
 
 
 def local_day(at: datetime) -> date:
@@ -80,7 +79,7 @@ def trend(period: Period, tickets: Sequence[Ticket], events: Mapping[int, Sequen
 
 def by_type(tickets: Sequence[Ticket], name: Any) -> list[dict[str, Any]]:
     counts = Counter(t.type for t in tickets)
-    return [{"type": k, "name": name(k), "count": n} for k, n in counts.most_common()]
+    return [{"type": k, "name": name(k), "count": n} for k, n in ranked(counts)]
 
 
 def grid_table(
@@ -145,9 +144,9 @@ def worker_activity(
     checkins: Iterable[tuple[str, str]],
     workdays: int,
 ) -> list[dict[str, Any]]:
-    """Per grid worker: cases in hand now, cases they resolved in the period, 报平安 days."""
+    """Per grid worker: cases in hand now, cases they resolved in the period, 报平安 on workdays."""
     grids = set(scope) if scope is not None else None
-    done = Counter(person for person, _ in checkins)
+    done = Counter(person for person, day in checkins if is_workday(date.fromisoformat(day)))
     resolved = Counter(e.actor for t in tickets for e in events.get(t.id, ()) if e.kind is EventKind.RESOLVED)
     in_hand = Counter(t.assignee for t in open_tickets if t.assignee)
     rows = []
@@ -164,3 +163,100 @@ def worker_activity(
 
 def summary(tickets: Sequence[Ticket], events: Mapping[int, Sequence[TicketEvent]]) -> dict[str, Any]:
     return case_figures(tickets, events)
+
+
+# The same figures from the rollups (escalation.figures); the functions above stay the definitions'
+# reference (tests/unit/test_rollups.py compares both).
+
+HEAT_ROWS = 400  # the heat table's rows at most: deeper levels open from a node (`?node=`)
+WORKER_ROWS = 100  # the worker table's rows at most: those with most cases in hand first
+
+
+def live_standing(live: Sequence[LiveCount]) -> dict[str, Any]:
+    opened: Counter[str] = Counter()
+    late: Counter[str] = Counter()
+    for row in live:
+        opened[row.tier] += row.count
+        late[row.tier] += row.overdue
+    by_tier = [{"tier": t.value, "open": opened[t.value], "overdue": late[t.value]} for t in TIERS]
+    suspended = sum(r.count for r in live if r.state == TicketState.SUSPENDED.value)
+    return {"open": sum(opened.values()), "overdue": sum(late.values()), "suspended": suspended, "by_tier": by_tier}
+
+
+def rollup_trend(period: Period, f: PeriodFigures) -> dict[str, Any]:
+    days = [d.isoformat() for d in period.days]
+    return {"days": days, "created": [f.created_per_day.get(d, 0) for d in days],
+            "closed": [f.closed_per_day.get(d, 0) for d in days]}  # fmt: skip
+
+
+def rollup_types(f: PeriodFigures, name: Any) -> list[dict[str, Any]]:
+    counts = {k: v.get("created", 0) for k, v in f.types.items() if v.get("created")}
+    return [{"type": k, "name": name(k), "count": n} for k, n in ranked(counts)]
+
+
+def heat_rows(
+    directory: Directory, scope: Scope, f: PeriodFigures, live: Sequence[LiveCount], focus: str | None = None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The heat table from the rollups: the jurisdiction's nodes in tree order (from `focus` down when
+    given), cut at the depth that keeps it within HEAT_ROWS. Returns the rows and whether it was cut."""
+    open_at, late_at = _live_by_node(directory, live)
+    shown = _in_scope(directory, scope)
+    order = [(n, d) for n, d in tree_order(directory) if n in shown and _under(directory, n, focus)]
+    cut = False
+    while len(order) > HEAT_ROWS:
+        deepest = max(d for _, d in order)
+        order, cut = [(n, d) for n, d in order if d < deepest], True
+    rows = []
+    for node_id, depth in order:
+        v = f.nodes.get(node_id, {})
+        figures = rollups.case_figures(v)
+        node = directory.nodes[node_id]
+        rows.append({
+            "id": node_id, "name": node.name, "tier": node.tier.value, "depth": depth, "created": figures["created"],
+            "closed": figures["closed"], "completion_rate": figures["completion_rate"],
+            "on_time_rate": figures["on_time_rate"], "mean_rating": figures["satisfaction"]["mean"],
+            "open": open_at[node_id], "overdue": late_at[node_id],
+        })  # fmt: skip
+    return rows, cut
+
+
+def _in_scope(directory: Directory, scope: Scope) -> set[str]:
+    """Nodes with a grid of the jurisdiction under them, not above it."""
+    grids = scope.grids if scope.grids is not None else {n.id for n in directory.nodes.values() if n.tier is Tier.GRID}
+    above = {a.id for n in scope.nodes if n in directory.nodes for a in directory.chain(n)[1:]}
+    return {a.id for g in grids if g in directory.nodes for a in directory.chain(g)} - above
+
+
+def _under(directory: Directory, node: str, focus: str | None) -> bool:
+    return focus is None or any(a.id == focus for a in directory.chain(node))
+
+
+def _live_by_node(directory: Directory, live: Sequence[LiveCount]) -> tuple[Counter[str], Counter[str]]:
+    opened: Counter[str] = Counter()
+    late: Counter[str] = Counter()
+    for row in live:
+        for node in directory.chain(row.grid) if row.grid in directory.nodes else ():
+            opened[node.id] += row.count
+            late[node.id] += row.overdue
+    return opened, late
+
+
+def rollup_workers(
+    directory: Directory, scope: Scope, f: PeriodFigures, in_hand: Mapping[str, int], workdays: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Per grid worker of the jurisdiction: in hand now, resolved (cases of the period), 报平安 on
+    workdays; the WORKER_ROWS with most in hand. Returns the rows and how many workers there are."""
+    rows: list[dict[str, Any]] = []
+    for p in directory.people.values():
+        if p.role is not Role.WORKER or (scope.grids is not None and p.node not in scope.grids):
+            continue
+        grid = directory.nodes.get(p.node or "")
+        done = f.people.get(p.id, {})
+        rows.append({"id": p.id, "name": p.name, "grid": grid.name if grid else "", "grid_id": p.node,
+                     "in_hand": in_hand.get(p.id, 0), "resolved": done.get("resolved", 0),
+                     "checkins": done.get("checkins", 0), "workdays": workdays,
+                     "checkin_rate": round(done.get("checkins", 0) / workdays, 4) if workdays else None})  # fmt: skip
+    rows.sort(key=lambda r: (r["grid_id"] or "", r["id"]))
+    if len(rows) > WORKER_ROWS:
+        return sorted(rows, key=lambda r: -r["in_hand"])[:WORKER_ROWS], len(rows)
+    return rows, len(rows)

@@ -7,15 +7,18 @@ always typed as text.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils.exceptions import InvalidFileException
 
 from escalation.calendar import LOCAL
@@ -29,6 +32,7 @@ TICKET_COLUMNS = ["工单号", "类型", "状态", "当前层级", "网格", "�
 KPI_COLUMNS = ["分组", "名称", "排名", "应结案", "缓办", "结案", "按期结案", "按期结案率", "结案率", "返工率", "推诿",
                "响应率", "解决率", "满意率", "黄牌", "红牌"]  # fmt: skip
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_CHUNK = 256 * 1024
 # What an uploaded workbook may hold. A .xlsx is a zip: a few hundred KB can unpack into gigabytes
 # (one 200 MB shared string compresses to 200 KB), so the archive's own table of sizes is checked
 # before any part is opened. zipfile never inflates a member past the size that table declares.
@@ -104,6 +108,46 @@ def table_file(fmt: str, sheet: str, header: list[str], rows: list[list[object]]
     if fmt == "csv":
         return to_csv(header, rows), "text/csv; charset=utf-8"
     return to_xlsx({sheet: (header, rows)}), XLSX_TYPE
+
+
+def table_stream(
+    fmt: str, sheet: str, header: list[str], pages: AsyncIterator[list[list[object]]]
+) -> tuple[AsyncIterator[bytes], str]:
+    """A table of any size as a streamed download: CSV page by page; XLSX through openpyxl's write-only
+    workbook (rows go to a temporary file as they come), then that file in chunks."""
+    if fmt == "csv":
+        return _csv_stream(header, pages), "text/csv; charset=utf-8"
+    return _xlsx_stream(sheet, header, pages), XLSX_TYPE
+
+
+async def _csv_stream(header: list[str], pages: AsyncIterator[list[list[object]]]) -> AsyncIterator[bytes]:
+    yield to_csv(header, [])
+    async for rows in pages:
+        out = io.StringIO()
+        csv.writer(out).writerows([[safe_cell(v) for v in row] for row in rows])
+        yield out.getvalue().encode("utf-8")
+
+
+async def _xlsx_stream(sheet: str, header: list[str], pages: AsyncIterator[list[list[object]]]) -> AsyncIterator[bytes]:
+    book = Workbook(write_only=True)
+    table = book.create_sheet(sheet)
+    table.append(header)
+    async for rows in pages:
+        for row in rows:
+            table.append([_text_cell(table, safe_cell(v)) for v in row])
+    with tempfile.TemporaryFile() as out:
+        await asyncio.to_thread(book.save, out)
+        out.seek(0)
+        while chunk := out.read(XLSX_CHUNK):
+            yield chunk
+
+
+def _text_cell(table: Any, value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    cell = WriteOnlyCell(table, value=value)
+    cell.data_type = "s"  # text, never a formula
+    return cell
 
 
 def to_csv(header: list[str], rows: list[list[object]]) -> bytes:

@@ -11,21 +11,26 @@ from fastapi.responses import HTMLResponse, Response
 from admin import dashboard, exports
 from admin.auth import Principal
 from admin.page import AdminPages
+from escalation import figures
 from escalation.bulletin import namer
 from escalation.calendar import coverage_warning, is_workday
-from escalation.kpis import kpis
 from escalation.routines import month_bounds, previous_month
-from tickets.model import ACTIVE_STATES
+from tickets import rollups
+from tickets.directory import Directory
+from tickets.ports import UnitOfWork
 
 MAX_DAYS = 366
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+NodeId = Annotated[str | None, Query(max_length=64)]  # the heat table from this node down
 
 
 def register(router: APIRouter, web: AdminPages) -> None:
     @router.get("", response_class=HTMLResponse)
-    async def page(request: Request, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30) -> Response:
+    async def page(
+        request: Request, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30, node: NodeId = None
+    ) -> Response:
         who = await web.who(request)
-        figures = await figures_for(web, who, days)
+        figures = await figures_for(web, who, days, node)
         warning = coverage_warning(dashboard.local_day(web.admin.now()))  # holidays unknown ahead: loud
         return web.render(request, "admin/dashboard.html", who, figures=figures, days=days, calendar_warning=warning)
 
@@ -40,13 +45,12 @@ def register(router: APIRouter, web: AdminPages) -> None:
             raise HTTPException(404)
         period = month or previous_month(dashboard.local_day(web.admin.now()))
         start, end, _ = month_bounds(period)
-        scope = sorted(who.grids) if who.grids is not None else []
-        found, events = [], {}
-        if who.grids is None or who.grids:
-            async with web.services.uow() as uow:
-                found = await uow.tickets.created_between(start, end, scope)
-                events = await uow.tickets.events_of([t.id for t in found])
-        body = kpis(found, events).to_json(namer(web.services.directory()))
+        days = dashboard.Period(dashboard.local_day(start), dashboard.local_day(end) - timedelta(days=1))
+        directory = web.services.directory()
+        async with web.services.uow() as uow:
+            sums, scope = await _sums(uow, directory, figures.scope_of(directory, who.grids), days)
+            f = await figures.read_period(sums, directory, scope, days.start, days.end)
+        body = f.kpis(directory).to_json(namer(directory))
         rows = exports.kpi_rows(body, web.services.renderer.name)
         await web.audit(who, "kpis.export", "kpis", after={"format": fmt, "month": period, "rows": len(rows)})
         data, media = exports.table_file(fmt, "考核", exports.KPI_COLUMNS, rows)
@@ -54,35 +58,60 @@ def register(router: APIRouter, web: AdminPages) -> None:
         return Response(data, media_type=media, headers=headers)
 
     @router.get("/api/dashboard")
-    async def data(request: Request, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30) -> dict[str, Any]:
-        return await figures_for(web, await web.who(request), days)
+    async def data(
+        request: Request, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30, node: NodeId = None
+    ) -> dict[str, Any]:
+        return await figures_for(web, await web.who(request), days, node)
 
 
-async def figures_for(web: AdminPages, who: Principal, days: int) -> dict[str, Any]:
+async def figures_for(web: AdminPages, who: Principal, days: int, focus: str | None = None) -> dict[str, Any]:
+    """The dashboard's figures for the account's jurisdiction: period counts from the rollups (a
+    jurisdiction of single grids: from its cases), live counts from the open cases."""
     now = web.admin.now()
     today = dashboard.local_day(now)
     period = dashboard.Period(today - timedelta(days=days - 1), today)
-    start, end = period.bounds()
-    scope = sorted(who.grids) if who.grids is not None else []
-    if who.grids is not None and not who.grids:
-        created, live, events, checkins = [], [], {}, []
-    else:
-        async with web.services.uow() as uow:
-            created = await uow.tickets.created_between(start, end, scope)
-            live = await uow.tickets.find(states=sorted(ACTIVE_STATES), grids=scope, limit=1_000_000)
-            events = await uow.tickets.events_of([t.id for t in created])
-            checkins = await uow.records.checked_in(period.start.isoformat(), period.end.isoformat())
     directory = web.services.directory()
+    scope = figures.scope_of(directory, who.grids)
+    grids = None if scope.grids is None else sorted(scope.grids)
+    async with web.services.uow() as uow:
+        sums, scope = await _sums(uow, directory, scope, period)
+        f = await figures.read_period(sums, directory, scope, period.start, period.end)
+        live = await uow.tickets.live_counts(grids, now) if grids is None or grids else []
+        in_hand = await uow.tickets.in_hand(grids) if grids is None or grids else {}
     names = web.services.renderer
     workdays = sum(is_workday(d) for d in period.days)
+    heat, cut = dashboard.heat_rows(directory, scope, f, live, focus)
+    workers, staff = dashboard.rollup_workers(directory, scope, f, in_hand, workdays)
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat(), "days": days},
-        "summary": dashboard.summary(created, events),
-        "standing": dashboard.standing(live, now),
-        "trend": dashboard.trend(period, created, events),
-        "by_type": dashboard.by_type(created, names.type_name),
-        "grids": dashboard.grid_table(directory, who.grids, created, events, live, now),
-        "workers": dashboard.worker_activity(directory, who.grids, created, events, live, checkins, workdays),
-        "kpis": kpis(created, events).to_json(namer(directory)),
+        "summary": rollups.case_figures(f.total),
+        "standing": dashboard.live_standing(live),
+        "trend": dashboard.rollup_trend(period, f),
+        "by_type": dashboard.rollup_types(f, names.type_name),
+        "grids": heat,
+        "grids_cut": cut,
+        "focus": focus,
+        "workers": workers,
+        "workers_total": staff,
+        "kpis": f.kpis(directory).to_json(namer(directory)),
         "tier_names": {t: names.name("tier", t) for t in ("grid", "community", "township", "district", "department")},
     }
+
+
+async def _sums(
+    uow: UnitOfWork, directory: Directory, scope: figures.Scope, period: dashboard.Period
+) -> tuple[figures.Sums, figures.Scope]:
+    """The rollups for whole nodes; for a jurisdiction of single grids, rows built from its cases
+    (created in the period, or closed in it) read as the whole (the root)."""
+    if scope.whole:
+        return uow.figures.sums, scope
+    start, end = period.bounds()
+    grids = sorted(scope.grids or ())
+    cases = await uow.tickets.created_between(start, end, grids)
+    seen = {t.id for t in cases}
+    closed = {i for i, _ in await uow.tickets.events_between(start, end, ["closed"])} - seen
+    cases += [t for t in [await uow.tickets.get(i) for i in sorted(closed)] if t and t.grid in grids]
+    history = await uow.tickets.events_of([t.id for t in cases])
+    checkins = await uow.records.checked_in(period.start.isoformat(), period.end.isoformat())
+    sums = figures.memory_sums([(t, history[t.id]) for t in cases], checkins, directory)
+    return sums, figures.Scope((rollups.ROOT,), scope.grids, True)

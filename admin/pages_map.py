@@ -22,10 +22,9 @@ from admin.auth import Principal
 from admin.page import AdminPages
 from admin.pages_tickets import _detail
 from bot.inputs import RowId
-from escalation import planner
 from escalation.cases import StaleTicket
 from tickets.directory import Directory
-from tickets.model import Phase, Refused, TicketState
+from tickets.model import Refused
 from tickets.ports import UnitOfWork
 
 NodeId = Annotated[str | None, Query(max_length=64)]
@@ -126,17 +125,12 @@ async def live(web: AdminPages, directory: Directory, scope: geomap.Scope, node:
 
 
 async def live_counts(uow: UnitOfWork, grids: list[str] | None, now: datetime) -> dict[str, tuple[int, int]]:
-    """(open, overdue) per grid. Open: an SQL aggregate. Overdue (the running phase's deadline passed,
-    `planner.phase_end`): read from the cases in an accept or resolve phase.
-    TODO(map): switch to the lead's `uow.tickets.live_counts` (indexed `due_at`) once it is on main."""
-    opened = await uow.places.open_by_grid(grids)
-    running = await uow.tickets.find(states=[TicketState.REPORTED, TicketState.ACCEPTED], grids=grids or (),
-                                     limit=1_000_000)  # fmt: skip
-    overdue: dict[str, int] = {}
-    for t in running:
-        if t.clock.phase in (Phase.ACCEPT, Phase.RESOLVE) and planner.phase_end(t) <= now:
-            overdue[t.grid] = overdue.get(t.grid, 0) + 1
-    return {g: (n, overdue.get(g, 0)) for g, n in opened.items()}
+    """(open, overdue) per grid: the live counts' SQL aggregate over active cases (indexed `due_at`)."""
+    out: dict[str, tuple[int, int]] = {}
+    for row in await uow.tickets.live_counts(grids, now):
+        opened, overdue = out.get(row.grid, (0, 0))
+        out[row.grid] = (opened + row.count, overdue + row.overdue)
+    return out
 
 
 def _node_json(directory: Directory, node: str | None) -> dict[str, Any] | None:

@@ -19,14 +19,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from escalation.figures import PeriodFigures
 from escalation.kpis import kpis, overdue
+from tickets import rollups
 from tickets.directory import Directory, Node, Role
-from tickets.model import CloseReason, EventKind, Ticket, TicketEvent, TicketState, Tier
+from tickets.model import OPEN_STATES, CloseReason, EventKind, Ticket, TicketEvent, TicketState, Tier
+from tickets.ports import LiveCount
 
 SATISFIED_FROM = 4
+_OPEN = frozenset(s.value for s in OPEN_STATES)
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,18 @@ def activity(
 ) -> list[Activity]:
     """Check-in activity per node of the given tiers (community, township …), over `workdays`."""
     days = set(workdays)
-    done = Counter(person for person, day in checkins if day in days)
+    return activity_of(directory, Counter(person for person, day in checkins if day in days), len(days), tiers)
+
+
+def activity_of(directory: Directory, done: Mapping[str, int], workdays: int, tiers: Sequence[Tier]) -> list[Activity]:
+    """Check-in activity per node of `tiers` from each worker's check-ins on the period's workdays."""
     out = []
     for node in directory.nodes.values():
         if node.tier not in tiers:
             continue
         workers = _workers_under(directory, node)
         out.append(Activity(node.id, node.name, node.tier.value, len(workers),
-                            sum(done[w] for w in workers), len(days)))  # fmt: skip
+                            sum(done.get(w, 0) for w in workers), workdays))  # fmt: skip
     return sorted(out, key=lambda a: (a.tier, a.node))
 
 
@@ -148,7 +155,7 @@ def monthly(
         **case_figures(mine, events),
         "overdue_by_tier": {tier.value: overdue.get(tier.value, 0) for tier in Tier if tier is not Tier.GRID},
         "whistles": whistles,
-        "top_types": Counter(t.type for t in mine).most_common(5),
+        "top_types": ranked(Counter(t.type for t in mine))[:5],
         "grids": per_grid,
         "kpis": kpis(mine, events).to_json(namer(directory)),
         "red_cards": red_cards(mine, events, directory),
@@ -159,6 +166,51 @@ def monthly(
             "by_node": [a.to_json() for a in acts],
         },
     }
+
+
+def monthly_of(
+    period: str, scope: Node, directory: Directory, f: PeriodFigures, carded: Sequence[Ticket], workdays: Sequence[str]
+) -> dict[str, Any]:
+    """`monthly` from the rollups: `f` read for `scope` over the month, `carded` its cases with a red card."""
+    grid_ids = sorted(grids_under(directory, scope.id))
+    per_grid = []
+    for grid in grid_ids:
+        v = f.nodes.get(grid, {})
+        figures = rollups.case_figures(v)
+        per_grid.append({"id": grid, "name": directory.nodes[grid].name, "created": figures["created"],
+                         "closed": figures["closed"], "completion_rate": figures["completion_rate"],
+                         "overdue": v.get("overdue_cases", 0),
+                         "mean_rating": figures["satisfaction"]["mean"]})  # fmt: skip
+    tiers = [Tier.COMMUNITY, Tier.TOWNSHIP] if scope.tier is Tier.DISTRICT else [Tier.COMMUNITY]
+    under = _nodes_under(directory, scope)
+    done = {person: v.get("checkins", 0) for person, v in f.people.items()}
+    acts = [a for a in activity_of(directory, done, len(workdays), tiers) if a.node in under]
+    staff = set(_workers_under(directory, scope))
+    workers, checked = len(staff), sum(n for person, n in done.items() if person in staff)
+    types = {k: v.get("created", 0) for k, v in f.types.items() if v.get("created")}
+    return {
+        "kind": "monthly",
+        "period": period,
+        "scope": {"id": scope.id, "name": scope.name, "tier": scope.tier.value},
+        **rollups.case_figures(f.total),
+        "overdue_by_tier": rollups.overdue_by_tier(f.total),
+        "whistles": f.total.get("whistles", 0),
+        "top_types": ranked(types)[:5],
+        "grids": per_grid,
+        "kpis": f.kpis(directory).to_json(namer(directory)),
+        "red_cards": red_card_rows(carded, directory),
+        "worker_activity": {
+            "workers": workers,
+            "workdays": len(workdays),
+            "rate": round(checked / (workers * len(workdays)), 4) if workers and workdays else None,
+            "by_node": [a.to_json() for a in acts],
+        },
+    }
+
+
+def ranked(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """Most first, ties by key (one order whatever the source)."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def namer(directory: Directory) -> Any:
@@ -180,12 +232,16 @@ def red_cards(
     tickets: Sequence[Ticket], events: Mapping[int, Sequence[TicketEvent]], directory: Directory
 ) -> list[dict[str, Any]]:
     """红牌通报: the period's cases that got a red card, with who held them."""
+    return red_card_rows([t for t in tickets if any(e.kind is EventKind.RED_CARD for e in events.get(t.id, ()))],
+                         directory)  # fmt: skip
+
+
+def red_card_rows(carded: Sequence[Ticket], directory: Directory) -> list[dict[str, Any]]:
     name = namer(directory)
     out = []
-    for t in tickets:
-        if any(e.kind is EventKind.RED_CARD for e in events.get(t.id, ())):
-            holder = name("department", t.department) if t.department else name("grid", t.grid)
-            out.append({"ticket_id": t.id, "type": t.type, "grid": t.grid, "holder": holder, "state": t.state.value})
+    for t in carded:
+        holder = name("department", t.department) if t.department else name("grid", t.grid)
+        out.append({"ticket_id": t.id, "type": t.type, "grid": t.grid, "holder": holder, "state": t.state.value})
     return out
 
 
@@ -194,27 +250,27 @@ def _nodes_under(directory: Directory, scope: Node) -> set[str]:
 
 
 def digest(
-    township: Node,
-    directory: Directory,
-    new: Sequence[Ticket],
-    closed: Sequence[Ticket],
-    open_tickets: Sequence[Ticket],
-    overdue_at: Mapping[int, datetime],
-    now: datetime,
+    township: Node, directory: Directory, new: Mapping[str, int], closed: Mapping[str, int], live: Sequence[LiveCount]
 ) -> dict[str, Any]:
-    """The daily digest of one township: new and closed in the last day, open cases overdue by tier,
-    the grids with most overdue cases."""
+    """The daily digest of one township: cases new and closed in the last day (per grid), open cases
+    (reported or taken) and those overdue now by the tier holding them, the grids with most overdue."""
     grids = set(grids_under(directory, township.id))
-    late = [t for t in open_tickets if t.grid in grids and overdue_at.get(t.id) and overdue_at[t.id] <= now]
-    by_grid = Counter(t.grid for t in late)
+    mine = [r for r in live if r.grid in grids and r.state in _OPEN]
+    late_by_tier: Counter[str] = Counter()
+    late_by_grid: Counter[str] = Counter()
+    for r in mine:
+        late_by_tier[r.tier] += r.overdue
+        late_by_grid[r.grid] += r.overdue
     return {
         "kind": "daily",
         "scope": {"id": township.id, "name": township.name},
-        "new": sum(t.grid in grids for t in new),
-        "closed": sum(t.grid in grids for t in closed),
-        "open": sum(t.grid in grids for t in open_tickets),
-        "overdue_by_tier": dict(Counter(t.tier.value for t in late)),
-        "worst_grids": [{"id": g, "name": directory.nodes[g].name, "overdue": n} for g, n in by_grid.most_common(3)],
+        "new": sum(n for g, n in new.items() if g in grids),
+        "closed": sum(n for g, n in closed.items() if g in grids),
+        "open": sum(r.count for r in mine),
+        "overdue_by_tier": {t: n for t, n in late_by_tier.items() if n},
+        "worst_grids": [
+            {"id": g, "name": directory.nodes[g].name, "overdue": n} for g, n in ranked(late_by_grid)[:3] if n
+        ],
     }
 
 

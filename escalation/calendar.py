@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-LOCAL = ZoneInfo("Asia/Shanghai")  # all of China keeps one time zone
+from tickets.model import LOCAL as LOCAL  # re-exported: the calendar is where callers look for it
+
 MAX_DAYS = 3660  # a counted duration never spans more than ~10 years of days (bounded loop)
 LOOKAHEAD_DAYS = 60  # how far ahead the calendar must know the arrangement (the coverage warning)
 

@@ -8,7 +8,8 @@ events and turns the notices into outbox rows (staff pings held through quiet ho
 transaction commits, the caller hands the changed tickets to `committed`, which arms the timers
 due soon and wakes the outbox. With a points ledger (积分, `escalation.points`) it keeps the ledger
 in the same transaction; an event feed given at composition (the city platform's push outbox)
-gets the appended events in the same transaction too.
+gets the appended events in the same transaction too, and so do the figures' rollups
+(`escalation.figures.FigureKeeper`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from escalation import planner
+from escalation.figures import FigureKeeper
 from escalation.points import PointsLedger
 from tickets.model import Notice, Outcome, Ticket, TicketEvent
 from tickets.ports import Notifier, StoredMessage, UnitOfWork
@@ -62,6 +64,7 @@ class CaseService:
         wake: Callable[[], None] = lambda: None,
         points: PointsLedger | None = None,
         feed: EventFeed | None = None,
+        figures: FigureKeeper | None = None,
     ) -> None:
         self._notifier = notifier
         self.points = points  # the points ledger kept with each change (None: no points)
@@ -69,6 +72,7 @@ class CaseService:
         self._trigger: Trigger = trigger or NoTrigger()
         self._wake = wake
         self._feed = feed
+        self.figures = figures  # the figures' rollups kept with each change (None: not kept, e.g. a bench)
 
     async def commit(
         self, uow: UnitOfWork, outcome: Outcome, *, before: Ticket | None, now: datetime, cause_id: int | None = None
@@ -78,12 +82,14 @@ class CaseService:
         if self.points is not None:
             outcome = self.points.stamp(outcome, before, now)
         ticket = outcome.ticket
-        due = planner.next_due(ticket)
+        due, late = planner.next_due(ticket), planner.overdue_at(ticket)
         if before is None:
-            await uow.tickets.insert(ticket, due)
-        elif not await uow.tickets.update(ticket, due, expected_token=before.clock.token):
+            await uow.tickets.insert(ticket, due, due_at=late)
+        elif not await uow.tickets.update(ticket, due, expected_token=before.clock.token, due_at=late):
             raise StaleTicket(f"ticket {ticket.id} changed concurrently")
         await uow.tickets.add_events(ticket.id, outcome.events)
+        if self.figures is not None:
+            await self.figures.case_changed(uow, ticket, outcome.events)
         if self.points is not None:
             await self.points.case_changed(uow, ticket, outcome.events)
         if self._feed is not None and outcome.events:

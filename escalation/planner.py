@@ -13,7 +13,18 @@ from enum import StrEnum
 from escalation.calendar import ROUND_THE_CLOCK, WorkCalendar, add_workdays
 from tickets import departments, supervision, transitions, verification
 from tickets.directory import Directory
-from tickets.model import EventKind, Notice, Outcome, Phase, Ticket, TicketEvent, Tier, tier_rank
+from tickets.model import (
+    ACTIVE_STATES,
+    EventKind,
+    Notice,
+    Outcome,
+    Phase,
+    Ticket,
+    TicketEvent,
+    TicketState,
+    Tier,
+    tier_rank,
+)
 from tickets.subtypes import WORKDAY
 from tickets.texts import Text
 from tickets.transitions import escalation_pings, is_live, notice_params
@@ -135,6 +146,14 @@ def phase_end(ticket: Ticket) -> datetime:
         return fixed
     duration = ticket.policy.duration(ticket.clock.phase, ticket.reopens, ticket.urgent, ticket.reworks)
     return calendar_of(ticket).after(ticket.clock.started_at, duration)
+
+
+def overdue_at(ticket: Ticket) -> datetime | None:
+    """When the case turns overdue: its running deadline while it can be late (an active case in the
+    accept or resolve phase, not on hold), else None. Stored as `tickets.due_at` for the live figures."""
+    if ticket.state not in ACTIVE_STATES or ticket.state is TicketState.SUSPENDED:
+        return None
+    return phase_end(ticket) if ticket.clock.phase in (Phase.ACCEPT, Phase.RESOLVE) else None
 
 
 def skip_past_nags(ticket: Ticket, now: datetime) -> Ticket:

@@ -10,10 +10,10 @@ import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from escalation import bulletin, planner
+from escalation import bulletin, figures
 from escalation.calendar import LOCAL, is_workday
 from tickets.directory import Directory, Role
-from tickets.model import OPEN_STATES, Notice, Tier
+from tickets.model import Notice, Tier
 from tickets.ports import Notifier, UnitOfWorkFactory
 from tickets.texts import Text
 
@@ -75,14 +75,12 @@ class Routines:
             if not await uow.records.claim_job(f"digest:{day}", now):
                 return 0
             since = now - timedelta(days=1)
-            new = await uow.tickets.created_between(since, now)
-            closed_ids = {tid for tid, _ in await uow.tickets.events_between(since, now, ["closed"])}
-            closed = [t for t in [await uow.tickets.get(i) for i in sorted(closed_ids)] if t is not None]
-            open_tickets = await uow.tickets.find(states=sorted(OPEN_STATES), limit=100_000)
-            overdue_at = {t.id: planner.phase_end(t) for t in open_tickets}
+            new = await uow.tickets.created_per_grid(since, now)
+            closed = await uow.tickets.closed_per_grid(since, now)
+            live = await uow.tickets.live_counts(None, now)
             sent = 0
             for township in (n for n in directory.nodes.values() if n.tier is Tier.TOWNSHIP):
-                body = bulletin.digest(township, directory, new, closed, open_tickets, overdue_at, now)
+                body = bulletin.digest(township, directory, new, closed, live)
                 text = bulletin.render_digest(body, self._names)
                 await uow.records.save_bulletin("daily", day.isoformat(), township.id, now, body, text)
                 officers = [p for p in directory.people.values() if p.role is Role.OFFICER and p.node == township.id]
@@ -102,13 +100,14 @@ class Routines:
         async with self._uow() as uow:
             if not force and not await uow.records.claim_job(f"monthly:{period}", now):
                 return []
-            tickets = await uow.tickets.created_between(start, end)
-            events = await uow.tickets.events_of([t.id for t in tickets])
-            checkins = await uow.records.checked_in(workdays[0] if workdays else "", workdays[-1] if workdays else "")
+            first, last = local_day(start), local_day(end - timedelta(days=1))
             ids = []
             scopes = [n for n in directory.nodes.values() if n.tier in (Tier.DISTRICT, Tier.TOWNSHIP)]
             for scope in scopes:
-                body = bulletin.monthly(period, scope, directory, tickets, events, checkins, workdays)
+                whole = figures.Scope((scope.id,), None, True)
+                f = await figures.read_period(uow.figures.sums, directory, whole, first, last)
+                carded = await uow.tickets.carded("red_card", start, end, bulletin.grids_under(directory, scope.id))
+                body = bulletin.monthly_of(period, scope, directory, f, carded, workdays)
                 text = bulletin.render_monthly(body, self._names)
                 bid = await uow.records.save_bulletin("monthly", period, scope.id, now, body, text)
                 ids.append(bid)

@@ -47,13 +47,6 @@ class SqlPlaceStore:
         row = (await self._c.execute(select(c.lng, c.lat).where(c.ticket_id == ticket_id))).first()
         return (float(row[0]), float(row[1])) if row else None
 
-    async def open_by_grid(self, grids: Sequence[str] | None) -> dict[str, int]:
-        c = t.tickets.c
-        query = select(c.grid, func.count()).where(c.state.in_(_ACTIVE))
-        if grids is not None:
-            query = query.where(c.grid.in_(list(grids)))
-        return {str(g): int(n) for g, n in await self._c.execute(query.group_by(c.grid))}
-
     async def live_cases(self, grids: Sequence[str] | None, limit: int) -> list[LiveCase]:
         c, p = t.tickets.c, t.case_points.c
         query = (

@@ -55,6 +55,10 @@ def _ticket_filter(q: TicketQuery) -> list[Any]:
         where.append(c.created_at >= q.created_from)
     if q.created_to is not None:
         where.append(c.created_at < q.created_to)
+    if q.overdue_at is not None:
+        where.append(c.due_at <= q.overdue_at)
+    if q.before_id is not None:
+        where.append(c.id < q.before_id)
     if q.text.strip():
         like = "%" + q.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append(
@@ -116,7 +120,7 @@ def _pair(value: Any) -> tuple[int, int] | None:
     return (int(value[0]), int(value[1])) if value else None
 
 
-def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
+def _ticket_row(ticket: Ticket, next_due_at: datetime | None, due_at: datetime | None = None) -> dict[str, Any]:
     return {
         "type": ticket.type,
         "state": ticket.state.value,
@@ -147,6 +151,7 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         "deadline": ticket.deadline,
         "external_id": ticket.external_id,
         "next_due_at": next_due_at if TicketState(ticket.state) in LIVE_STATES else None,
+        "due_at": due_at,
     }
 
 

@@ -1,8 +1,8 @@
 """SQL repositories behind the core's ports, one transaction per unit of work.
 
 The stores live in their own modules: `storage.tickets_sql`, `storage.messages_sql`, `storage.records_sql`,
-`storage.channels_sql`, `storage.deliveries_sql`, `storage.city_sql`, `storage.accounts` and
-`storage.points_sql`; their row mappers in `storage.rows`.
+`storage.channels_sql`, `storage.deliveries_sql`, `storage.city_sql`, `storage.accounts`,
+`storage.points_sql` and `storage.figures_sql`; their row mappers in `storage.rows`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from storage.accounts import SqlAccountStore
 from storage.channels_sql import SqlChannelStore
 from storage.city_sql import SqlCityStore
 from storage.deliveries_sql import SqlDeliveryStore
+from storage.figures_sql import SqlFigureStore
 from storage.messages_sql import SqlMessageStore
 from storage.places_sql import SqlPlaceStore
 from storage.points_sql import SqlPointStore
@@ -50,6 +51,7 @@ class SqlUnitOfWork:
         self.points = SqlPointStore(self._conn)
         self.city = SqlCityStore(self._conn)
         self.places = SqlPlaceStore(self._conn)
+        self.figures = SqlFigureStore(self._conn, run)
         return self
 
     async def __aexit__(

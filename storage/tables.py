@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from tickets.rollups import METRICS
+
 metadata = MetaData()
 
 
@@ -112,7 +114,12 @@ tickets = Table(
     Column("returns", Integer, nullable=False, server_default="0"),
     Column("deadline", UtcDateTime(), nullable=True),
     Column("external_id", String(128), nullable=True),
+    # The running phase's deadline while a case can be late (accept/resolve, not on hold): "overdue now"
+    # is `due_at <= now` over open cases, read through ix_tickets_live without loading a ticket.
+    Column("due_at", UtcDateTime(), nullable=True),
     UniqueConstraint("external_id", name="uq_tickets_external_id"),
+    Index("ix_tickets_live", "state", "grid", "tier", "due_at"),
+    Index("ix_tickets_created", "created_at"),
     Index("ix_tickets_department", "department"),
     Index("ix_tickets_next_due_at", "next_due_at"),
     Index("ix_tickets_chat_state", "chat_id", "state"),
@@ -130,6 +137,29 @@ ticket_events = Table(
     Column("actor", String(128), nullable=False),
     Column("detail", JSON, nullable=False),
     Index("ix_ticket_events_ticket", "ticket_id"),
+    Index("ix_ticket_events_kind_at", "kind", "at"),
+)
+
+# The figures' rollups (tickets/rollups.py): counts per node × dimension × key × day or month, moved in
+# the same transaction as the case change; `case_figures` holds what each case adds now.
+case_rollups = Table(
+    "case_rollups",
+    metadata,
+    Column("node", String(64), primary_key=True),  # a grid-tree node, '*' (everything) or '' (person rows)
+    Column("dim", String(16), primary_key=True),  # '', type, tier, department, person
+    Column("grain", String(1), primary_key=True),  # d (day) or m (month)
+    Column("period", String(10), primary_key=True),  # YYYY-MM-DD (a month: its first day), Beijing time
+    Column("key", String(128), primary_key=True),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in METRICS),
+)
+
+case_figures = Table(
+    "case_figures",
+    metadata,
+    Column("ticket_id", Id, ForeignKey("tickets.id"), primary_key=True),
+    Column("chain", JSON, nullable=False),  # the nodes its rows went to, grid first
+    Column("snapshot", JSON, nullable=False),  # the case fields the figures read
+    Column("facts", JSON, nullable=False),  # the folded timeline
 )
 
 messages = Table(

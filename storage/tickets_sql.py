@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, case, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
 from storage.prepared import StatementRunner
 from storage.rows import _find_query, _ticket, _ticket_filter, _ticket_row
-from tickets.model import EventKind, Ticket, TicketEvent, TicketState
-from tickets.ports import DuplicateCase, TicketQuery
+from tickets.model import ACTIVE_STATES, EventKind, Ticket, TicketEvent, TicketState
+from tickets.ports import DuplicateCase, LiveCount, TicketQuery
 
 # The hot path's statements are built once: building a SQLAlchemy statement per call (operators,
 # bind parameters, the values clause) was a quarter of the bot's CPU in bench/ingest.py.
@@ -28,6 +28,7 @@ _UPDATE_TICKET = update(t.tickets).where(
 _INSERT_EVENTS = t.ticket_events.insert()
 _NEXT_TICKET_ID = text("SELECT nextval(pg_get_serial_sequence('tickets', 'id'))")
 _FIND_FILTERS = ("chat_id", "reporter", "assignee", "type")
+_ACTIVE = sorted(s.value for s in ACTIVE_STATES)
 
 
 class SqlTicketStore:
@@ -46,16 +47,18 @@ class SqlTicketStore:
         row = await self._run.first(query, {"b_id": ticket_id})
         return _ticket(row) if row else None
 
-    async def insert(self, ticket: Ticket, next_due_at: datetime | None) -> None:
+    async def insert(self, ticket: Ticket, next_due_at: datetime | None, *, due_at: datetime | None = None) -> None:
         try:
-            await self._run.count(_INSERT_TICKET, {"id": ticket.id, **_ticket_row(ticket, next_due_at)})
+            await self._run.count(_INSERT_TICKET, {"id": ticket.id, **_ticket_row(ticket, next_due_at, due_at)})
         except IntegrityError as exc:
             if ticket.external_id is None:
                 raise
             raise DuplicateCase(ticket.external_id) from exc  # the city's case, stored by a concurrent request
 
-    async def update(self, ticket: Ticket, next_due_at: datetime | None, expected_token: int) -> bool:
-        row = {"b_id": ticket.id, "b_token": expected_token, **_ticket_row(ticket, next_due_at)}
+    async def update(
+        self, ticket: Ticket, next_due_at: datetime | None, expected_token: int, *, due_at: datetime | None = None
+    ) -> bool:
+        row = {"b_id": ticket.id, "b_token": expected_token, **_ticket_row(ticket, next_due_at, due_at)}
         return await self._run.count(_UPDATE_TICKET, row) == 1
 
     async def add_events(self, ticket_id: int, events: Sequence[TicketEvent]) -> None:
@@ -90,6 +93,55 @@ class SqlTicketStore:
         open_states = [s.value for s in (TicketState.REPORTED, TicketState.ACCEPTED)]
         by_tier = await self._c.execute(select(c.tier, func.count()).where(c.state.in_(open_states)).group_by(c.tier))
         return {"tickets": {str(k): int(n) for k, n in by_state}, "tiers": {str(k): int(n) for k, n in by_tier}}
+
+    async def live_counts(self, grids: Sequence[str] | None, now: datetime) -> list[LiveCount]:
+        c = t.tickets.c
+        late = func.sum(case((c.due_at <= now, 1), else_=0))
+        query = select(c.grid, c.tier, c.state, func.count(), late).where(c.state.in_(_ACTIVE))
+        if grids is not None:
+            query = query.where(c.grid.in_(list(grids)))
+        rows = await self._c.execute(query.group_by(c.grid, c.tier, c.state))
+        return [LiveCount(str(g), str(tier), str(state), int(n), int(o or 0)) for g, tier, state, n, o in rows]
+
+    async def in_hand(self, grids: Sequence[str] | None) -> dict[str, int]:
+        c = t.tickets.c
+        query = select(c.assignee, func.count()).where(c.state.in_(_ACTIVE), c.assignee.is_not(None))
+        if grids is not None:
+            query = query.where(c.grid.in_(list(grids)))
+        return {str(a): int(n) for a, n in await self._c.execute(query.group_by(c.assignee))}
+
+    async def created_per_grid(self, start: datetime, end: datetime) -> dict[str, int]:
+        c = t.tickets.c
+        query = select(c.grid, func.count()).where(c.created_at >= start, c.created_at < end).group_by(c.grid)
+        return {str(g): int(n) for g, n in await self._c.execute(query)}
+
+    async def closed_per_grid(self, start: datetime, end: datetime) -> dict[str, int]:
+        e, c = t.ticket_events.c, t.tickets.c
+        closed = select(e.ticket_id).where(e.kind == EventKind.CLOSED.value, e.at >= start, e.at < end).distinct()
+        query = select(c.grid, func.count()).where(c.id.in_(closed)).group_by(c.grid)
+        return {str(g): int(n) for g, n in await self._c.execute(query)}
+
+    async def carded(self, kind: str, start: datetime, end: datetime, grids: Sequence[str] | None) -> list[Ticket]:
+        e, c = t.ticket_events.c, t.tickets.c
+        marked = select(e.ticket_id).where(e.kind == kind)
+        query = select(t.tickets).where(c.id.in_(marked), c.created_at >= start, c.created_at < end)
+        if grids is not None:
+            query = query.where(c.grid.in_(list(grids)))
+        return [_ticket(r) for r in (await self._c.execute(query.order_by(c.id))).mappings()]
+
+    async def page(self, query: TicketQuery) -> list[Ticket]:
+        rows = select(t.tickets).where(*_ticket_filter(query)).order_by(t.tickets.c.id.desc()).limit(query.limit)
+        return [_ticket(r) for r in (await self._c.execute(rows)).mappings()]
+
+    async def batch_after(self, after_id: int, limit: int) -> list[Ticket]:
+        c = t.tickets.c
+        query = select(t.tickets).where(c.id > after_id).order_by(c.id).limit(limit)
+        return [_ticket(r) for r in (await self._c.execute(query)).mappings()]
+
+    async def set_due(self, due: Mapping[int, datetime | None]) -> None:
+        if due:
+            rows = [{"b_id": i, "due_at": at} for i, at in due.items()]
+            await self._c.execute(update(t.tickets).where(t.tickets.c.id == bindparam("b_id")), rows)
 
     async def created_between(self, start: datetime, end: datetime, grids: Sequence[str] = ()) -> list[Ticket]:
         c = t.tickets.c

@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
 from tickets.texts import Text
+
+LOCAL = ZoneInfo("Asia/Shanghai")  # all of China keeps one time zone (local days, quiet hours, figures)
 
 
 class TicketState(StrEnum):

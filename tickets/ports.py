@@ -9,6 +9,7 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Protocol, Self
 
+from tickets import rollups
 from tickets.accounts import Account, AuditEntry
 from tickets.model import Notice, Ticket, TicketEvent, TicketState, Tier
 from tickets.points import PointStore
@@ -92,6 +93,8 @@ class TicketQuery:
     created_to: datetime | None = None  # exclusive
     text: str = ""  # in the report text, the place or the reporter
     ids: tuple[int, ...] = ()
+    overdue_at: datetime | None = None  # only cases overdue at this moment (`due_at` passed)
+    before_id: int | None = None  # keyset paging (`TicketStore.page`): ids below this one
     limit: int = 50
     offset: int = 0
 
@@ -101,10 +104,46 @@ class TicketStore(Protocol):
 
     async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None: ...
 
-    async def insert(self, ticket: Ticket, next_due_at: datetime | None) -> None: ...
+    async def insert(self, ticket: Ticket, next_due_at: datetime | None, *, due_at: datetime | None = None) -> None:
+        """`due_at`: when the case turns overdue (`escalation.planner.overdue_at`), for the live figures."""
+        ...
 
-    async def update(self, ticket: Ticket, next_due_at: datetime | None, expected_token: int) -> bool:
+    async def update(
+        self, ticket: Ticket, next_due_at: datetime | None, expected_token: int, *, due_at: datetime | None = None
+    ) -> bool:
         """Write the ticket only if its stored clock token is still `expected_token` (fencing)."""
+        ...
+
+    async def live_counts(self, grids: Sequence[str] | None, now: datetime) -> list[LiveCount]:
+        """Active cases (reported, accepted, resolved, on hold) of `grids` (None: all) per grid × tier × state,
+        with how many are overdue at `now` (indexed, over active cases only)."""
+        ...
+
+    async def in_hand(self, grids: Sequence[str] | None) -> dict[str, int]:
+        """Active cases per assignee."""
+        ...
+
+    async def page(self, query: TicketQuery) -> list[Ticket]:
+        """Up to `query.limit` matching cases by id, newest first, below `query.before_id` (no count, no
+        offset: the pages of an export of any size)."""
+        ...
+
+    async def batch_after(self, after_id: int, limit: int) -> list[Ticket]:
+        """Up to `limit` cases with ids above `after_id`, by id (a rebuild's pages)."""
+        ...
+
+    async def set_due(self, due: Mapping[int, datetime | None]) -> None:
+        """Refresh `due_at` of the given cases."""
+        ...
+
+    async def created_per_grid(self, start: datetime, end: datetime) -> dict[str, int]: ...
+
+    async def closed_per_grid(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Cases closed (a `closed` event) in [start, end), per grid."""
+        ...
+
+    async def carded(self, kind: str, start: datetime, end: datetime, grids: Sequence[str] | None) -> list[Ticket]:
+        """Cases created in [start, end) with a `kind` event (red_card …), oldest first."""
         ...
 
     async def add_events(self, ticket_id: int, events: Sequence[TicketEvent]) -> None: ...
@@ -452,7 +491,8 @@ class Recurring:
 
 
 class PlaceStore(Protocol):
-    """The map's data: people's last positions, cases' points, and aggregates over open and recent cases."""
+    """The map's data: people's last positions, cases' points, open cases' points and recent cases' places
+    (the live counts are `TicketStore.live_counts`)."""
 
     async def record_position(self, person_id: str, at: tuple[float, float], now: datetime) -> None:
         """Upsert a person's last position (`at` is (lng, lat))."""
@@ -470,10 +510,6 @@ class PlaceStore(Protocol):
         """Where a case was pinned (a location shared with it), if it was."""
         ...
 
-    async def open_by_grid(self, grids: Sequence[str] | None) -> dict[str, int]:
-        """Active cases per grid (of these grids; None: every grid), by an SQL aggregate."""
-        ...
-
     async def live_cases(self, grids: Sequence[str] | None, limit: int) -> list[LiveCase]:
         """The newest active cases (of these grids), with their points where known."""
         ...
@@ -482,6 +518,47 @@ class PlaceStore(Protocol):
         """(grid, type, written location) groups of cases created since `since` with a place, by an SQL
         aggregate; `at_least` filters groups in SQL (the caller merges spellings of one place)."""
         ...
+
+
+@dataclass(frozen=True)
+class LiveCount:
+    grid: str
+    tier: str
+    state: str
+    count: int
+    overdue: int
+
+
+class FigureStore(Protocol):
+    """The figures' rollups (`tickets.rollups`): what each case adds now, and the sums."""
+
+    async def held(self, ticket_id: int) -> Held | None:
+        """What the rollups hold for a case now (read after the case's row is locked by its update)."""
+        ...
+
+    async def hold(self, ticket_id: int, held: Held) -> None: ...
+
+    async def move(self, deltas: Mapping[rollups.Key, rollups.Vector]) -> None:
+        """Add each delta to its row (created at zero when missing)."""
+        ...
+
+    async def sums(
+        self, nodes: Sequence[str] | None, dim: str, spans: Sequence[rollups.Span], group: str
+    ) -> dict[str, rollups.Vector]:
+        """Summed counts of `dim` rows of `nodes` (None: every node) over `spans`, grouped by `group`
+        (`node`, `key` or `period`)."""
+        ...
+
+    async def clear(self) -> None:
+        """Forget every rollup and held contribution (before a rebuild)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Held:
+    chain: tuple[str, ...]
+    snapshot: rollups.Snapshot
+    facts: rollups.Facts
 
 
 class UnitOfWork(Protocol):
@@ -514,6 +591,9 @@ class UnitOfWork(Protocol):
 
     @property
     def places(self) -> PlaceStore: ...
+
+    @property
+    def figures(self) -> FigureStore: ...
 
     async def __aenter__(self) -> Self: ...
 

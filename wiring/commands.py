@@ -30,6 +30,7 @@ from bot.render import Renderer, Templates
 from config.directory import load_directory_file
 from config.points import load_points
 from config.settings import Settings, api_token
+from escalation.figures import rebuild
 from escalation.points import PointsLedger
 from escalation.routines import Routines
 from storage.directory import load_directory, save_directory
@@ -84,6 +85,16 @@ async def points_rebuild(settings: Settings) -> None:
         directory = await directory_from_db(engine, settings)
         added = await PointsLedger(lambda: policy, lambda: directory).rebuild(units(engine))
     print(f"points rebuilt: {added} entries added (entries already recorded keep their points)")
+
+
+async def figures_rebuild(settings: Settings) -> None:
+    """Recompute the figures' rollups from every case, timeline and check-in (one transaction: on
+    PostgreSQL the bots' case changes wait for it). Run it after a directory change that moves grids."""
+    async with database(settings) as engine:
+        directory = await directory_from_db(engine, settings)
+        async with units(engine)() as uow:
+            counted = await rebuild(uow, directory)
+    print(f"figures rebuilt from {counted} cases")
 
 
 async def wecom_appchat(settings: Settings, appchat_id: str, chat_id: str) -> None:
@@ -298,6 +309,10 @@ def parser() -> argparse.ArgumentParser:
     bulletin_p.add_argument("--month", help="YYYY-MM (default: the previous month)")
     points = sub.add_parser("points", help="points (积分)").add_subparsers(dest="action", required=True)
     points.add_parser("rebuild", help="derive the points from every timeline and check-in again (adds what is missing)")
+    figures_p = sub.add_parser("figures", help="the dashboard's and bulletins' rollups").add_subparsers(
+        dest="action", required=True
+    )
+    figures_p.add_parser("rebuild", help="recompute the rollups from every case and its timeline")
     appchat = sub.add_parser("wecom-appchat", help="bind a WeCom appchat (app-created group) to a micro-grid")
     appchat.add_argument("appchat_id")
     appchat.add_argument("chat_id")

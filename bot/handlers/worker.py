@@ -116,6 +116,8 @@ async def check_in(ctx: Context) -> None:
     new = await ctx.uow.records.check_in(ctx.actor, day.isoformat(), ctx.now, ctx.message.text.strip())
     if new and ctx.cases.points is not None:  # 积分 for the day's 报平安, in the same transaction
         await ctx.cases.points.checked_in(ctx.uow, ctx.actor, ctx.sender.node or ctx.grid.id, day.isoformat(), ctx.now)
+    if new and ctx.cases.figures is not None:
+        await ctx.cases.figures.checked_in(ctx.uow, ctx.actor, day.isoformat())
     await ctx.say(Text.CHECKIN_OK if new else Text.CHECKIN_AGAIN, actor=ctx.actor, text=f"{day.month}月{day.day}日")
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from escalation import planner
 from escalation.calendar import LOCAL
+from escalation.figures import FigureKeeper
 from escalation.routines import Routines, month_bounds, previous_month
 from storage.sql import SqlUnitOfWork
 from tests.integration.test_engine_outbox import DEMO, Clock, notifier
@@ -31,9 +32,20 @@ async def inbox(engine: AsyncEngine, person: str) -> list[str]:
 
 
 async def save(engine: AsyncEngine, ticket: Ticket, events: list[object]) -> None:
+    """A case as the case service writes it: the row, its events and its figures' rollups."""
     async with SqlUnitOfWork(engine) as uow:
-        await uow.tickets.insert(ticket, planner.next_due(ticket))
+        await uow.tickets.insert(ticket, planner.next_due(ticket), due_at=planner.overdue_at(ticket))
         await uow.tickets.add_events(ticket.id, events)  # type: ignore[arg-type]
+        await FigureKeeper(lambda: DEMO).case_changed(uow, ticket, events)  # type: ignore[arg-type]
+
+
+async def check_in(engine: AsyncEngine, person: str, day: str, at: datetime) -> bool:
+    """报平安 as the handler records it (with the figures' count)."""
+    async with SqlUnitOfWork(engine) as uow:
+        new = await uow.records.check_in(person, day, at, "报平安")
+        if new:
+            await FigureKeeper(lambda: DEMO).checked_in(uow, person, day)
+        return new
 
 
 async def test_the_checkin_reminder_reaches_only_the_missing_workers_once(engine: AsyncEngine) -> None:
@@ -69,9 +81,8 @@ async def test_the_monthly_bulletin_counts_completion_on_time_satisfaction_and_a
     await save(engine, case(4, "yg-2", nov), [])  # still open
     await save(engine, case(5, "df-1", nov), [])  # another township
     await save(engine, case(6, "yg-1", bj(2026, 12, 1, 9, 0)), [])  # December: not in November's bulletin
-    async with SqlUnitOfWork(engine) as uow:
-        for day in ("2026-11-02", "2026-11-03"):
-            await uow.records.check_in("w-yg-1", day, nov, "报平安")
+    for day in ("2026-11-02", "2026-11-03"):
+        assert await check_in(engine, "w-yg-1", day, nov)
     clock = Clock(bj(2026, 12, 5, 9, 0))
     r = routines(engine, clock)
     ids = await r.monthly_bulletin()

@@ -1,7 +1,7 @@
 """the map: grid boundaries and buildings, people's last positions, case points, hotspots' index
 
 Revision ID: 0013
-Revises: 0011 (0012 once the lead's migration lands on main)
+Revises: 0012
 Create Date: 2026-12-08
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
