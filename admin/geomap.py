@@ -93,12 +93,19 @@ def region_rows(
     ]  # fmt: skip
 
 
-def case_point(directory: Directory, case: LiveCase) -> tuple[geo.Point, str] | None:
-    """Where a case is drawn: a location shared with it, else the building its location names."""
+def case_point(
+    directory: Directory, case: LiveCase, indexes: dict[str, geo.BuildingIndex]
+) -> tuple[geo.Point, str] | None:
+    """Where a case is drawn: a location shared with it, else the building its location names (`indexes`:
+    each grid's buildings normalised once per response)."""
     if case.at is not None:
         return case.at, "shared"
     node = directory.nodes.get(case.grid)
-    found = geo.building_at(node.buildings, case.location) if node is not None and case.location else None
+    if node is None or not node.buildings or not case.location:
+        return None
+    if case.grid not in indexes:
+        indexes[case.grid] = geo.building_index(node.buildings)
+    found = geo.building_in(indexes[case.grid], case.location)
     return (found, "building") if found is not None else None
 
 
@@ -113,8 +120,9 @@ async def point_of_case(uow: UnitOfWork, directory: Directory, ticket: Ticket) -
 
 def case_rows(directory: Directory, cases: Sequence[LiveCase], type_name: Callable[[str], str]) -> list[dict[str, Any]]:
     rows = []
+    indexes: dict[str, geo.BuildingIndex] = {}
     for case in cases:
-        found = case_point(directory, case)
+        found = case_point(directory, case, indexes)
         if found is not None:
             rows.append({"id": case.id, "type": case.type, "type_name": type_name(case.type), "grid": case.grid,
                          "location": case.location, "tier": case.tier.value, "urgent": case.urgent,

@@ -70,7 +70,9 @@ class SqlPlaceStore:
             for r in rows
         ]
 
-    async def recurring(self, grids: Sequence[str] | None, since: datetime, at_least: int) -> list[Recurring]:
+    async def recurring(
+        self, grids: Sequence[str] | None, since: datetime, at_least: int, limit: int = 5000
+    ) -> list[Recurring]:
         c = t.tickets.c
         count = func.count()
         query = select(c.grid, c.type, c.location, count, func.max(c.created_at)).where(
@@ -81,7 +83,7 @@ class SqlPlaceStore:
         query = query.group_by(c.grid, c.type, c.location)
         if at_least > 1:
             query = query.having(count >= at_least)
-        rows = await self._c.execute(query)
+        rows = await self._c.execute(query.order_by(count.desc()).limit(limit))
         return [Recurring(str(r[0]), str(r[1]), str(r[2]), int(r[3]), _aware(r[4])) for r in rows]
 
 

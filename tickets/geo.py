@@ -142,9 +142,28 @@ def nearest(positions: Iterable[tuple[str, Point]], at: Point, within_m: float, 
     return sorted((n for n in found if n.metres <= within_m), key=lambda n: (n.metres, n.person_id))[:limit]
 
 
+BuildingIndex = tuple[tuple[str, Point], ...]
+
+
+def building_index(buildings: Sequence[tuple[str, Point]], key: Callable[[str], str] = place_key) -> BuildingIndex:
+    """Building names normalised once (三号楼 = 3#楼 = 3号楼), longest first: for `building_in`."""
+    return tuple(sorted(((key(name), at) for name, at in buildings if key(name)), key=lambda b: -len(b[0])))
+
+
+def building_in(index: BuildingIndex, location: str, key: Callable[[str], str] = place_key) -> Point | None:
+    """The point of the building a location names: the longest name found in it, not as the tail of a
+    longer number (3号楼 is not in 13号楼)."""
+    where = key(location)
+    for name, at in index:
+        start = where.find(name)
+        while start != -1:
+            if start == 0 or not where[start - 1].isdigit():
+                return at
+            start = where.find(name, start + 1)
+    return None
+
+
 def building_at(buildings: Sequence[tuple[str, Point]], location: str,
                 key: Callable[[str], str] = place_key) -> Point | None:  # fmt: skip
-    """The point of the building a location names (三号楼 = 3#楼 = 3号楼): the longest name found in it."""
-    where = key(location)
-    named = sorted(((key(name), at) for name, at in buildings), key=lambda b: -len(b[0]))
-    return next((at for name, at in named if name and re.search(rf"(?<!\d){re.escape(name)}", where)), None)
+    """`building_in` for a one-off lookup."""
+    return building_in(building_index(buildings, key), location, key)

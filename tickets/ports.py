@@ -514,9 +514,12 @@ class PlaceStore(Protocol):
         """The newest active cases (of these grids), with their points where known."""
         ...
 
-    async def recurring(self, grids: Sequence[str] | None, since: datetime, at_least: int) -> list[Recurring]:
+    async def recurring(
+        self, grids: Sequence[str] | None, since: datetime, at_least: int, limit: int = 5000
+    ) -> list[Recurring]:
         """(grid, type, written location) groups of cases created since `since` with a place, by an SQL
-        aggregate; `at_least` filters groups in SQL (the caller merges spellings of one place)."""
+        aggregate, the largest `limit` groups; `at_least` filters groups in SQL (the caller merges
+        spellings of one place, so it passes 1)."""
         ...
 
 
