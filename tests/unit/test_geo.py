@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
+from admin.exports import SheetError, directory_from_xlsx, directory_xlsx
 from config.directory import GridFileError, dump_directory, load_directory_file, parse_directory
 from tickets import geo
 
@@ -52,7 +55,7 @@ def test_a_bad_boundary_is_refused_naming_the_node_and_the_problem(boundary: Any
     grid = {"id": "g1", "name": "网格", "chat_id": "g1", "boundary": boundary}
     data = {"district": {"id": "d", "name": "区", "townships": [{"id": "t", "name": "街道", "communities": [
         {"id": "c", "name": "社区", "grids": [grid]}]}]}}  # fmt: skip
-    with pytest.raises(GridFileError, match=f"node g1: .*{says}"):
+    with pytest.raises(GridFileError, match=rf"node g1: .*{says}"):
         parse_directory(data)
 
 
@@ -72,3 +75,17 @@ def test_the_demo_grid_partitions_its_district_and_finds_the_grid_of_a_point() -
     assert where is not None and directory.grid_at(where) == yg1
     again = parse_directory(dump_directory(directory))  # export and import keep the map
     assert again.nodes["yg-1"] == yg1 and again.nodes["shifan"].boundary == directory.nodes["shifan"].boundary
+
+
+def test_the_excel_directory_carries_the_map_and_refuses_a_bad_boundary_in_chinese() -> None:
+    directory = load_directory_file(Path(__file__).parents[2] / "config" / "grids.demo.yaml")
+    again = directory_from_xlsx(directory_xlsx(directory))
+    assert again.nodes["yg-1"] == directory.nodes["yg-1"] and again.nodes["xingfu"] == directory.nodes["xingfu"]
+    book = load_workbook(io.BytesIO(directory_xlsx(directory)))
+    sheet = book["网格"]
+    row = next(r for r in sheet.iter_rows(min_row=2) if r[0].value == "yg-1")
+    row[5].value = '{"type": "Polygon", "coordinates": [[[113.6, 34.77], [113.62, 34.77], [113.62, 34.8]]]}'
+    out = io.BytesIO()
+    book.save(out)
+    with pytest.raises(SheetError, match=r"地图数据有误.*至少 4 个点"):
+        directory_from_xlsx(out.getvalue())
