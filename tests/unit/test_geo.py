@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from admin.exports import SheetError, directory_from_xlsx, directory_xlsx
 from config.directory import GridFileError, dump_directory, load_directory_file, parse_directory
 from tickets import geo
+from tickets.directory import grid_by_place
 
 SQUARE_WITH_HOLE = {
     "type": "Polygon",
@@ -89,3 +90,15 @@ def test_the_excel_directory_carries_the_map_and_refuses_a_bad_boundary_in_chine
     book.save(out)
     with pytest.raises(SheetError, match=r"地图数据有误.*至少 4 个点"):
         directory_from_xlsx(out.getvalue())
+
+
+def test_a_shared_location_routes_only_where_the_chat_has_no_grid_of_its_own() -> None:
+    directory = load_directory_file(Path(__file__).parents[2] / "config" / "grids.demo.yaml")
+    yg1, xingfu, heping = directory.nodes["yg-1"], directory.nodes["xingfu"], directory.nodes["heping"]
+    in_xh2, in_hh1 = (113.67, 34.7475), (113.61, 34.75)
+    assert grid_by_place(directory, yg1, in_xh2, one_to_one=False) == yg1  # a grid's group keeps its grid
+    assert grid_by_place(directory, yg1, in_xh2, one_to_one=True).id == "xh-2"  # a one-to-one line follows it
+    assert grid_by_place(directory, yg1, None, one_to_one=True) == yg1
+    assert grid_by_place(directory, xingfu, in_hh1, one_to_one=False).id == "hh-1"  # a township-wide group
+    assert grid_by_place(directory, heping, in_hh1, one_to_one=False) == heping  # not below that township
+    assert grid_by_place(directory, yg1, (90.0, 30.0), one_to_one=True) == yg1  # no grid holds it
