@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
+from admin import geomap
 from admin.auth import Principal
 from bot.services import Services
 from escalation import planner
-from tickets import departments, transitions, verification
+from tickets import departments, geo, transitions, verification
 from tickets.accounts import AuditEntry
 from tickets.directory import Directory
 from tickets.model import Outcome, Refused, Ticket, Tier
@@ -79,6 +80,36 @@ async def act(services: Services, who: Principal, ticket_id: int, action: str, a
                                                                "argument": argument}))  # fmt: skip
     services.cases.committed([ticket])
     return ticket
+
+
+class NotNearby(Exception):
+    """The person was not seen near the case lately (or the case has no point): nothing changes."""
+
+
+async def dispatch_nearby(services: Services, who: Principal, ticket_id: int, person_id: str, now: datetime,
+                          position_s: float) -> tuple[Ticket, int]:  # fmt: skip
+    """就近派单: hand the case to someone last seen within `geomap.NEAR_M` of it; the distance is measured
+    here, in the transaction, never taken from the form. Returns the ticket and the metres."""
+    directory = services.directory()
+    async with services.uow() as uow:
+        before = await uow.tickets.get(ticket_id, for_update=True)
+        if before is None or (who.grids is not None and before.grid not in who.grids):
+            raise NotFound(ticket_id)
+        at = await geomap.point_of_case(uow, directory, before)
+        seen = await uow.places.positions(geomap.since(now, position_s), [person_id])
+        if at is None or not seen:
+            raise NotNearby("工单没有位置坐标，或此人近期未共享位置")
+        metres = round(geo.distance_m(at, seen[0].at))
+        if metres > geomap.NEAR_M:
+            raise NotNearby(f"此人距现场约 {metres} 米，超出 {geomap.NEAR_M} 米")
+        outcome = transitions.dispatch_nearby(before, who.account.person_id, person_id, metres, directory, now)
+        await services.cases.commit(uow, outcome, before=before, now=now)
+        after = {**_summary(outcome.ticket), "metres": metres}
+        entry = AuditEntry(now, who.account.username, "ticket.dispatch_nearby", f"ticket:{ticket_id}",
+                           _summary(before), after)  # fmt: skip
+        await uow.accounts.audit(entry)
+    services.cases.committed([outcome.ticket])
+    return outcome.ticket, metres
 
 
 def _summary(t: Ticket) -> dict[str, object]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -21,6 +22,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils.exceptions import InvalidFileException
 
 from escalation.calendar import LOCAL
+from tickets import geo
 from tickets.directory import Department, Directory, DirectoryError, Node, Person, Role
 from tickets.model import Ticket, Tier
 
@@ -36,6 +38,7 @@ XLSX_CHUNK = 256 * 1024
 # before any part is opened. zipfile never inflates a member past the size that table declares.
 MAX_IMPORT_ROWS = 200_000  # per sheet
 MAX_CELL = 2_000  # characters in one cell (ids, names, a department's list of people or types)
+MAX_MAP_CELL = 32_767  # a boundary's GeoJSON (the 网格 sheet's 6th and 7th columns): Excel's own cell limit
 MAX_PARTS = 500  # files in the archive (a workbook has about a dozen)
 MAX_UNPACKED = 100 * 1024 * 1024  # bytes, every part inflated
 MAX_SHARED_STRINGS = 32 * 1024 * 1024  # bytes of xl/sharedStrings.xml, which openpyxl holds whole in memory
@@ -172,14 +175,22 @@ def to_xlsx(sheets: dict[str, tuple[list[str], list[list[object]]]]) -> bytes:
 
 
 NODE_SHEET, PEOPLE_SHEET, DEPT_SHEET = "网格", "人员", "部门"
-NODE_HEADER = ["编号", "名称", "层级", "上级编号", "群聊编号"]
+NODE_HEADER = [
+    "编号",
+    "名称",
+    "层级",
+    "上级编号",
+    "群聊编号",
+    "边界（GeoJSON）",
+    "楼栋坐标（JSON：{楼栋: [经度, 纬度]}）",
+]
 PEOPLE_HEADER = ["编号", "姓名", "角色", "所属网格编号"]
 DEPT_HEADER = ["编号", "名称", "人员编号（逗号分隔）", "事项类型（逗号分隔，空=全部）"]
 
 
 def directory_xlsx(d: Directory) -> bytes:
     nodes: list[list[object]] = [
-        [n.id, n.name, n.tier.value, n.parent or "", n.chat_id or ""] for n in d.nodes.values()
+        [n.id, n.name, n.tier.value, n.parent or "", n.chat_id or "", *_map_cells(n)] for n in d.nodes.values()
     ]
     people: list[list[object]] = [[p.id, p.name, p.role.value, p.node or ""] for p in d.people.values()]
     depts: list[list[object]] = [[x.id, x.name, ",".join(x.people), ",".join(x.types)] for x in d.departments]
@@ -196,12 +207,31 @@ def directory_from_xlsx(data: bytes) -> Directory:
     except (InvalidFileException, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise SheetError(f"不是有效的 Excel（.xlsx）文件：{exc}") from exc
     try:
-        nodes = [Node(r[0], r[1], _tier(r[2], i), r[3] or None, r[4] or None) for i, r in _rows(book, NODE_SHEET, 5)]
+        nodes = [_node(i, r) for i, r in _rows(book, NODE_SHEET, 7)]
         people = [Person(r[0], r[1], _role(r[2], i), r[3] or None) for i, r in _rows(book, PEOPLE_SHEET, 4)]
         depts = [Department(r[0], r[1], _split(r[2]), _split(r[3])) for _, r in _rows(book, DEPT_SHEET, 4, True)]
         return Directory(nodes, people, depts)
     except DirectoryError as exc:
         raise SheetError(f"名录校验失败：{exc}") from exc
+
+
+def _map_cells(n: Node) -> list[object]:
+    boundary = json.dumps(geo.to_geojson(n.boundary), ensure_ascii=False) if n.boundary else ""
+    buildings = json.dumps({k: list(v) for k, v in n.buildings}, ensure_ascii=False) if n.buildings else ""
+    return [boundary, buildings]
+
+
+def _node(number: int, r: list[str]) -> Node:
+    """A row of the 网格 sheet; its map columns (边界, 楼栋坐标) are JSON, checked by `tickets.geo`."""
+    try:
+        boundary = geo.shape(json.loads(r[5]), "边界") if r[5] else None
+        raw = json.loads(r[6]) if r[6] else {}
+        if not isinstance(raw, dict):
+            raise geo.GeoError("楼栋坐标应为 {楼栋: [经度, 纬度]}")
+        buildings = tuple((str(k), geo.point(v, f"楼栋 {k}")) for k, v in raw.items())
+    except ValueError as exc:  # json.JSONDecodeError and geo.GeoError are ValueErrors
+        raise SheetError(f"工作表“{NODE_SHEET}”第 {number} 行：地图数据有误：{exc}") from exc
+    return Node(r[0], r[1], _tier(r[2], number), r[3] or None, r[4] or None, boundary, buildings)
 
 
 def _check_archive(data: bytes) -> None:
@@ -233,7 +263,7 @@ def _rows(book: Any, title: str, width: int, optional: bool = False) -> list[tup
         if number > MAX_IMPORT_ROWS:
             raise SheetError(f"工作表“{title}”超过 {MAX_IMPORT_ROWS} 行")
         cells = ["" if v is None else str(v).strip() for v in (list(row) + [None] * width)[:width]]
-        if any(len(c) > MAX_CELL for c in cells):
+        if any(len(c) > (MAX_CELL if j < 5 else MAX_MAP_CELL) for j, c in enumerate(cells)):
             raise SheetError(f"工作表“{title}”第 {number} 行：单元格超过 {MAX_CELL} 个字符")
         if not any(cells):
             continue

@@ -59,3 +59,5 @@ class AdminServices:
     now: Callable[[], datetime]
     secure_cookies: bool = True  # the Secure flag on the admin cookies (config.settings.secure_cookies decides)
     points_policy: Callable[[], PointsPolicy] = PointsPolicy  # the live points (积分) rules, shown on the 积分 page
+    map_tiles: str = ""  # GRIDBOT_MAP_TILES: the site's tile server URL ({z}/{x}/{y}); empty: boundaries only
+    position_s: float = 12 * 3600  # GRIDBOT_MAP_POSITION_H: how long a shared position stays on the map

@@ -10,7 +10,7 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from admin import pages_config, pages_dashboard, pages_ops, pages_points, pages_tickets
+from admin import pages_config, pages_dashboard, pages_map, pages_ops, pages_points, pages_tickets
 from admin.auth import LoginRefused
 from admin.page import COOKIE, LOGIN_COOKIE, AdminPages, read_form
 from admin.services import AdminServices
@@ -25,7 +25,7 @@ def build_router(services: Services, admin: AdminServices) -> APIRouter:
     web = AdminPages(services, admin)
     router = APIRouter(prefix="/admin", include_in_schema=False)
     _login_routes(router, web)
-    for module in (pages_dashboard, pages_tickets, pages_config, pages_ops, pages_points):
+    for module in (pages_dashboard, pages_tickets, pages_config, pages_ops, pages_points, pages_map):
         module.register(router, web)
     return router
 

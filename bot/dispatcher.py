@@ -29,7 +29,7 @@ from bot.nlu.port import Nlu, Parse
 from bot.render import Renderer
 from escalation.cases import CaseService, StaleTicket
 from escalation.policy import PolicyBook
-from tickets.directory import Directory, Node, Person
+from tickets.directory import Directory, Node, Person, Role, grid_by_place
 from tickets.model import ACTIVE_STATES, Refused, TicketState
 from tickets.ports import (
     Delivery,
@@ -91,9 +91,10 @@ class Dispatcher:
 
     async def handle(self, message: InboundMessage) -> Handled:
         directory = self._directory()
-        grid = directory.grid_for_chat(message.chat_id)
-        if grid is None:
+        node = directory.grid_for_chat(message.chat_id)
+        if node is None:
             raise UnknownChat(message.chat_id)
+        grid = grid_by_place(directory, node, message.shared_point(), message.private)
         stored, done = await self._store(message)
         if done is not None:
             return done
@@ -180,6 +181,7 @@ class Dispatcher:
                 await self._handlers[key](ctx)
             except Refused as refused:
                 await ctx.refuse(refused)
+            await _remember_place(ctx)
             # Claimed last, so the row lock is held only for the commit; a concurrent retry of the
             # same client_id that claimed it first wins, and this transaction rolls back.
             if not await uow.messages.claim_handled(stored.id, ctx.reading or parse.intent):
@@ -214,6 +216,18 @@ async def _situation(uow: UnitOfWork, message: InboundMessage, sender: Person | 
         attachments=bool(message.attachments),
         open_types=frozenset(t.type for t in waiting if t.state in ACTIVE_STATES),
     )
+
+
+async def _remember_place(ctx: Context) -> None:
+    """A shared location is the map's: staff's last position (workers' layer, nearest-worker dispatch), and
+    where the cases it was added to by their residents are (the case points)."""
+    at = ctx.message.shared_point()
+    if at is None:
+        return
+    if ctx.sender is not None and ctx.sender.role is not Role.ADMIN:
+        await ctx.uow.places.record_position(ctx.sender.id, at, ctx.now)
+    for ticket in {t.id: t for t in ctx.changed if ctx.actor in t.residents}.values():
+        await ctx.uow.places.pin_case(ticket.id, at)
 
 
 def _inbound(message: InboundMessage) -> NewMessage:

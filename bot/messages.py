@@ -104,6 +104,14 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     private: bool = False
 
+    def shared_point(self) -> tuple[float, float] | None:
+        """(lng, lat) of the first location shared with the message, if any."""
+        return next(
+            ((a.lng, a.lat) for a in self.attachments
+             if a.kind is AttachmentKind.LOCATION and a.lng is not None and a.lat is not None),
+            None,
+        )  # fmt: skip
+
     def __post_init__(self) -> None:
         for name in ("chat_id", "sender", "text"):
             object.__setattr__(self, name, storable(getattr(self, name)))

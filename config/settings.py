@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     nlu_timeout_s: float = 2.0
     nlu_threshold: float = Field(default=0.50, description="Below this Rasa confidence the keyword rules decide.")
     demo: bool = Field(default=False, description="Let the web chat page speak as anyone.")
+    map_tiles: str = Field(
+        default="",
+        description="The map's tile server ({z}/{x}/{y} URL, the site's own); unset: boundaries only.",
+    )
+    map_position_h: float = Field(
+        default=12, gt=0, le=24 * 7, description="How long a shared position stays on the map and counts as near."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     var_dir: Path = ROOT / "var"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import tables as t
+from tickets import geo
 from tickets.directory import Department, Directory, Node, Person, Role
 from tickets.model import Tier
 
@@ -19,7 +22,7 @@ async def load_directory(engine: AsyncEngine) -> Directory | None:
         people = (await conn.execute(select(t.people))).mappings().all()
         departments = (await conn.execute(select(t.departments))).mappings().all()
     return Directory(
-        nodes=[Node(n["id"], n["name"], Tier(n["tier"]), n["parent"], n["chat_id"]) for n in nodes],
+        nodes=[_node(n) for n in nodes],
         people=[Person(p["id"], p["name"], Role(p["role"]), p["node"]) for p in people],
         departments=[Department(d["id"], d["name"], tuple(d["people"]), tuple(d["types"])) for d in departments],
     )
@@ -33,7 +36,15 @@ async def save_directory(engine: AsyncEngine, directory: Directory) -> None:
         await conn.execute(
             t.grid_nodes.insert(),
             [
-                {"id": n.id, "name": n.name, "tier": n.tier.value, "parent": n.parent, "chat_id": n.chat_id}
+                {
+                    "id": n.id,
+                    "name": n.name,
+                    "tier": n.tier.value,
+                    "parent": n.parent,
+                    "chat_id": n.chat_id,
+                    "boundary": geo.to_geojson(n.boundary) if n.boundary else None,
+                    "buildings": {k: list(v) for k, v in n.buildings} or None,
+                }
                 for n in directory.nodes.values()
             ],
         )
@@ -50,3 +61,9 @@ async def save_directory(engine: AsyncEngine, directory: Directory) -> None:
                     for d in directory.departments
                 ],
             )
+
+
+def _node(row: Any) -> Node:
+    boundary = geo.shape(row["boundary"]) if row["boundary"] else None
+    buildings = tuple((k, geo.point(v, k)) for k, v in (row["buildings"] or {}).items())
+    return Node(row["id"], row["name"], Tier(row["tier"]), row["parent"], row["chat_id"], boundary, buildings)

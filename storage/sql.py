@@ -18,6 +18,7 @@ from storage.city_sql import SqlCityStore
 from storage.deliveries_sql import SqlDeliveryStore
 from storage.figures_sql import SqlFigureStore
 from storage.messages_sql import SqlMessageStore
+from storage.places_sql import SqlPlaceStore
 from storage.points_sql import SqlPointStore
 from storage.prepared import StatementRunner, begin_raw
 from storage.records_sql import SqlRecordStore
@@ -49,6 +50,7 @@ class SqlUnitOfWork:
         self.accounts = SqlAccountStore(self._conn)
         self.points = SqlPointStore(self._conn)
         self.city = SqlCityStore(self._conn)
+        self.places = SqlPlaceStore(self._conn)
         self.figures = SqlFigureStore(self._conn, run)
         return self
 

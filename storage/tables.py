@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -58,6 +59,8 @@ grid_nodes = Table(
     Column("tier", String(16), nullable=False),
     Column("parent", String(64), nullable=True),
     Column("chat_id", String(128), nullable=True, unique=True),
+    Column("boundary", JSON, nullable=True),  # GeoJSON geometry (the map), see tickets.geo
+    Column("buildings", JSON, nullable=True),  # {3号楼: [lng, lat]}
 )
 
 people = Table(
@@ -121,6 +124,7 @@ tickets = Table(
     Index("ix_tickets_next_due_at", "next_due_at"),
     Index("ix_tickets_chat_state", "chat_id", "state"),
     Index("ix_tickets_reporter", "reporter"),
+    Index("ix_tickets_grid_created", "grid", "created_at"),  # the map's hotspots (last 30 days)
 )
 
 ticket_events = Table(
@@ -239,6 +243,26 @@ checkins = Table(
     Column("at", UtcDateTime(), nullable=False),
     Column("text", String(500), nullable=False),
     Index("ix_checkins_day", "day"),
+)
+
+# The map: each person's last shared position (a location in a chat, 报平安 with a location), one row per person.
+positions = Table(
+    "positions",
+    metadata,
+    Column("person_id", String(64), primary_key=True),
+    Column("lng", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Index("ix_positions_at", "at"),
+)
+
+# The map: where a case is, from a location shared with its report or a later message (the last one wins).
+case_points = Table(
+    "case_points",
+    metadata,
+    Column("ticket_id", Id, ForeignKey("tickets.id"), primary_key=True),
+    Column("lng", Float, nullable=False),
+    Column("lat", Float, nullable=False),
 )
 
 # Daily and monthly jobs (reminders, digests, bulletins) run once per key, whoever leads.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import MappingProxyType
 
+from tickets.geo import Point, Shape, containing
 from tickets.model import Tier
 
 
@@ -26,6 +27,8 @@ class Node:
     tier: Tier
     parent: str | None
     chat_id: str | None = None
+    boundary: Shape | None = None  # the map: a multipolygon of (lng, lat) rings (`tickets.geo`)
+    buildings: tuple[tuple[str, Point], ...] = ()  # named points inside it (3号楼 → (lng, lat))
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,22 @@ class Directory:
         self._at_node: dict[tuple[str | None, Role], list[Person]] = {}
         for p in self.people.values():
             self._at_node.setdefault((p.node, p.role), []).append(p)
+        self._grid_shapes = MappingProxyType(
+            {n.id: n.boundary for n in self.nodes.values() if n.tier is Tier.GRID and n.boundary}
+        )
         _validate(self)
+
+    def children(self, node_id: str | None) -> list[Node]:
+        """The nodes right below `node_id` (None: the roots), by id."""
+        return sorted((n for n in self.nodes.values() if n.parent == node_id), key=lambda n: n.id)
+
+    def grid_at(self, at: Point, under: str | None = None) -> Node | None:
+        """The micro-grid whose boundary contains the point, optionally only among those below `under`."""
+        shapes = self._grid_shapes
+        if under is not None:
+            shapes = MappingProxyType({g: s for g, s in shapes.items() if any(n.id == under for n in self.chain(g))})
+        found = containing(shapes, at)
+        return self.nodes[found] if found else None
 
     def with_routes(self, routes: Mapping[str, str]) -> Directory:
         """Departments named for a ticket type (by the intent files) also take that type.
@@ -190,6 +208,17 @@ class Directory:
         if person.role is Role.WORKER:
             return person.node == grid_id
         return any(n.id == person.node for n in self.chain(grid_id))
+
+
+def grid_by_place(directory: Directory, chat_node: Node, at: Point | None, one_to_one: bool) -> Node:
+    """Which grid a report belongs to. A micro-grid's group chat keeps its own grid whatever is shared. A
+    chat with no grid of its own routes by a shared location to the grid whose boundary contains it: a
+    one-to-one line (the WeChat Official Account, bound to a grid by its QR code) to any grid of the
+    directory, a township-wide or community-wide group to a grid below its node. No location, or one
+    no grid contains: the chat's node stays."""
+    if at is None or (chat_node.tier is Tier.GRID and not one_to_one):
+        return chat_node
+    return directory.grid_at(at, None if one_to_one else chat_node.id) or chat_node
 
 
 def _in_order(words: str, name: str) -> bool:

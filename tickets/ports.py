@@ -458,6 +458,72 @@ class CityStore(Protocol):
 
 
 @dataclass(frozen=True)
+class Position:
+    """Where a person last shared their position (the map's workers layer, nearest-worker dispatch)."""
+
+    person_id: str
+    at: tuple[float, float]  # (lng, lat)
+    seen: datetime
+
+
+@dataclass(frozen=True)
+class LiveCase:
+    """An open case as the map draws it: where it is, if known (a shared location), and what it is."""
+
+    id: int
+    grid: str
+    type: str
+    location: str
+    tier: Tier
+    urgent: bool
+    at: tuple[float, float] | None  # (lng, lat) of a location shared with the case
+
+
+@dataclass(frozen=True)
+class Recurring:
+    """Cases of one type at one written place of one grid in a period (the map's hotspots, 主动治理)."""
+
+    grid: str
+    type: str
+    location: str
+    count: int
+    last: datetime
+
+
+class PlaceStore(Protocol):
+    """The map's data: people's last positions, cases' points, open cases' points and recent cases' places
+    (the live counts are `TicketStore.live_counts`)."""
+
+    async def record_position(self, person_id: str, at: tuple[float, float], now: datetime) -> None:
+        """Upsert a person's last position (`at` is (lng, lat))."""
+        ...
+
+    async def positions(self, since: datetime, people: Sequence[str] | None = None) -> list[Position]:
+        """Positions seen at or after `since` (of these people only, when given)."""
+        ...
+
+    async def pin_case(self, ticket_id: int, at: tuple[float, float]) -> None:
+        """Upsert where a case is (a location shared with it: the last one wins)."""
+        ...
+
+    async def point_of(self, ticket_id: int) -> tuple[float, float] | None:
+        """Where a case was pinned (a location shared with it), if it was."""
+        ...
+
+    async def live_cases(self, grids: Sequence[str] | None, limit: int) -> list[LiveCase]:
+        """The newest active cases (of these grids), with their points where known."""
+        ...
+
+    async def recurring(
+        self, grids: Sequence[str] | None, since: datetime, at_least: int, limit: int = 5000
+    ) -> list[Recurring]:
+        """(grid, type, written location) groups of cases created since `since` with a place, by an SQL
+        aggregate, the largest `limit` groups; `at_least` filters groups in SQL (the caller merges
+        spellings of one place, so it passes 1)."""
+        ...
+
+
+@dataclass(frozen=True)
 class LiveCount:
     grid: str
     tier: str
@@ -529,6 +595,9 @@ class UnitOfWork(Protocol):
 
     @property
     def city(self) -> CityStore: ...
+
+    @property
+    def places(self) -> PlaceStore: ...
 
     @property
     def figures(self) -> FigureStore: ...

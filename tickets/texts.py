@@ -86,6 +86,7 @@ class Text(StrEnum):
     NO_TICKET = "no_ticket"
     TICKET_REASSIGNED = "ticket_reassigned"
     WORKER_UNASSIGNED = "worker_unassigned"
+    WORKER_DISPATCHED_NEARBY = "worker_dispatched_nearby"
     TICKET_ESCALATED_BY_STAFF = "ticket_escalated_by_staff"
     TICKET_CLOSED_BY_STAFF = "ticket_closed_by_staff"
     WORKER_CLOSED_BY_STAFF = "worker_closed_by_staff"

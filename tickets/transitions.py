@@ -101,20 +101,27 @@ def _opened_notices(ticket: Ticket, chat_template: Text) -> list[Notice]:
     return notices
 
 
-def locate(ticket: Ticket, actor: str, location: str, note: str, now: datetime) -> Outcome:
-    """The reporter answered where (哪栋楼/哪个位置): the draft becomes a real case and its clock starts."""
+def locate(ticket: Ticket, actor: str, location: str, note: str, now: datetime,
+           moved_to: tuple[str, str | None] | None = None) -> Outcome:  # fmt: skip
+    """The reporter answered where (哪栋楼/哪个位置): the draft becomes a real case and its clock starts.
+    `moved_to` (grid, its worker): a location shared on a line with no grid of its own lies in that grid
+    (`tickets.directory.grid_by_place`); the draft, whose worker was not pinged yet, goes there."""
     if ticket.state is not TicketState.DRAFT:
         raise Refused(Text.NOT_OPEN, **notice_params(ticket))
     _require_reporter(ticket, actor)
     text = ticket.text if not note or note == location else f"{ticket.text}（补充：{note}）"
+    grid, assignee = moved_to or (ticket.grid, ticket.assignee)
     new = replace(
         ticket,
         state=TicketState.REPORTED,
         location=location[:500],
         text=text[:4000],
+        grid=grid,
+        assignee=assignee,
         clock=ticket.clock.restarted(Phase.ACCEPT, now, ticket.tier),
     )
-    event = TicketEvent(EventKind.LOCATED, actor, now, {"location": location, "note": note})
+    detail = {"location": location, "note": note} | ({"grid": grid} if moved_to else {})
+    event = TicketEvent(EventKind.LOCATED, actor, now, detail)
     return Outcome(new, (event,), tuple(_opened_notices(new, Text.TICKET_OPENED)))
 
 
@@ -451,6 +458,19 @@ def reassign(ticket: Ticket, actor: str, worker: str, directory: Directory, now:
         notices.append(_dm(Text.WORKER_UNASSIGNED, ticket.assignee, new, actor=actor))
     event = TicketEvent(EventKind.REASSIGNED, actor, now, {"from": ticket.assignee, "to": worker})
     return Outcome(new, (event,), tuple(notices))
+
+
+def dispatch_nearby(ticket: Ticket, actor: str, worker: str, metres: int, directory: Directory,
+                    now: datetime) -> Outcome:  # fmt: skip
+    """就近派单 (the command centre's map): 改派 to someone last seen `metres` from the case; their ping
+    says how far they are."""
+    outcome = reassign(ticket, actor, worker, directory, now)
+    far = f"{metres} 米" if metres < 1000 else f"{metres / 1000:.1f} 公里"
+    ping = _dm(Text.WORKER_DISPATCHED_NEARBY, worker, outcome.ticket, actor=actor, note=far)
+    notices = tuple(ping if n.template is Text.WORKER_NEW_TICKET and n.person_id == worker else n
+                    for n in outcome.notices)  # fmt: skip
+    event = replace(outcome.events[0], detail={**outcome.events[0].detail, "metres": metres, "nearby": True})
+    return Outcome(outcome.ticket, (event,), notices)
 
 
 def escalate(ticket: Ticket, actor: str, reason: str, directory: Directory, now: datetime) -> Outcome:

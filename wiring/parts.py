@@ -179,6 +179,8 @@ async def admin_of(
         now=now,
         secure_cookies=secure_cookies(settings),
         points_policy=points,
+        map_tiles=settings.map_tiles,
+        position_s=settings.map_position_h * 3600,
     )
 
 

@@ -17,15 +17,13 @@ from bot.handlers.lookup import recent_own, waits_for_place
 from bot.nlu.port import Entity
 from bot.nlu.rules import extract_entities
 from tickets import subtypes, transitions
+from tickets.geo import place_key
 from tickets.model import OPEN_STATES, CaseKind, Ticket, TicketState
 from tickets.texts import Text
 
 LOCATION_ENTITIES = ("location", "building", "unit", "room")
 URGENT_POLICY = "urgent"  # a `types.urgent` entry of the policy file, if any, applies to urgent cases
 PLACE_ANSWER = 30  # characters: an answer to 哪栋楼 this short is kept whole as the place (滨河小区5号楼东门)
-_PLACE_NOISE = re.compile(r"[\s,，。.、：:（）()-]+")
-_BUILDING = re.compile(r"(\d+)\s*(?:号楼|#楼|栋|幢|#|号)")
-_CN = str.maketrans("一二三四五六七八九", "123456789")
 # Landmarks a grid worker finds without asking (三组路口, 东门, 停车场), used when the NLU found no
 # place entity. A bare 楼道/楼上 is not one: the bot asks which building. Kept out of the NLU's
 # entities on purpose: it would cost exact-span entity F1 (measured: dev 0.121 → 0.109).
@@ -131,7 +129,11 @@ async def locate(ctx: Context, draft: Ticket) -> None:
     if not location:
         outcome = transitions.supplement(draft, ctx.actor, text[:500], ctx.now, ctx.attachments)
     elif draft.state is TicketState.DRAFT:
-        outcome = transitions.locate(draft, ctx.actor, location, text[:500], ctx.now)
+        moved = None
+        if ctx.grid.id != draft.grid:  # a shared location routed this line's message to another grid
+            workers = ctx.directory.workers_of(ctx.grid.id)
+            moved = (ctx.grid.id, workers[0].id if workers else None)
+        outcome = transitions.locate(draft, ctx.actor, location, text[:500], ctx.now, moved)
     else:
         outcome = transitions.add_place(draft, ctx.actor, location, text[:500], ctx.now)
     await ctx.apply(outcome, before=draft)
@@ -145,11 +147,6 @@ async def duplicate_of(ctx: Context, ticket_type: str, location: str) -> Ticket 
     found = await ctx.uow.tickets.find(chat_id=ctx.message.chat_id, ticket_type=ticket_type, states=sorted(OPEN_STATES))
     same = [t for t in found if t.grid == ctx.grid.id and place_key(t.location) == key]
     return await ctx.uow.tickets.get(same[-1].id, for_update=True) if same else None
-
-
-def place_key(location: str) -> str:
-    """`三号楼 2单元` and `3#楼2单元` are one place: Chinese digits, separators and building words unified."""
-    return _BUILDING.sub(r"\1号楼", _PLACE_NOISE.sub("", location.translate(_CN)))
 
 
 def location_of(ctx: Context) -> str:

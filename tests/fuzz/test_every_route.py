@@ -48,7 +48,7 @@ FIELDS = ("csrf", "username", "password", "person_id", "op", "action", "argument
           "chat_id", "client_id", "reply_to", "after", "days", "page", "ticket_id", "encrypt", "update_id",
           "grid", "person", "item", "points")  # fmt: skip
 QUERY = ("after", "limit", "days", "page", "state", "type", "chat_id", "status", "day", "since", "node", "tier",
-         "next", "target", "train", "name", "report", "echostr", "q", "month", "scope")  # fmt: skip
+         "next", "target", "train", "name", "report", "echostr", "q", "month", "scope", "ticket")  # fmt: skip
 _LOGIN = re.compile(r'name="login_token" value="([^"]+)"')
 XML = ("<xml><ToUserName>gh_fuzz</ToUserName><FromUserName>oFuzz{v}</FromUserName><CreateTime>{n}</CreateTime>"
        "<MsgType>text</MsgType><Content>3号楼路灯坏了{v}</Content><MsgId>{n}</MsgId></xml>")  # fmt: skip
