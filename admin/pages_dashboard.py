@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from admin import dashboard, exports
 from admin.auth import Principal
@@ -50,7 +50,7 @@ def register(router: APIRouter, web: AdminPages) -> None:
         directory = web.services.directory()
         async with web.services.uow() as uow:
             sums, scope = await _sums(uow, directory, figures.scope_of(directory, who.grids), days)
-            f = await figures.read_period(sums, directory, scope, days.start, days.end)
+            f = await figures.read_period(sums, directory, scope, days.start, days.end, grid_kpis=True)
         body = f.kpis(directory).to_json(namer(directory))
         rows = exports.kpi_rows(body, web.services.renderer.name)
         await web.audit(who, "kpis.export", "kpis", after={"format": fmt, "month": period, "rows": len(rows)})
@@ -61,7 +61,7 @@ def register(router: APIRouter, web: AdminPages) -> None:
     @router.get("/api/grids")
     async def grids(
         request: Request, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30, node: NodeId = None
-    ) -> dict[str, Any]:
+    ) -> Response:
         """The whole heat table of the jurisdiction (every node, no cut), for exports and the wall screen."""
         who = await web.who(request)
         period, directory = _period(web, days), web.services.directory()
@@ -70,12 +70,12 @@ def register(router: APIRouter, web: AdminPages) -> None:
             f = await figures.read_period(sums, directory, scope, period.start, period.end)
             live = await _live(uow, scope, web.admin.now())
         rows, _ = dashboard.heat_rows(directory, scope, f, live, node, limit=None)
-        return {"period": {"start": period.start.isoformat(), "end": period.end.isoformat()}, "grids": rows}
+        return JSONResponse(
+            {"period": {"start": period.start.isoformat(), "end": period.end.isoformat()}, "grids": rows}
+        )
 
     @router.get("/api/bulletin")
-    async def bulletin_preview(
-        request: Request, month: Annotated[str | None, Query(pattern=MONTH)] = None
-    ) -> dict[str, Any]:
+    async def bulletin_preview(request: Request, month: Annotated[str | None, Query(pattern=MONTH)] = None) -> Response:
         """The month's bulletins (月度通报) of the jurisdiction's district and townships, as the 5th's
         routine would write them (nothing is kept or sent)."""
         who = await web.who(request)
@@ -87,13 +87,13 @@ def register(router: APIRouter, web: AdminPages) -> None:
                 and (rollups.ROOT in mine or any(a.id in mine for a in directory.chain(n.id)))]  # fmt: skip
         async with web.services.uow() as uow:
             bodies = await monthly_bodies(uow, directory, period, tops)
-        return {"period": period, "bulletins": [body for _, body in bodies]}
+        return JSONResponse({"period": period, "bulletins": [body for _, body in bodies]})
 
     @router.get("/api/dashboard")
     async def data(
         request: Request, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30, node: NodeId = None
-    ) -> dict[str, Any]:
-        return await figures_for(web, await web.who(request), days, node)
+    ) -> Response:
+        return JSONResponse(await figures_for(web, await web.who(request), days, node))
 
 
 async def figures_for(web: AdminPages, who: Principal, days: int, focus: str | None = None) -> dict[str, Any]:
@@ -124,7 +124,7 @@ async def figures_for(web: AdminPages, who: Principal, days: int, focus: str | N
         "focus": focus,
         "workers": workers,
         "workers_total": staff,
-        "kpis": f.kpis(directory).to_json(namer(directory)),
+        "kpis": f.kpis(directory).to_json(namer(directory)),  # no per-grid rows: /admin/kpis.csv, /api/v1/kpis
         "tier_names": {t: names.name("tier", t) for t in ("grid", "community", "township", "district", "department")},
     }
 

@@ -135,7 +135,10 @@ async def _seed(url: str, grids: list[str], cases: int, days: int, now: datetime
             for i in range(first, min(cases, first + step - 1) + 1):
                 created = start + timedelta(seconds=(i / cases) * days * 86400 * 0.999)
                 ticket, timeline = case(i, rng.choice(grids), created, now, rng, book)
-                row = {"id": i, **_ticket_row(ticket, planner.next_due(ticket), planner.overdue_at(ticket))}
+                row = {
+                    "id": i,
+                    **_ticket_row(ticket, None, planner.overdue_at(ticket)),
+                }  # no timers: the bench times pages
                 rows.append(tuple(row.get(c) for c in columns))
                 for at, kind, actor, detail in timeline:
                     event_id += 1

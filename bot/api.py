@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -25,11 +25,10 @@ from bot.nlu.metrics import Row
 from bot.nlu.port import Parse
 from bot.outbox import outbox_counts, outbox_entries, retry_dead
 from bot.services import Services
-from escalation import planner
-from escalation.bulletin import activity, grids_under, missing_checkins, namer
-from escalation.kpis import kpis
+from escalation import figures, planner
+from escalation.bulletin import activity, missing_checkins, namer
 from escalation.routines import local_day, month_bounds, previous_month
-from tickets import verification
+from tickets import rollups, verification
 from tickets.model import Phase, Ticket, TicketEvent, TicketState, Tier
 from tickets.ports import Bulletin, Delivery, StoredMessage
 from tickets.transitions import is_live
@@ -180,12 +179,12 @@ def build_router(services: Services) -> APIRouter:
         d = services.directory()
         if scope is not None and scope not in d.nodes:
             raise ApiError(404, "未知的节点 / unknown node")
-        grids = grids_under(d, scope) if scope else []
         start, end, _ = month_bounds(period)
+        whole = figures.Scope((scope or rollups.ROOT,), None, True)
         async with services.uow() as uow:
-            found = await uow.tickets.created_between(start, end, grids) if grids or not scope else []
-            events = await uow.tickets.events_of([t.id for t in found])
-        return {"month": period, "scope": scope, **kpis(found, events).to_json(namer(d))}
+            f = await figures.read_period(uow.figures.sums, d, whole, local_day(start),
+                                          local_day(end - timedelta(days=1)), grid_kpis=True)  # fmt: skip
+        return {"month": period, "scope": scope, **f.kpis(d).to_json(namer(d))}
 
     @guarded.get("/bulletins")
     async def bulletins() -> dict[str, Any]:

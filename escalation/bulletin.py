@@ -61,11 +61,12 @@ def activity(
 
 def activity_of(directory: Directory, done: Mapping[str, int], workdays: int, tiers: Sequence[Tier]) -> list[Activity]:
     """Check-in activity per node of `tiers` from each worker's check-ins on the period's workdays."""
+    staff = _workers_by_node(directory)
     out = []
     for node in directory.nodes.values():
         if node.tier not in tiers:
             continue
-        workers = _workers_under(directory, node)
+        workers = staff.get(node.id, [])
         out.append(Activity(node.id, node.name, node.tier.value, len(workers),
                             sum(done.get(w, 0) for w in workers), workdays))  # fmt: skip
     return sorted(out, key=lambda a: (a.tier, a.node))
@@ -77,17 +78,21 @@ def missing_checkins(directory: Directory, checked_in: set[str]) -> list[str]:
 
 
 def _workers_under(directory: Directory, node: Node) -> list[str]:
-    return [
-        p.id
-        for p in directory.people.values()
-        if p.role is Role.WORKER and p.node is not None and p.node in directory.nodes
-        and any(n.id == node.id for n in directory.chain(p.node))
-    ]  # fmt: skip
+    return _workers_by_node(directory).get(node.id, [])
+
+
+def _workers_by_node(directory: Directory) -> dict[str, list[str]]:
+    """Every node → the grid workers serving at or below it (each worker's chain walked once)."""
+    out: dict[str, list[str]] = {}
+    for p in directory.people.values():
+        if p.role is Role.WORKER and p.node is not None and p.node in directory.nodes:
+            for n in directory.chain(p.node):
+                out.setdefault(n.id, []).append(p.id)
+    return out
 
 
 def grids_under(directory: Directory, node_id: str) -> list[str]:
-    return [n.id for n in directory.nodes.values() if n.tier is Tier.GRID and
-            any(a.id == node_id for a in directory.chain(n.id))]  # fmt: skip
+    return sorted(directory.grids_under(node_id))
 
 
 def _overdue(events: Sequence[TicketEvent]) -> list[str]:
@@ -246,7 +251,7 @@ def red_card_rows(carded: Sequence[Ticket], directory: Directory) -> list[dict[s
 
 
 def _nodes_under(directory: Directory, scope: Node) -> set[str]:
-    return {n.id for n in directory.nodes.values() if any(a.id == scope.id for a in directory.chain(n.id))}
+    return set(directory.under(scope.id))
 
 
 def digest(

@@ -176,7 +176,7 @@ def _counts(v: Mapping[str, int]) -> Counts:
     return Counts(**rollups.counts_fields(v))
 
 
-Sums = Callable[[Sequence[str] | None, str, Sequence[rollups.Span], str], Awaitable[dict[str, rollups.Vector]]]
+Sums = Callable[..., Awaitable[dict[str, rollups.Vector]]]  # `FigureStore.sums`
 
 
 @dataclass(frozen=True)
@@ -191,9 +191,11 @@ class PeriodFigures:
     created_per_day: dict[str, int]
     closed_per_day: dict[str, int]  # closes on each day, of cases closed now, whenever created
     people: dict[str, rollups.Vector]  # resolved (cases created in the period) and workday check-ins
+    grid_kpis: bool = False  # `nodes` carry the KPI counts: the assessment has its per-grid rows
 
     def kpis(self, directory: Directory) -> Kpis:
-        grids = {k: v for k, v in self.nodes.items() if _is_grid(directory, k)}
+        """The assessment figures (per grid only when read with `grid_kpis`: thousands of rows)."""
+        grids = {k: v for k, v in self.nodes.items() if self.grid_kpis and _is_grid(directory, k)}
         return kpis_of(self.total, self.departments, self.tiers, grids)
 
 
@@ -206,27 +208,31 @@ def subtree(directory: Directory, scope: Scope) -> list[str] | None:
     """The nodes at and under the jurisdiction's (None: every node)."""
     if rollups.ROOT in scope.nodes:
         return None
-    tops = set(scope.nodes)
-    under = [n.id for n in directory.nodes.values() if any(a.id in tops for a in directory.chain(n.id))]
+    under = {n for top in scope.nodes for n in directory.under(top)}
     return sorted({*under, *(n for n in scope.nodes if n not in directory.nodes)})
 
 
-async def read_period(sums: Sums, directory: Directory, scope: Scope, start: date, end: date) -> PeriodFigures:
+async def read_period(
+    sums: Sums, directory: Directory, scope: Scope, start: date, end: date, grid_kpis: bool = False
+) -> PeriodFigures:
+    """The jurisdiction's counts over [start, end]: every figure for the whole, per node the table's
+    figures (and the KPI counts when `grid_kpis`: the per-grid assessment rows)."""
     spans = rollups.spans(start, end)
     days = [rollups.Span("d", start.isoformat(), end.isoformat())]
-    nodes = await sums(subtree(directory, scope), "", spans, "node")
     mine = list(scope.nodes)
-    created = await sums(mine, "", days, "period")
-    closed = await sums(mine, "closed", days, "period")
+    per_node = (*rollups.CASE_FIGURES, *(rollups.KPI if grid_kpis else ()))
+    created = await sums(mine, "", days, "period", ("created",))
+    closed = await sums(mine, "closed", days, "period", ("closed_events",))
     return PeriodFigures(
-        total=vector_total({n: nodes[n] for n in mine if n in nodes}),
-        nodes=nodes,
+        total=vector_total(await sums(mine, "", spans, "node")),
+        nodes=await sums(subtree(directory, scope), "", spans, "node", per_node),
         types=await sums(mine, "type", spans, "key"),
         tiers=await sums(mine, "tier", spans, "key"),
         departments=await sums(mine, "department", spans, "key"),
         created_per_day={d: v.get("created", 0) for d, v in created.items()},
         closed_per_day={d: v.get("closed_events", 0) for d, v in closed.items()},
-        people=await sums([""], "person", spans, "key"),
+        people=await sums([""], "person", spans, "key", ("resolved", "checkins")),
+        grid_kpis=grid_kpis,
     )
 
 
@@ -245,8 +251,12 @@ def memory_sums(
                 rows[key] = rollups.add(rows[key], vector)
 
     async def sums(
-        nodes: Sequence[str] | None, dim: str, spans: Sequence[rollups.Span], group: str
+        nodes: Sequence[str] | None,
+        dim: str,
+        spans: Sequence[rollups.Span],
+        group: str,
+        metrics: Sequence[str] = rollups.METRICS,
     ) -> dict[str, rollups.Vector]:
-        return rollups.sums(rows, nodes, dim, spans, group)
+        return rollups.sums(rows, nodes, dim, spans, group, metrics)
 
     return sums

@@ -49,7 +49,7 @@ async def monthly_bodies(
     out = []
     for scope in scopes:
         whole = figures.Scope((scope.id,), None, True)
-        f = await figures.read_period(uow.figures.sums, directory, whole, first, last)
+        f = await figures.read_period(uow.figures.sums, directory, whole, first, last, grid_kpis=True)
         carded = await uow.tickets.carded("red_card", start, end, bulletin.grids_under(directory, scope.id))
         out.append((scope, bulletin.monthly_of(period, scope, directory, f, carded, workdays)))
     return out

@@ -117,19 +117,24 @@ class SqlFigureStore:
             await self._run.each(_MOVE[self._dialect], [dict(zip(_COLUMNS, row, strict=True)) for row in rows])
 
     async def sums(
-        self, nodes: Sequence[str] | None, dim: str, spans: Sequence[rollups.Span], group: str
+        self,
+        nodes: Sequence[str] | None,
+        dim: str,
+        spans: Sequence[rollups.Span],
+        group: str,
+        metrics: Sequence[str] = rollups.METRICS,
     ) -> dict[str, rollups.Vector]:
         if not spans or (nodes is not None and not nodes):
             return {}
         by = _R.c[group]
-        query = select(by, *(func.sum(_R.c[m]).label(m) for m in rollups.METRICS)).where(
+        query = select(by, *(func.sum(_R.c[m]).label(m) for m in metrics)).where(
             _R.c.dim == dim,
             or_(*(and_(_R.c.grain == s.grain, _R.c.period >= s.first, _R.c.period <= s.last) for s in spans)),
         )
         if nodes is not None:
             query = query.where(_R.c.node.in_(list(nodes)))
         rows = (await self._c.execute(query.group_by(by))).mappings()
-        return {str(r[group]): {m: int(r[m]) for m in rollups.METRICS if r[m]} for r in rows}
+        return {str(r[group]): {m: int(r[m]) for m in metrics if r[m]} for r in rows}
 
     async def clear(self) -> None:
         await self._c.execute(delete(t.case_figures))

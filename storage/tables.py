@@ -150,7 +150,9 @@ case_rollups = Table(
     Column("grain", String(1), primary_key=True),  # d (day) or m (month)
     Column("period", String(10), primary_key=True),  # YYYY-MM-DD (a month: its first day), Beijing time
     Column("key", String(128), primary_key=True),
-    *(Column(name, BigInteger, nullable=False, server_default="0") for name in METRICS),
+    # integer, not bigint: PostgreSQL sums integers in a bigint, bigints in a (slow) numeric
+    *(Column(name, Integer, nullable=False, server_default="0") for name in METRICS),
+    Index("ix_case_rollups_period", "dim", "grain", "period"),  # a period's rows of every node (the heat table)
 )
 
 case_figures = Table(

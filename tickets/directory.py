@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cached_property
 from types import MappingProxyType
 
 from tickets.geo import Point, Shape, containing
@@ -71,6 +72,23 @@ class Directory:
             {n.id: n.boundary for n in self.nodes.values() if n.tier is Tier.GRID and n.boundary}
         )
         _validate(self)
+
+    @cached_property
+    def _subtrees(self) -> Mapping[str, frozenset[str]]:
+        """Every node → the ids at and under it (built once: a province has thousands of nodes)."""
+        under: dict[str, set[str]] = {n: set() for n in self.nodes}
+        for node_id in self.nodes:
+            for up in self.chain(node_id):
+                under[up.id].add(node_id)
+        return MappingProxyType({n: frozenset(ids) for n, ids in under.items()})
+
+    def under(self, node_id: str) -> frozenset[str]:
+        """The ids of the node and every node below it (empty for an unknown node)."""
+        return self._subtrees.get(node_id, frozenset())
+
+    def grids_under(self, node_id: str) -> frozenset[str]:
+        """The micro-grids at or below the node."""
+        return frozenset(n for n in self.under(node_id) if self.nodes[n].tier is Tier.GRID)
 
     def children(self, node_id: str | None) -> list[Node]:
         """The nodes right below `node_id` (None: the roots), by id."""

@@ -550,9 +550,14 @@ class FigureStore(Protocol):
         ...
 
     async def sums(
-        self, nodes: Sequence[str] | None, dim: str, spans: Sequence[rollups.Span], group: str
+        self,
+        nodes: Sequence[str] | None,
+        dim: str,
+        spans: Sequence[rollups.Span],
+        group: str,
+        metrics: Sequence[str] = rollups.METRICS,
     ) -> dict[str, rollups.Vector]:
-        """Summed counts of `dim` rows of `nodes` (None: every node) over `spans`, grouped by `group`
+        """Summed `metrics` of `dim` rows of `nodes` (None: every node) over `spans`, grouped by `group`
         (`node`, `key` or `period`)."""
         ...
 

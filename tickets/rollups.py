@@ -38,6 +38,20 @@ KPI = (
     "k_red_cards",
 )  # fmt: skip
 METRICS: tuple[str, ...] = (*BULLETIN, *KPI, "closed_events", "resolved", "checkins")
+CASE_FIGURES = (
+    "created",
+    "cancelled",
+    "closed",
+    "closed_on_time",
+    "open",
+    "suspended",
+    "ratings",
+    "rating_sum",
+    "rated_4",
+    "rated_5",
+    "default_satisfied",
+    "overdue_cases",
+)  # what a node's row in a table needs
 DIMENSIONS = ("", "type", "tier", "department", "closed", "person")
 NODELESS = frozenset({"person"})  # rows kept once (node ''), not per node of the chain
 # Dimensions other than '' are kept for the nodes above the grid (a micro-grid's own cases are few:
@@ -338,7 +352,12 @@ def within(key: Key, spans: Sequence[Span]) -> bool:
 
 
 def sums(
-    rows: Mapping[Key, Vector], nodes: Sequence[str] | None, dim: str, spans: Sequence[Span], group: str
+    rows: Mapping[Key, Vector],
+    nodes: Sequence[str] | None,
+    dim: str,
+    spans: Sequence[Span],
+    group: str,
+    metrics: Sequence[str] = METRICS,
 ) -> dict[str, Vector]:
     """`FigureStore.sums` over rows held in memory (a small jurisdiction's cases, the tests)."""
     at = {"period": 1, "node": 2, "key": 4}[group]
@@ -347,4 +366,5 @@ def sums(
     for key, vector in rows.items():
         if key[3] == dim and (wanted is None or key[2] in wanted) and within(key, spans):
             out[key[at]] = add(out[key[at]], vector)
-    return {k: {m: n for m, n in v.items() if n} for k, v in out.items()}
+    wanted_metrics = set(metrics)
+    return {k: {m: n for m, n in v.items() if n and m in wanted_metrics} for k, v in out.items()}

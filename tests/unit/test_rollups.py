@@ -86,8 +86,8 @@ class Rows:
             self.rows[key] = rollups.add(self.rows[key], moved)
         self.held[ticket.id] = now
 
-    async def sums(self, nodes, dim, spans, group):  # type: ignore[no-untyped-def]
-        return rollups.sums(self.rows, nodes, dim, spans, group)
+    async def sums(self, nodes, dim, spans, group, metrics=rollups.METRICS):  # type: ignore[no-untyped-def]
+        return rollups.sums(self.rows, nodes, dim, spans, group, metrics)
 
 
 def _live(d: Directory, history: list[tuple[Ticket, list[TicketEvent]]]) -> Rows:
@@ -129,7 +129,7 @@ async def test_the_rollups_give_the_pure_figures(seed: int, period: tuple[date, 
     ):
         scope = figures.scope_of(d, grids)
         assert scope.nodes == nodes and scope.whole
-        f = await figures.read_period(rows.sums, d, scope, start, end)
+        f = await figures.read_period(rows.sums, d, scope, start, end, grid_kpis=True)
         mine = [(t, e) for t, e in _created_in(history, start, end) if grids is None or t.grid in grids]
         tickets, events = [t for t, _ in mine], {t.id: e for t, e in mine}
         assert rollups.case_figures(f.total) == bulletin.case_figures(tickets, events)
@@ -161,7 +161,7 @@ async def test_the_bulletin_from_the_rollups_is_the_pure_bulletin(seed: int) -> 
     for scope_id in ("d", "t"):
         scope = d.nodes[scope_id]
         expected = bulletin.monthly("2026-02", scope, d, tickets, events, checkins, workdays)
-        f = await figures.read_period(rows.sums, d, figures.Scope((scope_id,), None, True), start, end)
+        f = await figures.read_period(rows.sums, d, figures.Scope((scope_id,), None, True), start, end, grid_kpis=True)
         grids = set(bulletin.grids_under(d, scope_id))
         carded = [t for t in tickets if t.grid in grids and any(e.kind is EventKind.RED_CARD for e in events[t.id])]
         assert bulletin.monthly_of("2026-02", scope, d, f, carded, workdays) == expected

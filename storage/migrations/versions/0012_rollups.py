@@ -43,8 +43,9 @@ def upgrade() -> None:
         sa.Column("grain", sa.String(1), primary_key=True),
         sa.Column("period", sa.String(10), primary_key=True),
         sa.Column("key", sa.String(128), primary_key=True),
-        *(sa.Column(name, sa.BigInteger(), nullable=False, server_default="0") for name in METRICS),
+        *(sa.Column(name, sa.Integer(), nullable=False, server_default="0") for name in METRICS),
     )
+    op.create_index("ix_case_rollups_period", "case_rollups", ["dim", "grain", "period"])
     op.create_table(
         "case_figures",
         sa.Column("ticket_id", Id, sa.ForeignKey("tickets.id"), primary_key=True),
@@ -56,6 +57,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("case_figures")
+    op.drop_index("ix_case_rollups_period", table_name="case_rollups")
     op.drop_table("case_rollups")
     op.drop_index("ix_ticket_events_kind_at", table_name="ticket_events")
     op.drop_index("ix_tickets_created", table_name="tickets")
