@@ -55,6 +55,22 @@ class _AlreadyHandled(Exception):
     """A concurrent handling of the same inbound row committed first; this one rolls back."""
 
 
+_CONFLICTS = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock detected, serialization failure
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A PostgreSQL deadlock or serialization failure anywhere in the exception's chain: the whole
+    transaction rolled back and may be retried as it is."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if getattr(seen, "sqlstate", None) in _CONFLICTS or getattr(seen, "pgcode", None) in _CONFLICTS:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -120,6 +136,9 @@ class Dispatcher:
             except StaleTicket:
                 log.info("message %s: ticket changed concurrently, retrying (%d)", stored.id, attempt + 1)
             except Exception as exc:
+                if is_conflict(exc):  # two case changes took the same rollup rows in opposite orders
+                    log.info("message %s: database conflict (%s), retrying (%d)", stored.id, exc, attempt + 1)
+                    continue
                 await self._mark_failed(stored, exc)
                 raise
         raise RuntimeError(f"message {stored.id}: gave up after repeated conflicts")

@@ -3,12 +3,14 @@ the rows the in-memory arithmetic gives, and `figures rebuild` gives them again 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import date
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.dispatcher import is_conflict
 from escalation import figures
 from escalation.planner import next_due, overdue_at
 from storage import figures_sql
@@ -81,3 +83,21 @@ async def test_case_changes_and_a_rebuild_leave_the_same_rows(
     async with SqlUnitOfWork(engine) as uow:
         held = await uow.figures.held(history[0][0].id)
     assert held is not None and held.snapshot == rollups.Snapshot.of(history[0][0])
+
+
+async def test_a_deadlock_over_rollup_rows_is_a_conflict_to_retry(engine: AsyncEngine) -> None:
+    """Two transactions taking the same rollup rows in opposite orders: PostgreSQL aborts one with a
+    deadlock, which the dispatcher recognises (`is_conflict`) and retries instead of failing the message."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no deadlock")
+    a = {("d", "2026-12-01", "*", "", ""): {"created": 1}}
+    b = {("d", "2026-12-02", "*", "", ""): {"created": 1}}
+    first, second = SqlUnitOfWork(engine), SqlUnitOfWork(engine)
+    one, two = await first.__aenter__(), await second.__aenter__()
+    await one.figures.move(a)
+    await two.figures.move(b)
+    results = await asyncio.gather(one.figures.move(b), two.figures.move(a), return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1 and is_conflict(failed[0]) and not is_conflict(ValueError("x"))
+    for uow, result in ((first, results[0]), (second, results[1])):
+        await uow.__aexit__(type(result) if isinstance(result, BaseException) else None, None, None)

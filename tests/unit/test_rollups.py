@@ -220,3 +220,19 @@ def test_facts_survive_their_json() -> None:
         assert rollups.Facts.from_json(facts.to_json()) == facts
         snapshot = rollups.Snapshot.of(ticket)
         assert rollups.Snapshot.from_json(snapshot.to_json()) == snapshot
+
+
+async def test_the_heat_table_is_cut_at_a_whole_level_and_opens_from_a_node() -> None:
+    d = _directory()
+    rows = _live(d, _history(9, 60))
+    scope = figures.scope_of(d, None)
+    f = await figures.read_period(rows.sums, d, scope, date(2026, 1, 1), date(2026, 6, 30))
+    full, cut = dashboard.heat_rows(d, scope, f, [], None, limit=None)
+    assert not cut and [r["id"] for r in full] == ["d", "t", "c", "g1", "g2", "c2", "g3"]
+    shown, cut = dashboard.heat_rows(d, scope, f, [], None, limit=4)
+    assert cut and [r["id"] for r in shown] == ["d", "t", "c", "c2"]  # the grids' level left out whole
+    opened, cut = dashboard.heat_rows(d, scope, f, [], "c", limit=4)
+    assert not cut and [r["id"] for r in opened] == ["c", "g1", "g2"]
+    officer = figures.scope_of(d, {"g3"})
+    mine, _ = dashboard.heat_rows(d, officer, f, [], "c", limit=None)
+    assert mine == []  # a node outside the jurisdiction opens nothing
