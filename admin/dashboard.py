@@ -194,6 +194,33 @@ def rollup_types(f: PeriodFigures, name: Any) -> list[dict[str, Any]]:
     return [{"type": k, "name": name(k), "count": n} for k, n in ranked(counts)]
 
 
+@dataclass(frozen=True)
+class HeatOrder:
+    """Which nodes the heat table shows, in tree order with their depth, and whether levels were cut.
+    Structural only, so the figures are read for these nodes alone."""
+
+    rows: list[tuple[str, int]]
+    cut: bool
+
+    @property
+    def nodes(self) -> list[str]:
+        return [n for n, _ in self.rows]
+
+
+def heat_order(
+    directory: Directory, scope: Scope, focus: str | None = None, limit: int | None = HEAT_ROWS
+) -> HeatOrder:
+    """The jurisdiction's nodes in tree order (from `focus` down when given), cut at the depth that keeps
+    it within `limit` rows (None: every node)."""
+    shown = _in_scope(directory, scope)
+    order = [(n, d) for n, d in tree_order(directory) if n in shown and _under(directory, n, focus)]
+    cut = False
+    while limit is not None and len(order) > limit and len({d for _, d in order}) > 1:
+        deepest = max(d for _, d in order)
+        order, cut = [(n, d) for n, d in order if d < deepest], True
+    return HeatOrder(order, cut)
+
+
 def heat_rows(
     directory: Directory,
     scope: Scope,
@@ -202,16 +229,10 @@ def heat_rows(
     focus: str | None = None,
     limit: int | None = HEAT_ROWS,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """The heat table from the rollups: the jurisdiction's nodes in tree order (from `focus` down when
-    given), cut at the depth that keeps it within `limit` rows (None: every node). Returns the rows
-    and whether it was cut."""
+    """The heat table from the rollups (`heat_order`'s nodes). Returns the rows and whether it was cut."""
     open_at, late_at = _live_by_node(directory, live)
-    shown = _in_scope(directory, scope)
-    order = [(n, d) for n, d in tree_order(directory) if n in shown and _under(directory, n, focus)]
-    cut = False
-    while limit is not None and len(order) > limit and len({d for _, d in order}) > 1:
-        deepest = max(d for _, d in order)
-        order, cut = [(n, d) for n, d in order if d < deepest], True
+    shape = heat_order(directory, scope, focus, limit)
+    order, cut = shape.rows, shape.cut
     rows = []
     for node_id, depth in order:
         v = f.nodes.get(node_id, {})
@@ -247,15 +268,24 @@ def _live_by_node(directory: Directory, live: Sequence[LiveCount]) -> tuple[Coun
     return opened, late
 
 
+def shown_workers(directory: Directory, scope: Scope, in_hand: Mapping[str, int]) -> tuple[list[str], int]:
+    """The jurisdiction's grid workers the table shows (all, or the WORKER_ROWS with most cases in hand)
+    and how many there are."""
+    staff = [p.id for p in directory.people.values()
+             if p.role is Role.WORKER and (scope.grids is None or p.node in scope.grids)]  # fmt: skip
+    if len(staff) <= WORKER_ROWS:
+        return staff, len(staff)
+    return sorted(staff, key=lambda p: (-in_hand.get(p, 0), p))[:WORKER_ROWS], len(staff)
+
+
 def rollup_workers(
     directory: Directory, scope: Scope, f: PeriodFigures, in_hand: Mapping[str, int], workdays: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """Per grid worker of the jurisdiction: in hand now, resolved (cases of the period), 报平安 on
-    workdays; the WORKER_ROWS with most in hand. Returns the rows and how many workers there are."""
+    """Per grid worker shown (`shown_workers`): in hand now, resolved (cases of the period), 报平安 on
+    workdays. Returns the rows and how many workers the jurisdiction has."""
+    shown, total = shown_workers(directory, scope, in_hand)
     rows: list[dict[str, Any]] = []
-    for p in directory.people.values():
-        if p.role is not Role.WORKER or (scope.grids is not None and p.node not in scope.grids):
-            continue
+    for p in (directory.people[i] for i in shown):
         grid = directory.nodes.get(p.node or "")
         done = f.people.get(p.id, {})
         rows.append({"id": p.id, "name": p.name, "grid": grid.name if grid else "", "grid_id": p.node,
@@ -263,6 +293,4 @@ def rollup_workers(
                      "checkins": done.get("checkins", 0), "workdays": workdays,
                      "checkin_rate": round(done.get("checkins", 0) / workdays, 4) if workdays else None})  # fmt: skip
     rows.sort(key=lambda r: (r["grid_id"] or "", r["id"]))
-    if len(rows) > WORKER_ROWS:
-        return sorted(rows, key=lambda r: -r["in_hand"])[:WORKER_ROWS], len(rows)
-    return rows, len(rows)
+    return rows, total

@@ -106,9 +106,11 @@ async def figures_for(web: AdminPages, who: Principal, days: int, focus: str | N
     grids = None if scope.grids is None else sorted(scope.grids)
     async with web.services.uow() as uow:
         sums, scope = await _sums(uow, directory, scope, period)
-        f = await figures.read_period(sums, directory, scope, period.start, period.end)
         live = await _live(uow, scope, now)
         in_hand = await uow.tickets.in_hand(grids) if grids is None or grids else {}
+        table = dashboard.heat_order(directory, scope, focus).nodes  # the figures of the rows shown only
+        shown, _ = dashboard.shown_workers(directory, scope, in_hand)
+        f = await figures.read_period(sums, directory, scope, period.start, period.end, table=table, people=shown)
     names = web.services.renderer
     workdays = sum(is_workday(d) for d in period.days)
     heat, cut = dashboard.heat_rows(directory, scope, f, live, focus)

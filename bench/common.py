@@ -31,16 +31,22 @@ async def _pg(sql: str) -> None:
 
 
 class Database:
-    def __init__(self) -> None:
-        self.name = f"gridbot_bench_{uuid.uuid4().hex[:8]}"
+    """A throw-away database (`name`: an existing one, kept; `drop=False`: keep the new one too)."""
+
+    def __init__(self, name: str | None = None, drop: bool = True) -> None:
+        self.existing = name is not None
+        self.name = name or f"gridbot_bench_{uuid.uuid4().hex[:8]}"
         self.url = f"{PG.rsplit('/', 1)[0]}/{self.name}"
+        self.drop = drop and not self.existing
 
     def __enter__(self) -> Database:
-        asyncio.run(_pg(f'CREATE DATABASE "{self.name}"'))
+        if not self.existing:
+            asyncio.run(_pg(f'CREATE DATABASE "{self.name}"'))
         return self
 
     def __exit__(self, *_: object) -> None:
-        asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        if self.drop:
+            asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
 
 
 def county(grids: int) -> dict[str, object]:

@@ -7,6 +7,8 @@ bulletin, a 100,000-row CSV export; and the bot's RSS before and after. One JSON
 
     .venv/bin/python bench/dashboard.py --cases 1000000 --grids 5000 --days 365
     .venv/bin/python bench/dashboard.py --cases 300000          # the under-10-minutes run
+    .venv/bin/python bench/dashboard.py --keep                  # keep the database; later, without seeding:
+    .venv/bin/python bench/dashboard.py --reuse gridbot_bench_XXXXXXXX --cases 1000000
 
 Floors (issue 19): dashboard_365d ≤ 1,000 ms, dashboard_30d ≤ 300 ms, map ≤ 500 ms, bulletin ≤ 5 s,
 RSS ≤ 300 MB throughout, export memory flat (its peak within 50 MB of the RSS before); the last lines
@@ -226,56 +228,73 @@ def main() -> None:
     parser.add_argument("--grids", type=int, default=5000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    parser.add_argument("--reuse", metavar="DB", help="time pages on a database a --keep run left (same --grids)")
     args = parser.parse_args()
     now = datetime.now(UTC)
-    with tempfile.TemporaryDirectory() as tmp, Database() as db:
-        emit(figure="host", date=date.today().isoformat(), value=host_speed(db.url))
+    db = Database(args.reuse, drop=not (args.keep or args.reuse))
+    with tempfile.TemporaryDirectory() as tmp, db:
+        emit(figure="host", date=date.today().isoformat(), value=host_speed(db.url), database=db.name)
         document = province(args.grids)
         (Path(tmp) / "province.yaml").write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-        grids = grids_of(document)
-        upgrade(db.url)
-        began = time.monotonic()
-        seed(db.url, grids, args.cases, args.days, now)
-        emit(figure="seed_s", value=round(time.monotonic() - began), cases=args.cases, grids=len(grids))
-        env = {"GRIDBOT_DATABASE_URL": db.url, "GRIDBOT_REDIS_URL": REDIS, "GRIDBOT_NLU": "rules",
-               "GRIDBOT_DIRECTORY": f"{tmp}/province.yaml", "GRIDBOT_VAR_DIR": f"{tmp}/var",
-               "GRIDBOT_ADMIN_USER": "admin", "GRIDBOT_ADMIN_PASSWORD": "bench-admin-1",
-               "GRIDBOT_ADMIN_SECURE_COOKIES": "false", "GRIDBOT_LOG_LEVEL": "WARNING"}  # fmt: skip
-        began = time.monotonic()
-        subprocess.run([sys.executable, str(ROOT / "run_bot.py"), "figures", "rebuild"], cwd=ROOT, check=True,
-                       env={**Bot(env, Path(tmp) / "x.log").env})  # fmt: skip
-        emit(figure="rebuild_s", value=round(time.monotonic() - began))
-        bot = Bot(env, Path(tmp) / "bot.log")
-        try:
-            bot.start()
-            time.sleep(2)
-            before = bot.rss_mb()
-            web = httpx.Client(base_url=bot.url, timeout=600, headers={"Accept": "application/json"})
-            login(web)
-            month = (now.date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-            paths = {"dashboard_1d": "/admin/api/dashboard?days=1", "dashboard_30d": "/admin/api/dashboard?days=30",
-                     "dashboard_365d": "/admin/api/dashboard?days=365", "grid_table": "/admin/api/grids?days=30",
-                     "map": "/admin/api/map", "bulletin": f"/admin/api/bulletin?month={month}"}  # fmt: skip
-            peak = before
-            for figure, path in paths.items():
-                with RssWatch(bot) as watch:
-                    ms, status, size = timed(web, path, args.repeat if figure != "bulletin" else 2)
-                peak = max(peak, watch.peak)
-                emit(figure=figure, ms=round(ms), status=status, kb=size // 1024, path=path)
-            since = (now - timedelta(days=args.days * 100_000 / args.cases)).date().isoformat()  # ~100,000 cases
+        if not args.reuse:
+            build(db.url, grids_of(document), args, now, Path(tmp))
+        run(db.url, args, now, Path(tmp))
+
+
+def build(url: str, grids: list[str], args: argparse.Namespace, now: datetime, tmp: Path) -> None:
+    """Seed the cases and build their rollups with `figures rebuild`."""
+    upgrade(url)
+    began = time.monotonic()
+    seed(url, grids, args.cases, args.days, now)
+    emit(figure="seed_s", value=round(time.monotonic() - began), cases=args.cases, grids=len(grids))
+    began = time.monotonic()
+    subprocess.run([sys.executable, str(ROOT / "run_bot.py"), "figures", "rebuild"], cwd=ROOT, check=True,
+                   env=Bot(_env(url, tmp), tmp / "x.log").env)  # fmt: skip
+    emit(figure="rebuild_s", value=round(time.monotonic() - began))
+
+
+def _env(url: str, tmp: Path) -> dict[str, str]:
+    return {"GRIDBOT_DATABASE_URL": url, "GRIDBOT_REDIS_URL": REDIS, "GRIDBOT_NLU": "rules",
+            "GRIDBOT_DIRECTORY": f"{tmp}/province.yaml", "GRIDBOT_VAR_DIR": f"{tmp}/var",
+            "GRIDBOT_ADMIN_USER": "admin", "GRIDBOT_ADMIN_PASSWORD": "bench-admin-1",
+            "GRIDBOT_ADMIN_SECURE_COOKIES": "false", "GRIDBOT_LOG_LEVEL": "WARNING"}  # fmt: skip
+
+
+def run(url: str, args: argparse.Namespace, now: datetime, tmp: Path) -> None:
+    """Start the bot on the database and time the pages."""
+    env = _env(url, tmp)
+    bot = Bot(env, tmp / "bot.log")
+    try:
+        bot.start()
+        time.sleep(2)
+        before = bot.rss_mb()
+        web = httpx.Client(base_url=bot.url, timeout=600, headers={"Accept": "application/json"})
+        login(web)
+        month = (now.date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+        paths = {"dashboard_1d": "/admin/api/dashboard?days=1", "dashboard_30d": "/admin/api/dashboard?days=30",
+                 "dashboard_365d": "/admin/api/dashboard?days=365", "grid_table": "/admin/api/grids?days=30",
+                 "map": "/admin/api/map", "bulletin": f"/admin/api/bulletin?month={month}"}  # fmt: skip
+        peak = before
+        for figure, path in paths.items():
             with RssWatch(bot) as watch:
-                began = time.perf_counter()
-                rows = 0
-                with web.stream("GET", f"/admin/tickets/export.csv?since={since}") as response:
-                    for _ in response.iter_lines():
-                        rows += 1
-                ms = (time.perf_counter() - began) * 1000
+                ms, status, size = timed(web, path, args.repeat if figure != "bulletin" else 2)
             peak = max(peak, watch.peak)
-            emit(figure="export_100k", ms=round(ms), rows=rows - 1, rss_peak_mb=round(watch.peak))
-            emit(figure="rss_mb", before=round(before), after=round(bot.rss_mb()), peak=round(peak))
-            floors()
-        finally:
-            bot.stop()
+            emit(figure=figure, ms=round(ms), status=status, kb=size // 1024, path=path)
+        since = (now - timedelta(days=args.days * 100_000 / args.cases)).date().isoformat()  # ~100,000 cases
+        with RssWatch(bot) as watch:
+            began = time.perf_counter()
+            rows = 0
+            with web.stream("GET", f"/admin/tickets/export.csv?since={since}") as response:
+                for _ in response.iter_lines():
+                    rows += 1
+            ms = (time.perf_counter() - began) * 1000
+        peak = max(peak, watch.peak)
+        emit(figure="export_100k", ms=round(ms), rows=rows - 1, rss_peak_mb=round(watch.peak))
+        emit(figure="rss_mb", before=round(before), after=round(bot.rss_mb()), peak=round(peak))
+        floors()
+    finally:
+        bot.stop()
 
 
 if __name__ == "__main__":

@@ -61,12 +61,11 @@ def activity(
 
 def activity_of(directory: Directory, done: Mapping[str, int], workdays: int, tiers: Sequence[Tier]) -> list[Activity]:
     """Check-in activity per node of `tiers` from each worker's check-ins on the period's workdays."""
-    staff = _workers_by_node(directory)
     out = []
     for node in directory.nodes.values():
         if node.tier not in tiers:
             continue
-        workers = staff.get(node.id, [])
+        workers = directory.workers_under(node.id)
         out.append(Activity(node.id, node.name, node.tier.value, len(workers),
                             sum(done.get(w, 0) for w in workers), workdays))  # fmt: skip
     return sorted(out, key=lambda a: (a.tier, a.node))
@@ -78,17 +77,7 @@ def missing_checkins(directory: Directory, checked_in: set[str]) -> list[str]:
 
 
 def _workers_under(directory: Directory, node: Node) -> list[str]:
-    return _workers_by_node(directory).get(node.id, [])
-
-
-def _workers_by_node(directory: Directory) -> dict[str, list[str]]:
-    """Every node → the grid workers serving at or below it (each worker's chain walked once)."""
-    out: dict[str, list[str]] = {}
-    for p in directory.people.values():
-        if p.role is Role.WORKER and p.node is not None and p.node in directory.nodes:
-            for n in directory.chain(p.node):
-                out.setdefault(n.id, []).append(p.id)
-    return out
+    return list(directory.workers_under(node.id))
 
 
 def grids_under(directory: Directory, node_id: str) -> list[str]:

@@ -213,10 +213,18 @@ def subtree(directory: Directory, scope: Scope) -> list[str] | None:
 
 
 async def read_period(
-    sums: Sums, directory: Directory, scope: Scope, start: date, end: date, grid_kpis: bool = False
+    sums: Sums,
+    directory: Directory,
+    scope: Scope,
+    start: date,
+    end: date,
+    grid_kpis: bool = False,
+    table: Sequence[str] | None = None,
+    people: Sequence[str] | None = None,
 ) -> PeriodFigures:
     """The jurisdiction's counts over [start, end]: every figure for the whole, per node the table's
-    figures (and the KPI counts when `grid_kpis`: the per-grid assessment rows)."""
+    figures (and the KPI counts when `grid_kpis`: the per-grid assessment rows). `table` and `people`
+    narrow the per-node and per-person rows to those shown (None: the whole subtree, everyone)."""
     spans = rollups.spans(start, end)
     days = [rollups.Span("d", start.isoformat(), end.isoformat())]
     mine = list(scope.nodes)
@@ -225,13 +233,13 @@ async def read_period(
     closed = await sums(mine, "closed", days, "period", ("closed_events",))
     return PeriodFigures(
         total=vector_total(await sums(mine, "", spans, "node")),
-        nodes=await sums(subtree(directory, scope), "", spans, "node", per_node),
+        nodes=await sums(subtree(directory, scope) if table is None else table, "", spans, "node", per_node),
         types=await sums(mine, "type", spans, "key"),
         tiers=await sums(mine, "tier", spans, "key"),
         departments=await sums(mine, "department", spans, "key"),
         created_per_day={d: v.get("created", 0) for d, v in created.items()},
         closed_per_day={d: v.get("closed_events", 0) for d, v in closed.items()},
-        people=await sums([""], "person", spans, "key", ("resolved", "checkins")),
+        people=await sums([""], "person", spans, "key", ("resolved", "checkins"), people),
         grid_kpis=grid_kpis,
     )
 
@@ -256,7 +264,8 @@ def memory_sums(
         spans: Sequence[rollups.Span],
         group: str,
         metrics: Sequence[str] = rollups.METRICS,
+        keys: Sequence[str] | None = None,
     ) -> dict[str, rollups.Vector]:
-        return rollups.sums(rows, nodes, dim, spans, group, metrics)
+        return rollups.sums(rows, nodes, dim, spans, group, metrics, keys)
 
     return sums

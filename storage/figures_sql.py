@@ -123,8 +123,9 @@ class SqlFigureStore:
         spans: Sequence[rollups.Span],
         group: str,
         metrics: Sequence[str] = rollups.METRICS,
+        keys: Sequence[str] | None = None,
     ) -> dict[str, rollups.Vector]:
-        if not spans or (nodes is not None and not nodes):
+        if not spans or (nodes is not None and not nodes) or (keys is not None and not keys):
             return {}
         by = _R.c[group]
         query = select(by, *(func.sum(_R.c[m]).label(m) for m in metrics)).where(
@@ -133,6 +134,8 @@ class SqlFigureStore:
         )
         if nodes is not None:
             query = query.where(_R.c.node.in_(list(nodes)))
+        if keys is not None:
+            query = query.where(_R.c.key.in_(list(keys)))
         rows = (await self._c.execute(query.group_by(by))).mappings()
         return {str(r[group]): {m: int(r[m]) for m in metrics if r[m]} for r in rows}
 

@@ -82,6 +82,20 @@ class Directory:
                 under[up.id].add(node_id)
         return MappingProxyType({n: frozenset(ids) for n, ids in under.items()})
 
+    @cached_property
+    def _staff(self) -> Mapping[str, tuple[str, ...]]:
+        """Every node → the grid workers serving at or below it (each worker's chain walked once)."""
+        out: dict[str, list[str]] = {}
+        for p in self.people.values():
+            if p.role is Role.WORKER and p.node is not None and p.node in self.nodes:
+                for n in self.chain(p.node):
+                    out.setdefault(n.id, []).append(p.id)
+        return MappingProxyType({n: tuple(ids) for n, ids in out.items()})
+
+    def workers_under(self, node_id: str) -> tuple[str, ...]:
+        """The grid workers at or below the node, in the directory's order."""
+        return self._staff.get(node_id, ())
+
     def under(self, node_id: str) -> frozenset[str]:
         """The ids of the node and every node below it (empty for an unknown node)."""
         return self._subtrees.get(node_id, frozenset())

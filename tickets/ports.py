@@ -556,9 +556,10 @@ class FigureStore(Protocol):
         spans: Sequence[rollups.Span],
         group: str,
         metrics: Sequence[str] = rollups.METRICS,
+        keys: Sequence[str] | None = None,
     ) -> dict[str, rollups.Vector]:
-        """Summed `metrics` of `dim` rows of `nodes` (None: every node) over `spans`, grouped by `group`
-        (`node`, `key` or `period`)."""
+        """Summed `metrics` of `dim` rows of `nodes` (None: every node) over `spans` (of `keys` only when
+        given), grouped by `group` (`node`, `key` or `period`)."""
         ...
 
     async def clear(self) -> None:

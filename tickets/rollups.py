@@ -358,13 +358,20 @@ def sums(
     spans: Sequence[Span],
     group: str,
     metrics: Sequence[str] = METRICS,
+    keys: Sequence[str] | None = None,
 ) -> dict[str, Vector]:
     """`FigureStore.sums` over rows held in memory (a small jurisdiction's cases, the tests)."""
     at = {"period": 1, "node": 2, "key": 4}[group]
     wanted = None if nodes is None else set(nodes)
+    only = None if keys is None else set(keys)
     out: dict[str, Vector] = defaultdict(dict)
     for key, vector in rows.items():
-        if key[3] == dim and (wanted is None or key[2] in wanted) and within(key, spans):
+        if (
+            key[3] == dim
+            and (wanted is None or key[2] in wanted)
+            and (only is None or key[4] in only)
+            and within(key, spans)
+        ):
             out[key[at]] = add(out[key[at]], vector)
     wanted_metrics = set(metrics)
     return {k: {m: n for m, n in v.items() if n and m in wanted_metrics} for k, v in out.items()}

@@ -86,8 +86,8 @@ class Rows:
             self.rows[key] = rollups.add(self.rows[key], moved)
         self.held[ticket.id] = now
 
-    async def sums(self, nodes, dim, spans, group, metrics=rollups.METRICS):  # type: ignore[no-untyped-def]
-        return rollups.sums(self.rows, nodes, dim, spans, group, metrics)
+    async def sums(self, nodes, dim, spans, group, metrics=rollups.METRICS, keys=None):  # type: ignore[no-untyped-def]
+        return rollups.sums(self.rows, nodes, dim, spans, group, metrics, keys)
 
 
 def _live(d: Directory, history: list[tuple[Ticket, list[TicketEvent]]]) -> Rows:
