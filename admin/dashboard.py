@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from escalation import planner
@@ -120,6 +121,7 @@ def grid_table(
     return rows
 
 
+@lru_cache(maxsize=4)  # per directory object: a directory is replaced, never changed
 def tree_order(directory: Directory) -> list[tuple[str, int]]:
     children: dict[str | None, list[str]] = defaultdict(list)
     for node in directory.nodes.values():
@@ -228,11 +230,13 @@ def heat_rows(
     live: Sequence[LiveCount],
     focus: str | None = None,
     limit: int | None = HEAT_ROWS,
+    shape: HeatOrder | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """The heat table from the rollups (`heat_order`'s nodes). Returns the rows and whether it was cut."""
-    open_at, late_at = _live_by_node(directory, live)
-    shape = heat_order(directory, scope, focus, limit)
+    """The heat table from the rollups (`heat_order`'s nodes, or `shape` when already worked out).
+    Returns the rows and whether it was cut."""
+    shape = shape or heat_order(directory, scope, focus, limit)
     order, cut = shape.rows, shape.cut
+    open_at, late_at = _live_by_node(directory, live, shape.nodes)
     rows = []
     for node_id, depth in order:
         v = f.nodes.get(node_id, {})
@@ -249,7 +253,9 @@ def heat_rows(
 
 def _in_scope(directory: Directory, scope: Scope) -> set[str]:
     """Nodes with a grid of the jurisdiction under them, not above it."""
-    grids = scope.grids if scope.grids is not None else {n.id for n in directory.nodes.values() if n.tier is Tier.GRID}
+    if scope.grids is None:
+        return set(directory.nodes)
+    grids = scope.grids
     above = {a.id for n in scope.nodes if n in directory.nodes for a in directory.chain(n)[1:]}
     return {a.id for g in grids if g in directory.nodes for a in directory.chain(g)} - above
 
@@ -258,13 +264,17 @@ def _under(directory: Directory, node: str, focus: str | None) -> bool:
     return focus is None or any(a.id == focus for a in directory.chain(node))
 
 
-def _live_by_node(directory: Directory, live: Sequence[LiveCount]) -> tuple[Counter[str], Counter[str]]:
-    opened: Counter[str] = Counter()
-    late: Counter[str] = Counter()
+def _live_by_node(
+    directory: Directory, live: Sequence[LiveCount], nodes: Sequence[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Active and overdue cases now at and under each of `nodes` (the rows shown)."""
+    by_grid: dict[str, int] = {}
+    late_by_grid: dict[str, int] = {}
     for row in live:
-        for node in directory.chain(row.grid) if row.grid in directory.nodes else ():
-            opened[node.id] += row.count
-            late[node.id] += row.overdue
+        by_grid[row.grid] = by_grid.get(row.grid, 0) + row.count
+        late_by_grid[row.grid] = late_by_grid.get(row.grid, 0) + row.overdue
+    opened = {n: sum(by_grid.get(g, 0) for g in directory.under(n)) for n in nodes}
+    late = {n: sum(late_by_grid.get(g, 0) for g in directory.under(n)) for n in nodes}
     return opened, late
 
 

@@ -108,12 +108,13 @@ async def figures_for(web: AdminPages, who: Principal, days: int, focus: str | N
         sums, scope = await _sums(uow, directory, scope, period)
         live = await _live(uow, scope, now)
         in_hand = await uow.tickets.in_hand(grids) if grids is None or grids else {}
-        table = dashboard.heat_order(directory, scope, focus).nodes  # the figures of the rows shown only
+        shape = dashboard.heat_order(directory, scope, focus)  # the figures of the rows shown only
         shown, _ = dashboard.shown_workers(directory, scope, in_hand)
-        f = await figures.read_period(sums, directory, scope, period.start, period.end, table=table, people=shown)
+        f = await figures.read_period(sums, directory, scope, period.start, period.end, table=shape.nodes,
+                                      people=shown)  # fmt: skip
     names = web.services.renderer
     workdays = sum(is_workday(d) for d in period.days)
-    heat, cut = dashboard.heat_rows(directory, scope, f, live, focus)
+    heat, cut = dashboard.heat_rows(directory, scope, f, live, focus, shape=shape)
     workers, staff = dashboard.rollup_workers(directory, scope, f, in_hand, workdays)
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat(), "days": days},

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from admin import actions, geomap
 from admin.auth import Principal
 from admin.page import AdminPages
-from admin.pages_tickets import _detail
+from admin.pages_tickets import detail_page
 from bot.inputs import RowId
 from escalation.cases import StaleTicket
 from tickets.directory import Directory
@@ -74,13 +74,13 @@ def register(router: APIRouter, web: AdminPages) -> None:
         except actions.NotFound as exc:
             raise HTTPException(403, "工单不存在，或不在您的辖区内") from exc
         except actions.NotNearby as exc:
-            return await _detail(web, request, who, ticket_id, str(exc), 409)
+            return await detail_page(web, request, who, ticket_id, str(exc), 409)
         except Refused as exc:
-            return await _detail(
+            return await detail_page(
                 web, request, who, ticket_id, web.services.renderer.render(exc.reason, exc.params), 409
             )
         except StaleTicket:
-            return await _detail(web, request, who, ticket_id, "工单刚刚被其他人更新，请确认后重试", 409)
+            return await detail_page(web, request, who, ticket_id, "工单刚刚被其他人更新，请确认后重试", 409)
         return RedirectResponse(f"/admin/tickets/{ticket_id}?done=reassign", status_code=303)
 
 

@@ -103,7 +103,7 @@ def register(router: APIRouter, web: AdminPages) -> None:
     @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
     async def detail(request: Request, ticket_id: RowId) -> Response:
         who = await web.who(request)
-        return await _detail(web, request, who, ticket_id, "", 200)
+        return await detail_page(web, request, who, ticket_id, "", 200)
 
     @router.post("/tickets/{ticket_id}/action")
     async def act(request: Request, ticket_id: RowId) -> Response:
@@ -119,9 +119,9 @@ def register(router: APIRouter, web: AdminPages) -> None:
             raise HTTPException(403, "工单不存在，或不在您的辖区内") from exc
         except Refused as exc:
             text = web.services.renderer.render(exc.reason, exc.params)
-            return await _detail(web, request, who, ticket_id, text, 409)
+            return await detail_page(web, request, who, ticket_id, text, 409)
         except StaleTicket:
-            return await _detail(web, request, who, ticket_id, "工单刚刚被其他人更新，请确认后重试", 409)
+            return await detail_page(web, request, who, ticket_id, "工单刚刚被其他人更新，请确认后重试", 409)
         return RedirectResponse(f"/admin/tickets/{ticket_id}?done={action}", status_code=303)
 
 
@@ -197,7 +197,7 @@ def _due(ticket: Ticket) -> datetime | None:
     return planner.phase_end(ticket) if live else None
 
 
-async def _detail(
+async def detail_page(
     web: AdminPages, request: Request, who: Principal, ticket_id: int, error: str, status: int
 ) -> Response:
     async with web.services.uow() as uow:

@@ -252,6 +252,16 @@ def build(url: str, grids: list[str], args: argparse.Namespace, now: datetime, t
     subprocess.run([sys.executable, str(ROOT / "run_bot.py"), "figures", "rebuild"], cwd=ROOT, check=True,
                    env=Bot(_env(url, tmp), tmp / "x.log").env)  # fmt: skip
     emit(figure="rebuild_s", value=round(time.monotonic() - began))
+    asyncio.run(_vacuum(url))
+
+
+async def _vacuum(url: str) -> None:
+    """What autovacuum does to tables that have just been filled (statistics, the visibility map)."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
 
 
 def _env(url: str, tmp: Path) -> dict[str, str]:

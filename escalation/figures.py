@@ -204,12 +204,32 @@ def _is_grid(directory: Directory, node: str) -> bool:
     return known.tier is Tier.GRID if known else node not in ("", rollups.ROOT)
 
 
+def _within(rows: dict[str, rollups.Vector], nodes: Sequence[str] | None) -> dict[str, rollups.Vector]:
+    return rows if nodes is None else {n: rows[n] for n in nodes if n in rows}
+
+
 def subtree(directory: Directory, scope: Scope) -> list[str] | None:
     """The nodes at and under the jurisdiction's (None: every node)."""
     if rollups.ROOT in scope.nodes:
         return None
     under = {n for top in scope.nodes for n in directory.under(top)}
     return sorted({*under, *(n for n in scope.nodes if n not in directory.nodes)})
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Per-node and per-person rows of a period read once for several jurisdictions within them."""
+
+    nodes: dict[str, rollups.Vector]
+    people: dict[str, rollups.Vector]
+
+
+async def read_shared(sums: Sums, directory: Directory, scope: Scope, start: date, end: date) -> Shared:
+    """Every node's table figures and KPI counts, and every person's, under `scope` over [start, end]."""
+    spans = rollups.spans(start, end)
+    per_node = (*rollups.CASE_FIGURES, *rollups.KPI)
+    nodes = await sums(subtree(directory, scope), "", spans, "node", per_node)
+    return Shared(nodes, await sums([""], "person", spans, "key", ("resolved", "checkins")))
 
 
 async def read_period(
@@ -221,10 +241,12 @@ async def read_period(
     grid_kpis: bool = False,
     table: Sequence[str] | None = None,
     people: Sequence[str] | None = None,
+    known: Shared | None = None,
 ) -> PeriodFigures:
     """The jurisdiction's counts over [start, end]: every figure for the whole, per node the table's
     figures (and the KPI counts when `grid_kpis`: the per-grid assessment rows). `table` and `people`
-    narrow the per-node and per-person rows to those shown (None: the whole subtree, everyone)."""
+    narrow the per-node and per-person rows to those shown (None: the whole subtree, everyone);
+    `known` gives rows already read for a wider jurisdiction (several bulletins of one month)."""
     spans = rollups.spans(start, end)
     days = [rollups.Span("d", start.isoformat(), end.isoformat())]
     mine = list(scope.nodes)
@@ -233,13 +255,15 @@ async def read_period(
     closed = await sums(mine, "closed", days, "period", ("closed_events",))
     return PeriodFigures(
         total=vector_total(await sums(mine, "", spans, "node")),
-        nodes=await sums(subtree(directory, scope) if table is None else table, "", spans, "node", per_node),
+        nodes=_within(known.nodes, subtree(directory, scope))
+        if known
+        else await sums(table or subtree(directory, scope), "", spans, "node", per_node),
         types=await sums(mine, "type", spans, "key"),
         tiers=await sums(mine, "tier", spans, "key"),
         departments=await sums(mine, "department", spans, "key"),
         created_per_day={d: v.get("created", 0) for d, v in created.items()},
         closed_per_day={d: v.get("closed_events", 0) for d, v in closed.items()},
-        people=await sums([""], "person", spans, "key", ("resolved", "checkins"), people),
+        people=known.people if known else await sums([""], "person", spans, "key", ("resolved", "checkins"), people),
         grid_kpis=grid_kpis,
     )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from escalation import bulletin, figures
 from escalation.calendar import LOCAL, is_workday
+from tickets import rollups
 from tickets.directory import Directory, Node, Role
 from tickets.model import Notice, Tier
 from tickets.ports import Notifier, UnitOfWork, UnitOfWorkFactory
@@ -46,10 +47,12 @@ async def monthly_bodies(
     """The month's bulletin of each scope (a district or a township), from the rollups."""
     start, end, workdays = month_bounds(period)
     first, last = local_day(start), local_day(end - timedelta(days=1))
+    everything = figures.Scope((rollups.ROOT,), None, True)
+    known = await figures.read_shared(uow.figures.sums, directory, everything, first, last)  # once for all scopes
     out = []
     for scope in scopes:
         whole = figures.Scope((scope.id,), None, True)
-        f = await figures.read_period(uow.figures.sums, directory, whole, first, last, grid_kpis=True)
+        f = await figures.read_period(uow.figures.sums, directory, whole, first, last, grid_kpis=True, known=known)
         carded = await uow.tickets.carded("red_card", start, end, bulletin.grids_under(directory, scope.id))
         out.append((scope, bulletin.monthly_of(period, scope, directory, f, carded, workdays)))
     return out

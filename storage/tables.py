@@ -153,6 +153,7 @@ case_rollups = Table(
     # integer, not bigint: PostgreSQL sums integers in a bigint, bigints in a (slow) numeric
     *(Column(name, Integer, nullable=False, server_default="0") for name in METRICS),
     Index("ix_case_rollups_period", "dim", "grain", "period"),  # a period's rows of every node (the heat table)
+    Index("ix_case_rollups_key", "dim", "key", "grain", "period"),  # the rows of some keys (the workers shown)
 )
 
 case_figures = Table(

@@ -158,10 +158,12 @@ async def test_the_bulletin_from_the_rollups_is_the_pure_bulletin(seed: int) -> 
     start, end, workdays = dashboard_month("2026-02")
     mine = _created_in(history, start, end)
     tickets, events = [t for t, _ in mine], {t.id: e for t, e in mine}
-    for scope_id in ("d", "t"):
+    known = await figures.read_shared(rows.sums, d, figures.scope_of(d, None), start, end)
+    for scope_id, shared in (("d", None), ("t", None), ("c2", known), ("t", known)):
         scope = d.nodes[scope_id]
         expected = bulletin.monthly("2026-02", scope, d, tickets, events, checkins, workdays)
-        f = await figures.read_period(rows.sums, d, figures.Scope((scope_id,), None, True), start, end, grid_kpis=True)
+        whole = figures.Scope((scope_id,), None, True)
+        f = await figures.read_period(rows.sums, d, whole, start, end, grid_kpis=True, known=shared)
         grids = set(bulletin.grids_under(d, scope_id))
         carded = [t for t in tickets if t.grid in grids and any(e.kind is EventKind.RED_CARD for e in events[t.id])]
         assert bulletin.monthly_of("2026-02", scope, d, f, carded, workdays) == expected

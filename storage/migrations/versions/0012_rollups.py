@@ -46,6 +46,7 @@ def upgrade() -> None:
         *(sa.Column(name, sa.Integer(), nullable=False, server_default="0") for name in METRICS),
     )
     op.create_index("ix_case_rollups_period", "case_rollups", ["dim", "grain", "period"])
+    op.create_index("ix_case_rollups_key", "case_rollups", ["dim", "key", "grain", "period"])
     op.create_table(
         "case_figures",
         sa.Column("ticket_id", Id, sa.ForeignKey("tickets.id"), primary_key=True),
@@ -57,6 +58,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("case_figures")
+    op.drop_index("ix_case_rollups_key", table_name="case_rollups")
     op.drop_index("ix_case_rollups_period", table_name="case_rollups")
     op.drop_table("case_rollups")
     op.drop_index("ix_ticket_events_kind_at", table_name="ticket_events")
