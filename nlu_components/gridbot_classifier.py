@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,27 @@ logger = logging.getLogger(__name__)
 FILE = "tfidf_svm.pkl"
 
 
+# Anonymisation placeholders (某某, XX, ××, ***, ○○) stand for a name or a place. They are no
+# evidence of an intent, but many out-of-scope message-board titles carry them ("某某公司…"), so
+# as features they pull every "关于某某小区…的问题" towards `other`. They become one neutral 某,
+# the same in training and in parsing (the text itself, and so the entities, stay as written).
+PLACEHOLDER = re.compile(r"某某+|[XxＸｘ]{2,}|[×✕＊*]{2,}|[○〇]{2,}")
+
+
+def _neutral(text: str) -> str:
+    return PLACEHOLDER.sub("某", text)
+
+
 def _words(message: Message) -> list[str]:
-    """The tokenizer's words (jieba with the project's dictionary), lower-cased."""
+    """The tokenizer's words (jieba with the project's dictionary), lower-cased, placeholders out."""
     tokens = message.get(f"{TEXT}_tokens") or []
-    return [t.text.lower() for t in tokens if t.text.strip()]
+    words = (_neutral(t.text).strip().lower() for t in tokens)
+    return [w for w in words if w]
+
+
+def _chars(message: Message) -> str:
+    """The text the character n-grams read: lower-cased, placeholders as a word boundary."""
+    return _neutral(message.get(TEXT) or "").lower()
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -85,7 +103,7 @@ class TfidfSvmClassifier(IntentClassifier, GraphComponent):
     def _features(self, messages: list[Message]) -> csr_matrix:
         assert self.words is not None and self.chars is not None
         words = self.words.transform([_words(m) for m in messages])
-        chars = self.chars.transform([(m.get(TEXT) or "").lower() for m in messages])
+        chars = self.chars.transform([_chars(m) for m in messages])
         return hstack([words, chars]).tocsr()
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -98,7 +116,7 @@ class TfidfSvmClassifier(IntentClassifier, GraphComponent):
         clo, chi = self.config["char_ngrams"]
         self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(clo, chi), sublinear_tf=True)
         self.words.fit([_words(e) for e in examples])
-        self.chars.fit([(e.get(TEXT) or "").lower() for e in examples])
+        self.chars.fit([_chars(e) for e in examples])
         self.svm = LinearSVC(C=float(self.config["C"]), random_state=42)
         self.svm.fit(self._features(examples), [e.get(INTENT) for e in examples])
         self.persist()
