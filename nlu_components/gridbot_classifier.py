@@ -59,7 +59,7 @@ def _words(message: Message) -> list[str]:
 
 
 def _chars(message: Message) -> str:
-    """The text the character n-grams read: lower-cased, placeholders as a word boundary."""
+    """The text the character n-grams read: lower-cased, placeholders as one neutral 某."""
     return _neutral(message.get(TEXT) or "").lower()
 
 
